@@ -1,0 +1,218 @@
+"""The one configuration of an asrhw design, shared by hw/, sw/, sim/ and boards/.
+
+Pure Python on purpose (no Amaranth import): the host tools, the golden models and the RTL all
+read the same frozen objects, so a parameter cannot mean one thing in the model and another in
+the hardware. Each class validates itself at construction and derives the dependent widths and
+depths once, as properties, so nothing downstream recomputes them differently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ConfigError", "SpMVConfig", "bits_for", "config_from_dict", "config_to_dict"]
+
+
+class ConfigError(ValueError):
+    """A configuration field is outside its allowed range; the message names field and value."""
+
+
+def bits_for(value: int) -> int:
+    """Number of bits of an unsigned field that must hold ``value`` (at least 1)."""
+    return max(1, int(value).bit_length())
+
+
+def check_int(owner: str, name: str, value: Any, lo: int, hi: int) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an ``int`` in ``[lo, hi]``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(f"{owner}.{name} must be an int from {lo} to {hi}, not {value!r}")
+
+
+def check_bool(owner: str, name: str, value: Any) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a ``bool``."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{owner}.{name} must be a bool, not {value!r}")
+
+
+def check_choice(owner: str, name: str, value: Any, choices: tuple) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ConfigError(f"{owner}.{name} must be one of {allowed}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class SpMVConfig:
+    """Parameters of the EIE-style sparse matrix-vector engine.
+
+    Row ``i`` of a layer belongs to PE ``i % pes`` (local row ``i // pes``). Activations,
+    biases and outputs are signed fixed point with ``act_frac`` fractional bits; codebook
+    values are signed fixed point with ``codebook_frac`` fractional bits. The product of a
+    weight and an activation therefore carries ``act_frac + codebook_frac`` fractional bits and
+    is shifted right by ``codebook_frac`` (floor) before the bias is added.
+
+    Parameters
+    ----------
+    pes : int
+        Processing elements (1 to 64).
+    act_width, act_frac : int
+        Activation width in bits (4 to 32) and its fractional bits (0 to ``act_width - 1``).
+    codebook_width, codebook_frac : int
+        Width of a shared weight value (2 to 18) and its fractional bits (0 to 17).
+    bias_width : int
+        Bias width (2 to 32); biases share the activations' ``act_frac``.
+    index_bits : int
+        Width of the relative row index ``z`` of an entry (2 to 8; 4 as in EIE).
+    fifo_depth : int
+        Depth of each PE's activation FIFO (1 to 256).
+    max_rows, max_cols : int
+        Largest layer the memories hold (1 to 65536 each).
+    entry_depth : int
+        Entries (code, z) each PE's entry memory holds (1 to 1048576).
+    relu : bool
+        Whether a standalone layer (bench, sim, verilog) applies ReLU; a model's layers
+        choose per layer at run time.
+    """
+
+    pes: int = 4
+    act_width: int = 16
+    act_frac: int = 8
+    codebook_width: int = 8
+    codebook_frac: int = 6
+    bias_width: int = 16
+    index_bits: int = 4
+    fifo_depth: int = 8
+    max_rows: int = 1024
+    max_cols: int = 1024
+    entry_depth: int = 16384
+    relu: bool = True
+
+    CODE_BITS = 4  # 4-bit codes: 0 = zero / padding, 1..15 index the codebook
+    CODEBOOK_SIZE = 16
+
+    def __post_init__(self):
+        owner = type(self).__name__
+        check_int(owner, "pes", self.pes, 1, 64)
+        check_int(owner, "act_width", self.act_width, 4, 32)
+        check_int(owner, "act_frac", self.act_frac, 0, self.act_width - 1)
+        check_int(owner, "codebook_width", self.codebook_width, 2, 18)
+        check_int(owner, "codebook_frac", self.codebook_frac, 0, 17)
+        check_int(owner, "bias_width", self.bias_width, 2, 32)
+        check_int(owner, "index_bits", self.index_bits, 2, 8)
+        check_int(owner, "fifo_depth", self.fifo_depth, 1, 256)
+        check_int(owner, "max_rows", self.max_rows, 1, 65536)
+        check_int(owner, "max_cols", self.max_cols, 1, 65536)
+        check_int(owner, "entry_depth", self.entry_depth, 1, 1 << 20)
+        check_bool(owner, "relu", self.relu)
+
+    # -- derived values -------------------------------------------------------------------
+    @property
+    def local_rows(self) -> int:
+        """Rows (accumulators) each PE holds: ``ceil(max_rows / pes)``."""
+        return math.ceil(self.max_rows / self.pes)
+
+    @property
+    def local_row_bits(self) -> int:
+        """Width of a local row address."""
+        return bits_for(self.local_rows - 1)
+
+    @property
+    def col_bits(self) -> int:
+        """Width of a column index."""
+        return bits_for(self.max_cols - 1)
+
+    @property
+    def pointer_width(self) -> int:
+        """Width of a column pointer (0 to ``entry_depth`` inclusive)."""
+        return bits_for(self.entry_depth)
+
+    @property
+    def entry_address_bits(self) -> int:
+        """Width of an entry memory address."""
+        return bits_for(self.entry_depth - 1)
+
+    @property
+    def entry_width(self) -> int:
+        """Bits of one stored entry: 4-bit code and ``index_bits`` relative row index."""
+        return self.CODE_BITS + self.index_bits
+
+    @property
+    def max_skip(self) -> int:
+        """Largest ``z`` an entry can hold; a padding entry carries exactly this."""
+        return (1 << self.index_bits) - 1
+
+    @property
+    def product_width(self) -> int:
+        """Signed width of one weight x activation product."""
+        return self.act_width + self.codebook_width
+
+    @property
+    def acc_width(self) -> int:
+        """Signed accumulator width that cannot wrap for any ``max_cols``-long column sum.
+
+        The largest magnitude is ``max_cols * 2**(codebook_width-1) * 2**(act_width-1)``
+        (most-negative times most-negative, in every column), which needs one bit beyond
+        its own length to stay positive in two's complement.
+        """
+        worst = self.max_cols << (self.codebook_width - 1 + self.act_width - 1)
+        return worst.bit_length() + 1
+
+    @property
+    def act_range(self) -> tuple[int, int]:
+        """Smallest and largest activation (and output) integer."""
+        return -(1 << (self.act_width - 1)), (1 << (self.act_width - 1)) - 1
+
+    @property
+    def codebook_range(self) -> tuple[int, int]:
+        """Smallest and largest codebook integer."""
+        return -(1 << (self.codebook_width - 1)), (1 << (self.codebook_width - 1)) - 1
+
+    @property
+    def bias_range(self) -> tuple[int, int]:
+        """Smallest and largest bias integer."""
+        return -(1 << (self.bias_width - 1)), (1 << (self.bias_width - 1)) - 1
+
+    def replace(self, **changes) -> SpMVConfig:
+        """A copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+_CONFIG_CLASSES: dict[str, type] = {"SpMVConfig": SpMVConfig}
+
+
+def register_config(cls: type) -> type:
+    """Class decorator: make ``cls`` known to :func:`config_from_dict`."""
+    _CONFIG_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def config_to_dict(config) -> dict:
+    """A JSON-able dict of ``config`` that :func:`config_from_dict` turns back into it."""
+    out = {"class": type(config).__name__}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        out[field.name] = config_to_dict(value) if dataclasses.is_dataclass(value) else value
+    return out
+
+
+def config_from_dict(data: dict):
+    """Rebuild a config from :func:`config_to_dict` output, refusing unknown classes/fields."""
+    if not isinstance(data, dict) or "class" not in data:
+        raise ConfigError(f"a saved config must be a dict with a 'class' key, not {data!r}")
+    name = data["class"]
+    if name not in _CONFIG_CLASSES:
+        raise ConfigError(f"unknown config class {name!r}; known: {sorted(_CONFIG_CLASSES)}")
+    cls = _CONFIG_CLASSES[name]
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - known - {"class"}
+    if unknown:
+        raise ConfigError(f"{name} has no field(s) {sorted(unknown)}")
+    kwargs = {}
+    for key, value in data.items():
+        if key == "class":
+            continue
+        kwargs[key] = config_from_dict(value) if isinstance(value, dict) else value
+    return cls(**kwargs)
