@@ -107,6 +107,11 @@ class SpMVConfig:
         check_int(owner, "max_cols", self.max_cols, 1, 65536)
         check_int(owner, "entry_depth", self.entry_depth, 1, 1 << 20)
         check_bool(owner, "relu", self.relu)
+        if self.acc_width > 62:  # golden models and hosts use int64 arithmetic
+            raise ConfigError(
+                f"{owner} needs an accumulator of {self.acc_width} bits (act_width "
+                f"{self.act_width} + codebook_width {self.codebook_width} + columns "
+                f"{self.max_cols}); at most 62 are supported: narrow one of them")
 
     # -- derived values -------------------------------------------------------------------
     @property
