@@ -221,3 +221,56 @@ def config_from_dict(data: dict):
             continue
         kwargs[key] = config_from_dict(value) if isinstance(value, dict) else value
     return cls(**kwargs)
+
+
+@register_config
+@dataclass(frozen=True)
+class LinkConfig:
+    """Parameters of the UART host link and its framed protocol.
+
+    A frame is ``SYNC, type, length (2 bytes, little endian), payload, CRC-16`` (CRC-16/
+    CCITT-FALSE over type, length and payload, sent high byte first). A line idle for
+    ``idle_timeout_bytes`` byte times ends a frame early (truncated) and re-arms the parser, so
+    the next good frame always decodes, whatever garbage came before it.
+
+    Parameters
+    ----------
+    clock_hz : int
+        Clock of the design (1 MHz to 500 MHz).
+    baud : int
+        Line rate (1200 to 12 Mbaud); ``clock_hz / baud`` must be at least 4.
+    max_payload : int
+        Largest payload in bytes (1 to 65535); longer frames are refused as oversized.
+    idle_timeout_bytes : int
+        Idle line time, in byte times, that ends a frame (1 to 1000).
+    """
+
+    clock_hz: int = 12_000_000
+    baud: int = 115_200
+    max_payload: int = 1024
+    idle_timeout_bytes: int = 4
+
+    def __post_init__(self):
+        owner = type(self).__name__
+        check_int(owner, "clock_hz", self.clock_hz, 1_000_000, 500_000_000)
+        check_int(owner, "baud", self.baud, 1200, 12_000_000)
+        check_int(owner, "max_payload", self.max_payload, 1, 65535)
+        check_int(owner, "idle_timeout_bytes", self.idle_timeout_bytes, 1, 1000)
+        if self.divisor < 4:
+            raise ConfigError(f"{owner}.baud {self.baud} is too fast for clock_hz "
+                              f"{self.clock_hz}: the divisor {self.divisor} must be at least 4")
+
+    @property
+    def divisor(self) -> int:
+        """Clock cycles per bit (rounded to nearest)."""
+        return round(self.clock_hz / self.baud)
+
+    @property
+    def idle_timeout_cycles(self) -> int:
+        """Clock cycles of idle line that end a frame (10 bits per byte)."""
+        return self.idle_timeout_bytes * 10 * self.divisor
+
+    @property
+    def length_bits(self) -> int:
+        """Width of a payload length or buffer address."""
+        return bits_for(self.max_payload)
