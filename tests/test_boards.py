@@ -1,0 +1,71 @@
+# amaranth: UnusedElaboratable=no
+"""Board registry, flashing errors, the synthesis harness and one real iCE40 build."""
+
+import json
+
+import pytest
+from amaranth import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from boards import BOARDS, board_named
+from boards.flash import FlashError, flash
+from boards.synth import PinHarness, SynthesisError, synthesize
+
+
+class Adder(wiring.Component):
+    a: In(8)
+    b: In(8)
+    total: Out(stream.Signature(9))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += [self.total.payload.eq(self.a + self.b), self.total.valid.eq(1)]
+        return m
+
+
+def test_every_board_names_a_known_device():
+    from boards.synth import DEVICES
+    assert all(board.device in DEVICES for board in BOARDS.values())
+
+
+def test_unknown_board_is_refused():
+    with pytest.raises(ValueError, match=r"board must be one of icebreaker, ulx3s-85f, not 'x'"):
+        board_named("x")
+
+
+def test_harness_counts_port_bits():
+    # inputs: a, b, total.ready; outputs: total.payload, total.valid
+    assert PinHarness(Adder()).port_bits() == (17, 10)
+
+
+def test_harness_rejects_non_components():
+    with pytest.raises(TypeError, match=r"unit must be an amaranth.lib.wiring.Component"):
+        PinHarness(Signal())
+
+
+def test_synthesize_rejects_unknown_device(tmp_path):
+    with pytest.raises(SynthesisError, match=r"device must be one of \['ecp5-85f', "
+                                             r"'ice40-up5k'\], not 'gw1n'"):
+        synthesize(Adder(), device="gw1n", build_dir=tmp_path)
+
+
+def test_flash_refuses_missing_bitstream(tmp_path):
+    with pytest.raises(FlashError, match=r"does not exist or is empty: run 'asrhw build "
+                                         r"--board icebreaker' first"):
+        flash("icebreaker", tmp_path / "none.bin")
+
+
+def test_flash_says_when_no_board_is_attached(tmp_path):
+    bitstream = tmp_path / "top.bin"
+    bitstream.write_bytes(b"\xff" * 64)
+    with pytest.raises(FlashError, match=r"no ulx3s-85f board found on USB"):
+        flash("ulx3s-85f", bitstream, timeout=60)
+
+
+@pytest.mark.fpga
+def test_small_unit_places_and_routes_on_ecp5(tmp_path):
+    report = synthesize(Adder(), device="ecp5-85f", build_dir=tmp_path, freq_mhz=100)
+    assert report["fmax_mhz"] > 0
+    assert 0 < report["utilization"]["TRELLIS_FF"]["used"] < 100
+    assert json.loads((tmp_path / "report.json").read_text())["fmax"]
