@@ -243,12 +243,15 @@ class LinkConfig:
         Largest payload in bytes (1 to 65535); longer frames are refused as oversized.
     idle_timeout_bytes : int
         Idle line time, in byte times, that ends a frame (1 to 1000).
+    max_words : int
+        Words one WORDS reply holds (1 to 4096); with the status word they must fit a payload.
     """
 
     clock_hz: int = 12_000_000
     baud: int = 115_200
     max_payload: int = 1024
     idle_timeout_bytes: int = 4
+    max_words: int = 64
 
     def __post_init__(self):
         owner = type(self).__name__
@@ -256,6 +259,11 @@ class LinkConfig:
         check_int(owner, "baud", self.baud, 1200, 12_000_000)
         check_int(owner, "max_payload", self.max_payload, 1, 65535)
         check_int(owner, "idle_timeout_bytes", self.idle_timeout_bytes, 1, 1000)
+        check_int(owner, "max_words", self.max_words, 1, 4096)
+        if 2 * (self.max_words + 1) > self.max_payload:
+            raise ConfigError(f"{owner}.max_words {self.max_words} needs a payload of "
+                              f"{2 * (self.max_words + 1)} bytes; max_payload is "
+                              f"{self.max_payload}")
         if self.divisor < 4:
             raise ConfigError(f"{owner}.baud {self.baud} is too fast for clock_hz "
                               f"{self.clock_hz}: the divisor {self.divisor} must be at least 4")

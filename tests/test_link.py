@@ -13,7 +13,8 @@ from hw.protocol import FrameType, LinkError, crc16_ccitt_false
 from hw.uart import UARTReceiver, UARTTransmitter
 from sw.link import FrameDecoder, HostLink, LinkFailure, encode_frame
 
-CONFIG = LinkConfig(clock_hz=1_000_000, baud=125_000, max_payload=64, idle_timeout_bytes=2)
+CONFIG = LinkConfig(clock_hz=1_000_000, baud=125_000, max_payload=64, idle_timeout_bytes=2,
+                    max_words=8)
 BYTE_GAP = 10  # cycles between bytes handed to the receiver: a byte time at divisor 8 is 80
 
 

@@ -1,0 +1,217 @@
+"""The device side of the host protocol: UART pins on one side, a recognizer core on the other.
+
+For each good host frame (see hw/protocol.py) the controller acts once and answers once:
+
+- ``START``: pulses ``start`` (a new utterance), answers ACK;
+- ``FEATURES``: checks the length (sequence byte + ``feature_dims`` little-endian int16), streams
+  the values out of ``features`` in order, answers ACK when the core has taken them all;
+- ``END``: pulses ``finish``, collects the core's ``words`` (the element with ``last`` set is a
+  status word, 0 when all is well) and answers WORDS with the word ids and the status.
+
+A frame whose sequence number and type repeat the last one handled is not acted on again: its
+reply is sent again (the host retries when a reply was lost). Link errors (CRC, truncation,
+oversize) and bad lengths or types are answered with ERROR and change nothing.
+"""
+
+from amaranth import Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.config import LinkConfig
+from hw.link import FrameReceiver, FrameSender
+from hw.protocol import FrameType, LinkError
+from hw.uart import UARTReceiver, UARTTransmitter
+
+__all__ = ["HostInterface", "word_layout"]
+
+word_layout = data.StructLayout({"word": 16, "last": 1})
+
+
+class HostInterface(wiring.Component):
+    """UART host link and protocol controller.
+
+    Parameters
+    ----------
+    config : LinkConfig
+        Clock, baud rate, payload and reply limits.
+    feature_dims : int
+        Values per FEATURES frame (the first layer's input size); ``2 * feature_dims + 1``
+        bytes must fit ``config.max_payload``.
+    """
+
+    def __init__(self, config: LinkConfig, *, feature_dims: int):
+        if not isinstance(config, LinkConfig):
+            raise TypeError(f"config must be a LinkConfig, not {config!r}")
+        if (isinstance(feature_dims, bool) or not isinstance(feature_dims, int)
+                or not 1 <= feature_dims <= (config.max_payload - 1) // 2):
+            raise ValueError(f"feature_dims must be an int from 1 to "
+                             f"{(config.max_payload - 1) // 2} (max_payload "
+                             f"{config.max_payload}), not {feature_dims!r}")
+        self.config = config
+        self.feature_dims = feature_dims
+        super().__init__({
+            "rx": In(1, init=1),
+            "tx": Out(1, init=1),
+            "features": Out(stream.Signature(signed(16))),
+            "start": Out(1),
+            "finish": Out(1),
+            "words": In(stream.Signature(word_layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self.config
+        m.submodules.uart_rx = uart_rx = UARTReceiver(config)
+        m.submodules.uart_tx = uart_tx = UARTTransmitter(config)
+        m.submodules.receiver = receiver = FrameReceiver(config)
+        m.submodules.sender = sender = FrameSender(config)
+        wiring.connect(m, uart_rx.bytes, receiver.bytes)
+        wiring.connect(m, sender.bytes, uart_tx.bytes)
+        m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]
+
+        # Words of the last WORDS reply; kept so that a repeated END can be answered again.
+        m.submodules.reply_words = reply_words = Memory(shape=16, depth=config.max_words + 1,
+                                                        init=[])
+        word_write = reply_words.write_port()
+        word_read = reply_words.read_port()
+
+        frame = receiver.frames.payload
+        sequence = Signal(8)
+        last_sequence = Signal(8)
+        last_type = Signal(8)
+        have_last = Signal()
+        index = Signal(range(max(config.max_payload, 2 * config.max_words + 2) + 1))
+        low_byte = Signal(8)
+        word_count = Signal(range(config.max_words + 2))
+        overflow = Signal()
+
+        reply_type = Signal(8)
+        reply_length = Signal(16)
+        error_code = Signal(8)
+        m.d.comb += [sender.frames.payload.type.eq(reply_type),
+                     sender.frames.payload.length.eq(reply_length)]
+
+        def reply(frame_type, length, *, remember=False, code=None):
+            m.d.sync += [reply_type.eq(frame_type), reply_length.eq(length), index.eq(0)]
+            if code is not None:
+                m.d.sync += error_code.eq(code)
+            if remember:
+                m.d.sync += [last_sequence.eq(sequence), last_type.eq(frame.type),
+                             have_last.eq(1)]
+            m.next = "REPLY_HEADER"
+
+        features_bytes = 1 + 2 * self.feature_dims
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += receiver.read_address.eq(0)
+                with m.If(receiver.errors.valid):
+                    m.d.comb += receiver.errors.ready.eq(1)
+                    m.d.sync += error_code.eq(receiver.errors.payload)
+                    m.d.sync += [reply_type.eq(FrameType.ERROR), reply_length.eq(1),
+                                 index.eq(0)]
+                    m.next = "REPLY_HEADER"
+                with m.Elif(receiver.frames.valid):
+                    m.next = "SEQUENCE"  # buffer byte 0 is read during this cycle
+            with m.State("SEQUENCE"):
+                m.d.comb += receiver.read_address.eq(0)
+                m.d.sync += sequence.eq(receiver.read_data)
+                with m.If(frame.length == 0):
+                    m.d.comb += receiver.frames.ready.eq(1)
+                    reply(FrameType.ERROR, 1, code=LinkError.BAD_LENGTH)
+                with m.Elif(have_last & (receiver.read_data == last_sequence)
+                            & (frame.type == last_type)):
+                    m.d.comb += receiver.frames.ready.eq(1)
+                    m.next = "REPLAY"
+                with m.Else():
+                    m.next = "DISPATCH"
+            with m.State("REPLAY"):
+                with m.Switch(last_type):
+                    with m.Case(FrameType.END):
+                        m.d.sync += [reply_type.eq(FrameType.WORDS),
+                                     reply_length.eq(2 * word_count), index.eq(0)]
+                    with m.Default():
+                        m.d.sync += [reply_type.eq(FrameType.ACK), reply_length.eq(0),
+                                     index.eq(0)]
+                m.next = "REPLY_HEADER"
+            with m.State("DISPATCH"):
+                with m.Switch(frame.type):
+                    with m.Case(FrameType.START):
+                        m.d.comb += [self.start.eq(1), receiver.frames.ready.eq(1)]
+                        reply(FrameType.ACK, 0, remember=True)
+                    with m.Case(FrameType.FEATURES):
+                        with m.If(frame.length != features_bytes):
+                            m.d.comb += receiver.frames.ready.eq(1)
+                            reply(FrameType.ERROR, 1, code=LinkError.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += index.eq(1)
+                            m.next = "READ_LOW"
+                    with m.Case(FrameType.END):
+                        m.d.comb += self.finish.eq(1)
+                        m.d.sync += [word_count.eq(0), overflow.eq(0)]
+                        m.next = "COLLECT"
+                    with m.Default():
+                        m.d.comb += receiver.frames.ready.eq(1)
+                        reply(FrameType.ERROR, 1, code=LinkError.UNKNOWN_TYPE)
+            # FEATURES: two buffer reads per value (one cycle latency each), then hand it over.
+            with m.State("READ_LOW"):
+                m.d.comb += receiver.read_address.eq(index)
+                m.d.sync += index.eq(index + 1)
+                m.next = "READ_HIGH"
+            with m.State("READ_HIGH"):
+                m.d.comb += receiver.read_address.eq(index)
+                m.d.sync += [low_byte.eq(receiver.read_data), index.eq(index + 1)]
+                m.next = "OFFER"
+            with m.State("OFFER"):
+                m.d.comb += [receiver.read_address.eq(index - 1),
+                             self.features.payload.eq(receiver.read_data << 8 | low_byte),
+                             self.features.valid.eq(1)]
+                with m.If(self.features.ready):
+                    with m.If(index == features_bytes):
+                        m.d.comb += receiver.frames.ready.eq(1)
+                        reply(FrameType.ACK, 0, remember=True)
+                    with m.Else():
+                        m.next = "READ_LOW"
+            # END: store words until the status word; more than max_words sets a status bit.
+            with m.State("COLLECT"):
+                m.d.comb += self.words.ready.eq(1)
+                with m.If(self.words.valid):
+                    last = self.words.payload.last
+                    with m.If(last | (word_count < config.max_words)):
+                        m.d.comb += [word_write.addr.eq(word_count),
+                                     word_write.data.eq(self.words.payload.word),
+                                     word_write.en.eq(1)]
+                        m.d.sync += word_count.eq(word_count + 1)
+                        with m.If(last & overflow):
+                            m.d.comb += word_write.data.eq(self.words.payload.word | 0x8000)
+                    with m.Else():
+                        m.d.sync += overflow.eq(1)
+                    with m.If(last):
+                        m.d.comb += receiver.frames.ready.eq(1)
+                        reply(FrameType.WORDS, 2 * (word_count + 1), remember=True)
+            # Replies: header, then the payload bytes.
+            with m.State("REPLY_HEADER"):
+                m.d.comb += sender.frames.valid.eq(1)
+                with m.If(sender.frames.ready):
+                    with m.If(reply_length == 0):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "REPLY_FETCH"
+            with m.State("REPLY_FETCH"):
+                m.d.comb += word_read.addr.eq(index >> 1)
+                m.next = "REPLY_BYTE"
+            with m.State("REPLY_BYTE"):
+                m.d.comb += [word_read.addr.eq(index >> 1), sender.payload.valid.eq(1)]
+                with m.If(reply_type == FrameType.ERROR):
+                    m.d.comb += sender.payload.payload.eq(error_code)
+                with m.Elif(index[0]):
+                    m.d.comb += sender.payload.payload.eq(word_read.data[8:])
+                with m.Else():
+                    m.d.comb += sender.payload.payload.eq(word_read.data[:8])
+                with m.If(sender.payload.ready):
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index + 1 == reply_length):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "REPLY_FETCH"
+        return m
