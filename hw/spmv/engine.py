@@ -1,0 +1,199 @@
+"""The EIE-style sparse matrix-vector engine: broadcast, PEs, read-out.
+
+Use: load the layer (or build the engine with it), set ``rows``, ``cols`` and ``relu``, pulse
+``start``, stream the ``cols`` activations ``x[0..cols-1]`` into ``activations`` and take the
+``rows`` outputs ``y[0..rows-1]`` from ``outputs``; ``busy`` falls after the last output.
+
+Cycle counters (both reset by ``start``):
+
+- ``compute_cycles``: from the cycle after ``start`` until every PE has written back its last
+  product. The ideal is the busiest PE's entry count (``sw.golden.spmv.ideal_cycles``); their
+  ratio is the load-balance efficiency.
+- ``output_cycles``: the read-out of ``rows`` outputs (one per cycle without backpressure).
+"""
+
+from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, enum, fifo, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.config import SpMVConfig
+from hw.spmv.pe import ProcessingElement
+
+__all__ = ["LoadTarget", "SpMVEngine", "load_layout"]
+
+
+class LoadTarget(enum.Enum, shape=2):
+    """Which memory a run-time write goes to."""
+
+    POINTER = 0  # address = column (0..cols), data = entry index; per PE
+    ENTRY = 1  # address = entry index, data = (code << index_bits) | z; per PE
+    CODEBOOK = 2  # address = code (0..15), data = signed value; shared
+    BIAS = 3  # address = row, data = signed bias; shared
+
+
+def load_layout(config: SpMVConfig) -> data.StructLayout:
+    """Payload of the ``load`` stream."""
+    address_bits = max(config.col_bits + 1, config.entry_address_bits,
+                       (config.max_rows - 1).bit_length(), 4)
+    data_bits = max(config.pointer_width, config.entry_width, config.codebook_width,
+                    config.bias_width)
+    return data.StructLayout({"target": LoadTarget, "pe": max(1, (config.pes - 1).bit_length()),
+                              "address": address_bits, "data": data_bits})
+
+
+class SpMVEngine(wiring.Component):
+    """Sparse matrix-vector engine ``y = sat(relu?((W @ x) >> codebook_frac + b))``.
+
+    Parameters
+    ----------
+    config : SpMVConfig
+        PEs, widths, FIFO depth and memory sizes.
+    layer : sw.csc.EncodedLayer, optional
+        Initial memory contents (checked against ``config``); the memories stay writable
+        through ``load`` when the engine is idle.
+    """
+
+    def __init__(self, config: SpMVConfig, *, layer=None):
+        if not isinstance(config, SpMVConfig):
+            raise TypeError(f"config must be an SpMVConfig, not {config!r}")
+        if layer is not None:
+            layer.check_fits(config)
+        self.config = config
+        self.layer = layer
+        super().__init__({
+            "activations": In(stream.Signature(signed(config.act_width))),
+            "outputs": Out(stream.Signature(signed(config.act_width))),
+            "load": In(stream.Signature(load_layout(config))),
+            "rows": In(range(config.max_rows + 1)),
+            "cols": In(range(config.max_cols + 1)),
+            "relu": In(1),
+            "start": In(1),
+            "busy": Out(1),
+            "compute_cycles": Out(32),
+            "output_cycles": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config, layer = self.config, self.layer
+        pes = [ProcessingElement(
+                   config,
+                   pointers=None if layer is None else layer.col_ptr[index],
+                   entries=None if layer is None else layer.entries[index])
+               for index in range(config.pes)]
+        for index, pe in enumerate(pes):
+            m.submodules[f"pe{index}"] = pe
+
+        codebook = Signal(data.ArrayLayout(signed(config.codebook_width), 16),
+                          init=[] if layer is None else [int(v) for v in layer.codebook])
+        m.submodules.biases = biases = Memory(
+            shape=signed(config.bias_width), depth=config.max_rows,
+            init=[] if layer is None else [int(v) for v in layer.bias])
+        bias_read = biases.read_port()
+        bias_write = biases.write_port()
+
+        # Run-time writes, accepted only while idle so a run never sees half a layer.
+        request = self.load.payload
+        writing = Signal()
+        m.d.comb += [self.load.ready.eq(~self.busy), writing.eq(self.load.valid & ~self.busy)]
+        for index, pe in enumerate(pes):
+            selected = writing & (request.pe == index)
+            for port, target in ((pe.pointer_write, LoadTarget.POINTER),
+                                 (pe.entry_write, LoadTarget.ENTRY)):
+                m.d.comb += [port.address.eq(request.address), port.data.eq(request.data),
+                             port.enable.eq(selected & (request.target == target))]
+            m.d.comb += pe.codebook.eq(codebook)
+        with m.If(writing & (request.target == LoadTarget.CODEBOOK)):
+            m.d.sync += codebook[request.address[:4]].eq(request.data)
+        m.d.comb += [bias_write.addr.eq(request.address), bias_write.data.eq(request.data),
+                     bias_write.en.eq(writing & (request.target == LoadTarget.BIAS))]
+
+        rows = Signal.like(self.rows)
+        cols = Signal.like(self.cols)
+        relu = Signal()
+        compute_cycles = Signal(32)
+        output_cycles = Signal(32)
+        m.d.comb += [self.compute_cycles.eq(compute_cycles),
+                     self.output_cycles.eq(output_cycles)]
+
+        # Broadcast: a nonzero activation goes to every PE's FIFO at once; a zero is dropped.
+        column = Signal(range(config.max_cols + 1))
+        all_ready = Signal()
+        all_idle = Signal()
+        m.d.comb += [all_ready.eq(Cat(pe.columns.ready for pe in pes).all()),
+                     all_idle.eq(Cat(pe.idle for pe in pes).all())]
+        nonzero = self.activations.payload != 0
+
+        # Read-out: row i comes from PE i % pes, local row i // pes, one row per cycle while
+        # the output FIFO has room for everything in flight.
+        m.submodules.output_fifo = output_fifo = fifo.SyncFIFO(
+            width=config.act_width, depth=4)
+        m.d.comb += [self.outputs.payload.eq(output_fifo.r_data),
+                     self.outputs.valid.eq(output_fifo.r_rdy),
+                     output_fifo.r_en.eq(self.outputs.ready)]
+        issued = Signal(range(config.max_rows + 1))
+        owner = Signal(range(config.pes))
+        local_row = Signal(config.local_row_bits + 1)
+        in_flight = Signal()
+        in_flight_owner = Signal(range(config.pes))
+        issue = Signal()
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [rows.eq(self.rows), cols.eq(self.cols), relu.eq(self.relu),
+                                 column.eq(0), compute_cycles.eq(0), output_cycles.eq(0)]
+                    m.next = "COMPUTE"
+            with m.State("COMPUTE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += compute_cycles.eq(compute_cycles + 1)
+                more = column != cols
+                m.d.comb += self.activations.ready.eq(more & (~nonzero | all_ready))
+                for pe in pes:
+                    m.d.comb += [pe.columns.payload.column.eq(column),
+                                 pe.columns.payload.value.eq(self.activations.payload),
+                                 pe.columns.valid.eq(self.activations.valid & more & nonzero
+                                                     & all_ready)]
+                with m.If(self.activations.valid & self.activations.ready):
+                    m.d.sync += column.eq(column + 1)
+                with m.If(~more & all_idle):
+                    m.d.sync += [issued.eq(0), owner.eq(0), local_row.eq(0)]
+                    m.next = "OUTPUT"
+            with m.State("OUTPUT"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += output_cycles.eq(output_cycles + 1)
+                m.d.comb += issue.eq((issued != rows) & (output_fifo.level + in_flight < 4))
+                with m.If(issue):
+                    m.d.sync += [issued.eq(issued + 1),
+                                 owner.eq(Mux(owner == config.pes - 1, 0, owner + 1))]
+                    with m.If(owner == config.pes - 1):
+                        m.d.sync += local_row.eq(local_row + 1)
+                with m.If((issued == rows) & ~in_flight & ~output_fifo.r_rdy):
+                    m.next = "IDLE"
+        for index, pe in enumerate(pes):
+            m.d.comb += [pe.readout_address.eq(local_row),
+                         pe.readout_enable.eq(issue & (owner == index))]
+        m.d.comb += bias_read.addr.eq(issued)
+        m.d.sync += [in_flight.eq(issue), in_flight_owner.eq(owner)]
+
+        # The row read last cycle: shift (floor), add the bias, ReLU, saturate.
+        accumulator = Signal(signed(config.acc_width))
+        with m.Switch(in_flight_owner):
+            for index, pe in enumerate(pes):
+                with m.Case(index):
+                    m.d.comb += accumulator.eq(pe.readout_data)
+        total = Signal(signed(max(config.acc_width - config.codebook_frac, config.bias_width) + 1))
+        m.d.comb += total.eq((accumulator >> config.codebook_frac) + bias_read.data)
+        low, high = config.act_range
+        result = Signal(signed(config.act_width))
+        with m.If(relu & (total < 0)):
+            m.d.comb += result.eq(0)
+        with m.Elif(total > high):
+            m.d.comb += result.eq(high)
+        with m.Elif(total < low):
+            m.d.comb += result.eq(low)
+        with m.Else():
+            m.d.comb += result.eq(total)
+        m.d.comb += [output_fifo.w_data.eq(result), output_fifo.w_en.eq(in_flight)]
+        return m

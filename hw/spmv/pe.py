@@ -1,0 +1,191 @@
+"""One processing element of the sparse engine: its columns, entries and accumulators.
+
+Pipeline (one entry per cycle, no bubble between columns of a busy PE):
+
+``columns`` FIFO -> pointer read (start, end of the column, both in one cycle) -> pending-column
+queue (empty columns are dropped here, costing no entry cycle) -> entry read (the next column is
+taken over in the cycle the current one ends) -> decode (row = previous row + z + 1, codebook
+lookup, multiply; issue the accumulator read) -> accumulate (write back one cycle after the read).
+
+The accumulator read port is transparent to the accumulator write port and the write follows its
+read by exactly one cycle, so two entries of the same row in consecutive cycles (the last entry
+of a column and the first of the next) accumulate correctly without a stall.
+"""
+
+from amaranth import Array, Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.config import SpMVConfig
+
+__all__ = ["ProcessingElement", "column_layout"]
+
+
+def column_layout(config: SpMVConfig) -> data.StructLayout:
+    """A nonzero activation as broadcast to the PEs: its column and its value."""
+    return data.StructLayout({"column": config.col_bits, "value": signed(config.act_width)})
+
+
+def _memory_init(values, depth):
+    values = [int(v) for v in values] if values is not None else []
+    return values + [0] * (depth - len(values))
+
+
+class ProcessingElement(wiring.Component):
+    """Processing element ``index`` of an engine built from ``config``.
+
+    Parameters
+    ----------
+    config : SpMVConfig
+        Engine parameters (widths, depths, FIFO depth).
+    pointers, entries : sequence of int, optional
+        Initial contents of the column-pointer and entry memories (a layer's ``col_ptr[pe]`` and
+        ``entries[pe]``); zeros when omitted. Both memories are also writable through
+        ``pointer_write`` / ``entry_write``.
+    """
+
+    def __init__(self, config: SpMVConfig, *, pointers=None, entries=None):
+        if not isinstance(config, SpMVConfig):
+            raise TypeError(f"config must be an SpMVConfig, not {config!r}")
+        self.config = config
+        self._pointer_init = _memory_init(pointers, config.max_cols + 1)
+        self._entry_init = _memory_init(entries, config.entry_depth)
+        super().__init__({
+            "columns": In(stream.Signature(column_layout(config))),
+            "codebook": In(data.ArrayLayout(signed(config.codebook_width), 16)),
+            "pointer_write": In(_write_signature(config.col_bits + 1, config.pointer_width)),
+            "entry_write": In(_write_signature(config.entry_address_bits, config.entry_width)),
+            "readout_address": In(config.local_row_bits),
+            "readout_enable": In(1),
+            "readout_data": Out(signed(config.acc_width)),
+            "idle": Out(1),
+            "entries_processed": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self.config
+        index_bits = config.index_bits
+
+        m.submodules.column_fifo = column_fifo = fifo.SyncFIFO(
+            width=len(self.columns.payload.as_value()), depth=config.fifo_depth)
+        m.d.comb += [column_fifo.w_data.eq(self.columns.payload),
+                     column_fifo.w_en.eq(self.columns.valid),
+                     self.columns.ready.eq(column_fifo.w_rdy)]
+        head = column_layout(config)(column_fifo.r_data)
+
+        m.submodules.pointers = pointers = Memory(
+            shape=config.pointer_width, depth=config.max_cols + 1, init=self._pointer_init)
+        m.submodules.entries = entries = Memory(
+            shape=config.entry_width, depth=config.entry_depth, init=self._entry_init)
+        m.submodules.accumulators = accumulators = Memory(
+            shape=signed(config.acc_width), depth=config.local_rows, init=[])
+        start_read = pointers.read_port()
+        end_read = pointers.read_port()
+        pointer_write = pointers.write_port()
+        entry_read = entries.read_port()
+        entry_write = entries.write_port()
+        accumulator_write = accumulators.write_port()
+        accumulator_read = accumulators.read_port(transparent_for=(accumulator_write,))
+        for port, request in ((pointer_write, self.pointer_write),
+                              (entry_write, self.entry_write)):
+            m.d.comb += [port.addr.eq(request.address), port.data.eq(request.data),
+                         port.en.eq(request.enable)]
+
+        # Columns whose pointers have been read, waiting for the entry stage.
+        pending_layout = data.StructLayout({
+            "start": config.pointer_width, "end": config.pointer_width,
+            "value": signed(config.act_width)})
+        m.submodules.pending = pending = fifo.SyncFIFO(width=pending_layout.size, depth=2)
+        next_column = pending_layout(pending.r_data)
+
+        # Pointer stage: pop a column only when the pending queue has room for it even if the
+        # column read last cycle also goes there.
+        pointer_valid = Signal()
+        pointer_value = Signal(signed(config.act_width))
+        pop = Signal()
+        m.d.comb += pop.eq(column_fifo.r_rdy & (pending.level + pointer_valid < 2))
+        m.d.comb += [column_fifo.r_en.eq(pop),
+                     start_read.addr.eq(head.column), end_read.addr.eq(head.column + 1)]
+        m.d.sync += [pointer_valid.eq(pop), pointer_value.eq(head.value)]
+        m.d.comb += [pending.w_data.eq(_pack(pending_layout, {
+                         "start": start_read.data, "end": end_read.data,
+                         "value": pointer_value})),
+                     pending.w_en.eq(pointer_valid & (start_read.data != end_read.data))]
+
+        # Entry stage.
+        active = Signal()
+        address = Signal(config.pointer_width)
+        end = Signal(config.pointer_width)
+        value = Signal(signed(config.act_width))
+        first = Signal()
+        last_of_column = Signal()
+        m.d.comb += [entry_read.addr.eq(address), last_of_column.eq(address + 1 == end)]
+        take_next = Signal()
+        m.d.comb += take_next.eq(pending.r_rdy & (~active | last_of_column))
+        m.d.comb += pending.r_en.eq(take_next)
+        with m.If(take_next):
+            m.d.sync += [active.eq(1), address.eq(next_column.start), end.eq(next_column.end),
+                         value.eq(next_column.value), first.eq(1)]
+        with m.Elif(active):
+            m.d.sync += [address.eq(address + 1), first.eq(0)]
+            with m.If(last_of_column):
+                m.d.sync += active.eq(0)
+        # take_next while active also streams the entry at `address` this cycle.
+
+        # Decode stage: entry data of the read issued last cycle.
+        decode_valid = Signal()
+        decode_value = Signal(signed(config.act_width))
+        decode_first = Signal()
+        m.d.sync += [decode_valid.eq(active), decode_value.eq(value), decode_first.eq(first)]
+        code = entry_read.data[index_bits:]
+        skip = entry_read.data[:index_bits]
+        previous_row = Signal(config.local_row_bits + 1)
+        row = Signal(config.local_row_bits + 1)
+        m.d.comb += row.eq(Mux(decode_first, 0, previous_row + 1) + skip)
+        with m.If(decode_valid):
+            m.d.sync += previous_row.eq(row)
+        weight = Array(self.codebook)[code]
+
+        # Accumulate stage: the read issued by decode is answered now; write back the sum.
+        accumulate_valid = Signal()
+        accumulate_row = Signal(config.local_row_bits)
+        product = Signal(signed(config.product_width))
+        m.d.sync += [accumulate_valid.eq(decode_valid & (code != 0)),
+                     accumulate_row.eq(row), product.eq(weight * decode_value)]
+        count = Signal(32)
+        with m.If(decode_valid):
+            m.d.sync += count.eq(count + 1)
+        m.d.comb += self.entries_processed.eq(count)
+
+        # Read-out shares the accumulator ports (the engine reads out only when all are idle):
+        # each row read is cleared one cycle later, ready for the next run.
+        clear_valid = Signal()
+        clear_row = Signal(config.local_row_bits)
+        m.d.sync += [clear_valid.eq(self.readout_enable), clear_row.eq(self.readout_address)]
+        m.d.comb += [
+            accumulator_read.addr.eq(Mux(self.readout_enable, self.readout_address, row)),
+            self.readout_data.eq(accumulator_read.data),
+        ]
+        with m.If(accumulate_valid):
+            m.d.comb += [accumulator_write.addr.eq(accumulate_row),
+                         accumulator_write.data.eq(accumulator_read.data + product),
+                         accumulator_write.en.eq(1)]
+        with m.Elif(clear_valid):
+            m.d.comb += [accumulator_write.addr.eq(clear_row), accumulator_write.data.eq(0),
+                         accumulator_write.en.eq(1)]
+
+        m.d.comb += self.idle.eq(~column_fifo.r_rdy & ~pointer_valid & ~pending.r_rdy & ~active
+                                 & ~decode_valid & ~accumulate_valid)
+        return m
+
+
+def _pack(layout, fields):
+    """Concatenate ``fields`` in ``layout``'s bit order (for FIFO data)."""
+    return Cat(*(fields[name] for name in layout.members))
+
+
+def _write_signature(address_bits, data_bits):
+    return wiring.Signature({
+        "address": Out(address_bits), "data": Out(data_bits), "enable": Out(1)})
