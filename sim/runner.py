@@ -6,6 +6,7 @@ wheel's tools, and passes the test's inputs and results through files named in e
 variables, because the cocotb test runs in the simulator's own Python process.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -75,16 +76,21 @@ def run_cocotb(component, *, toplevel: str, test_module: str, simulator: str, in
     build_dir = Path(build_root or default_build_root()) / f"{name}-{simulator}-{digest}"
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{toplevel}.v"
-    if not source.exists() or source.read_text() != text:
-        source.write_text(text)
+    if not source.exists():
+        temporary = source.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(text)
+        temporary.replace(source)  # atomic: a parallel worker never reads half a file
 
     runner = get_runner(simulator)
     timescale = ("1ns", "1ps")
     build_args = ["-Wno-fatal"] if simulator == "verilator" else []
     started = time.monotonic()
-    runner.build(verilog_sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
-                 timescale=timescale, build_args=build_args,
-                 log_file=build_dir / "build.log")
+    # Parallel test workers may build the same design: one builds, the others wait and reuse.
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                     timescale=timescale, build_args=build_args,
+                     log_file=build_dir / "build.log")
     built = time.monotonic()
 
     input_file = build_dir / f"input-{os.getpid()}.json"

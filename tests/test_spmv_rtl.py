@@ -1,0 +1,147 @@
+# amaranth: UnusedElaboratable=no
+"""SpMV engine RTL against the golden model in Amaranth's simulator (fast, small layers)."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.back import verilog
+from amaranth.sim import Simulator
+
+from hw.config import SpMVConfig
+from hw.spmv import LoadTarget, SpMVEngine
+from sim.spmv_cases import make_case
+from sw.csc import CSCError, encode
+from sw.golden.spmv import golden_spmv, ideal_cycles
+
+SMALL = SpMVConfig(pes=3, act_width=12, act_frac=4, codebook_width=8, codebook_frac=5,
+                   bias_width=12, index_bits=3, fifo_depth=2, max_rows=40, max_cols=40,
+                   entry_depth=2048)
+
+
+def run_engine(engine, runs, *, seed=0, gaps=0.3, backpressure=0.3, loads=None):
+    """Run ``(layer, x)`` pairs back to back on one engine; return outputs and cycles per run.
+
+    ``loads`` optionally gives, per run, the load-port words to write before it.
+    """
+    rng = random.Random(seed)
+    results = []
+
+    async def bench(ctx):
+        for number, (layer, x) in enumerate(runs):
+            if loads is not None:
+                ctx.set(engine.load.valid, 1)
+                for word in loads[number]:
+                    ctx.set(engine.load.payload, word)
+                    await ctx.tick()
+                ctx.set(engine.load.valid, 0)
+            ctx.set(engine.rows, layer.rows)
+            ctx.set(engine.cols, layer.cols)
+            ctx.set(engine.relu, layer.relu)
+            ctx.set(engine.start, 1)
+            await ctx.tick()
+            ctx.set(engine.start, 0)
+            outputs = []
+
+            sent = 0
+            offering = False
+            while len(outputs) < layer.rows:
+                if sent < len(x) and not offering and rng.random() >= gaps:
+                    ctx.set(engine.activations.payload, int(x[sent]))
+                    ctx.set(engine.activations.valid, 1)
+                    offering = True
+                ready = rng.random() >= backpressure
+                ctx.set(engine.outputs.ready, ready)
+                _, _, accepted, valid, payload = await ctx.tick().sample(
+                    engine.activations.ready, engine.outputs.valid, engine.outputs.payload)
+                if offering and accepted:
+                    sent += 1
+                    offering = False
+                    ctx.set(engine.activations.valid, 0)
+                if valid and ready:
+                    outputs.append(payload)
+            ctx.set(engine.outputs.ready, 0)
+            await ctx.tick().until(~engine.busy)
+            results.append((outputs, ctx.get(engine.compute_cycles)))
+
+    sim = Simulator(engine)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return results
+
+
+@pytest.mark.parametrize("index", range(24))
+def test_random_and_edge_layers_match_golden(index):
+    case = make_case(index, seed=7, config=SMALL)
+    [(outputs, cycles)] = run_engine(SpMVEngine(SMALL, layer=case.layer),
+                                     [(case.layer, case.x)], seed=index)
+    assert outputs == golden_spmv(case.layer, case.x, SMALL).tolist(), case.name
+    assert cycles >= ideal_cycles(case.layer, case.x)
+
+
+def test_back_to_back_runs_clear_the_accumulators():
+    case = make_case(30, seed=3, config=SMALL)
+    rng = np.random.default_rng(0)
+    vectors = [case.x, np.zeros_like(case.x), rng.integers(-100, 100, case.layer.cols)]
+    results = run_engine(SpMVEngine(SMALL, layer=case.layer),
+                         [(case.layer, x) for x in vectors])
+    for x, (outputs, _) in zip(vectors, results, strict=True):
+        assert outputs == golden_spmv(case.layer, x, SMALL).tolist()
+
+
+def load_words(layer, config):
+    """Load-port payloads (as dicts) that write ``layer``."""
+    words = []
+    for pe in range(layer.pes):
+        words += [{"target": LoadTarget.POINTER, "pe": pe, "address": j, "data": int(p)}
+                  for j, p in enumerate(layer.col_ptr[pe])]
+        words += [{"target": LoadTarget.ENTRY, "pe": pe, "address": k, "data": int(e)}
+                  for k, e in enumerate(layer.entries[pe])]
+    words += [{"target": LoadTarget.CODEBOOK, "pe": 0, "address": c,
+               "data": int(v) & ((1 << config.codebook_width) - 1)}
+              for c, v in enumerate(layer.codebook)]
+    words += [{"target": LoadTarget.BIAS, "pe": 0, "address": r,
+               "data": int(v) & ((1 << config.bias_width) - 1)}
+              for r, v in enumerate(layer.bias)]
+    return words
+
+
+def test_run_time_loading_replaces_the_layer():
+    first, second = make_case(40, seed=1, config=SMALL), make_case(41, seed=1, config=SMALL)
+    engine = SpMVEngine(SMALL)  # empty memories: everything arrives through the load port
+    results = run_engine(engine, [(first.layer, first.x), (second.layer, second.x)],
+                         loads=[load_words(first.layer, SMALL), load_words(second.layer, SMALL)])
+    assert results[0][0] == golden_spmv(first.layer, first.x, SMALL).tolist()
+    assert results[1][0] == golden_spmv(second.layer, second.x, SMALL).tolist()
+
+
+def test_no_bubble_between_columns():
+    # one PE, every column 5 entries long, all activations nonzero: ideal = 5 * cols
+    config = SMALL.replace(pes=1, fifo_depth=4)
+    codes = np.zeros((40, 30), dtype=int)
+    codes[[1, 5, 9, 20, 39], :] = 3
+    layer = encode(codes, np.arange(1, 16), config=config, relu=False)
+    x = np.arange(1, 31)
+    [(outputs, cycles)] = run_engine(SpMVEngine(config, layer=layer), [(layer, x)],
+                                     gaps=0, backpressure=0)
+    assert outputs == golden_spmv(layer, x, config).tolist()
+    assert cycles <= ideal_cycles(layer, x) + 8  # pipeline fill and drain only
+
+
+@pytest.mark.parametrize("pes", [1, 2, 4, 8, 16])
+def test_converts_to_verilog(pes):
+    config = SpMVConfig(pes=pes, max_rows=64, max_cols=64, entry_depth=256)
+    text = verilog.convert(SpMVEngine(config), name="spmv_engine")
+    assert "module spmv_engine" in text
+
+
+def test_rejects_a_layer_that_does_not_fit():
+    layer = encode(np.ones((4, 4), dtype=int), [1], config=SpMVConfig(pes=2))
+    with pytest.raises(CSCError, match=r"encoded for pes=2"):
+        SpMVEngine(SMALL, layer=layer)
+
+
+def test_rejects_other_configs():
+    with pytest.raises(TypeError, match=r"config must be an SpMVConfig, not 4"):
+        SpMVEngine(4)
