@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth import Cat, Module, Signal
+from amaranth import Cat, Module, Signal, Value
 from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -77,9 +77,9 @@ class PinHarness(wiring.Component):
         inputs = outputs = 0
         for _path, member, value in self.unit.signature.flatten(self.unit):
             if member.flow == In:
-                inputs += len(value)
+                inputs += len(Value.cast(value))
             else:
-                outputs += len(value)
+                outputs += len(Value.cast(value))
         return inputs, outputs
 
     def elaborate(self, platform):
@@ -87,7 +87,7 @@ class PinHarness(wiring.Component):
         m.submodules.unit = self.unit
         inputs, outputs = [], []
         for _path, member, value in self.unit.signature.flatten(self.unit):
-            (inputs if member.flow == In else outputs).append(value)
+            (inputs if member.flow == In else outputs).append(Value.cast(value))
         input_bits = sum(len(v) for v in inputs)
         if input_bits:
             chain = Signal(input_bits)
@@ -167,7 +167,8 @@ def synthesize(unit: wiring.Component, *, device: str, build_dir, freq_mhz: floa
         unconstrained = "--lpf-allow-unconstrained"
     _run("nextpnr place & route",
          [nextpnr, *target.nextpnr_args, "--json", "top.json", unconstrained,
-          "--freq", str(freq_mhz), "--seed", str(seed), "--report", "report.json"],
+          "--freq", str(freq_mhz), "--seed", str(seed), "--report", "report.json",
+          "--timing-allow-fail"],  # a missed constraint is a figure to report, not an error
          build_dir, "nextpnr.log")
 
     raw = json.loads((build_dir / "report.json").read_text())

@@ -127,8 +127,11 @@ class SpMVEngine(wiring.Component):
 
         # Read-out: row i comes from PE i % pes, local row i // pes, one row per cycle while
         # the output FIFO has room for everything in flight.
+        # Post-processing takes three pipeline stages (select, add, saturate); the FIFO holds
+        # what is in flight plus some slack, so reads issue every cycle while the sink keeps up.
+        output_depth = 6
         m.submodules.output_fifo = output_fifo = fifo.SyncFIFO(
-            width=config.act_width, depth=4)
+            width=config.act_width, depth=output_depth)
         m.d.comb += [self.outputs.payload.eq(output_fifo.r_data),
                      self.outputs.valid.eq(output_fifo.r_rdy),
                      output_fifo.r_en.eq(self.outputs.ready)]
@@ -138,6 +141,8 @@ class SpMVEngine(wiring.Component):
         in_flight = Signal()
         in_flight_owner = Signal(range(config.pes))
         issue = Signal()
+        picked_valid = Signal()
+        total_valid = Signal()
 
         with m.FSM():
             with m.State("IDLE"):
@@ -163,13 +168,15 @@ class SpMVEngine(wiring.Component):
             with m.State("OUTPUT"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += output_cycles.eq(output_cycles + 1)
-                m.d.comb += issue.eq((issued != rows) & (output_fifo.level + in_flight < 4))
+                m.d.comb += issue.eq((issued != rows) & (
+                    output_fifo.level + in_flight + picked_valid + total_valid < output_depth))
                 with m.If(issue):
                     m.d.sync += [issued.eq(issued + 1),
                                  owner.eq(Mux(owner == config.pes - 1, 0, owner + 1))]
                     with m.If(owner == config.pes - 1):
                         m.d.sync += local_row.eq(local_row + 1)
-                with m.If((issued == rows) & ~in_flight & ~output_fifo.r_rdy):
+                with m.If((issued == rows) & ~in_flight & ~picked_valid & ~total_valid
+                          & ~output_fifo.r_rdy):
                     m.next = "IDLE"
         for index, pe in enumerate(pes):
             m.d.comb += [pe.readout_address.eq(local_row),
@@ -177,14 +184,18 @@ class SpMVEngine(wiring.Component):
         m.d.comb += bias_read.addr.eq(issued)
         m.d.sync += [in_flight.eq(issue), in_flight_owner.eq(owner)]
 
-        # The row read last cycle: shift (floor), add the bias, ReLU, saturate.
-        accumulator = Signal(signed(config.acc_width))
+        # The row read last cycle: pick the owner's accumulator and the bias (stage 1), shift
+        # (floor) and add (stage 2), ReLU and saturate into the output FIFO (stage 3).
+        picked = Signal(signed(config.acc_width))
+        picked_bias = Signal(signed(config.bias_width))
         with m.Switch(in_flight_owner):
             for index, pe in enumerate(pes):
                 with m.Case(index):
-                    m.d.comb += accumulator.eq(pe.readout_data)
+                    m.d.sync += picked.eq(pe.readout_data)
+        m.d.sync += [picked_bias.eq(bias_read.data), picked_valid.eq(in_flight)]
         total = Signal(signed(max(config.acc_width - config.codebook_frac, config.bias_width) + 1))
-        m.d.comb += total.eq((accumulator >> config.codebook_frac) + bias_read.data)
+        m.d.sync += [total.eq((picked >> config.codebook_frac) + picked_bias),
+                     total_valid.eq(picked_valid)]
         low, high = config.act_range
         result = Signal(signed(config.act_width))
         with m.If(relu & (total < 0)):
@@ -195,5 +206,5 @@ class SpMVEngine(wiring.Component):
             m.d.comb += result.eq(low)
         with m.Else():
             m.d.comb += result.eq(total)
-        m.d.comb += [output_fifo.w_data.eq(result), output_fifo.w_en.eq(in_flight)]
+        m.d.comb += [output_fifo.w_data.eq(result), output_fifo.w_en.eq(total_valid)]
         return m

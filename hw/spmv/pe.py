@@ -2,17 +2,18 @@
 
 Pipeline (one entry per cycle, no bubble between columns of a busy PE):
 
-``columns`` FIFO -> pointer read (start, end of the column, both in one cycle) -> pending-column
-queue (empty columns are dropped here, costing no entry cycle) -> entry read (the next column is
-taken over in the cycle the current one ends) -> decode (row = previous row + z + 1, codebook
-lookup, multiply; issue the accumulator read) -> accumulate (write back one cycle after the read).
+``columns`` FIFO -> pointer read (start and end of the column, both in one cycle) -> pointer
+register -> pending-column queue (empty columns are dropped here, costing no entry cycle) ->
+entry read (the next column is taken over in the cycle the current one ends) -> decode (row =
+previous row + z + 1, codebook lookup, multiply; issue the accumulator read) -> accumulate
+(write back one cycle after the read).
 
 The accumulator read port is transparent to the accumulator write port and the write follows its
 read by exactly one cycle, so two entries of the same row in consecutive cycles (the last entry
 of a column and the first of the next) accumulate correctly without a stall.
 """
 
-from amaranth import Array, Cat, Module, Mux, Signal, signed
+from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -75,61 +76,84 @@ class ProcessingElement(wiring.Component):
                      self.columns.ready.eq(column_fifo.w_rdy)]
         head = column_layout(config)(column_fifo.r_data)
 
-        m.submodules.pointers = pointers = Memory(
-            shape=config.pointer_width, depth=config.max_cols + 1, init=self._pointer_init)
+        # Column pointers are kept twice, the second copy shifted by one column, so that a
+        # column's start and end are read at the same address: no adder before the RAMs.
+        m.submodules.starts = starts = Memory(
+            shape=config.pointer_width, depth=config.max_cols, init=self._pointer_init[:-1])
+        m.submodules.ends = ends = Memory(
+            shape=config.pointer_width, depth=config.max_cols, init=self._pointer_init[1:])
         m.submodules.entries = entries = Memory(
             shape=config.entry_width, depth=config.entry_depth, init=self._entry_init)
         m.submodules.accumulators = accumulators = Memory(
             shape=signed(config.acc_width), depth=config.local_rows, init=[])
-        start_read = pointers.read_port()
-        end_read = pointers.read_port()
-        pointer_write = pointers.write_port()
+        start_read = starts.read_port()
+        end_read = ends.read_port()
+        start_write = starts.write_port()
+        end_write = ends.write_port()
         entry_read = entries.read_port()
         entry_write = entries.write_port()
         accumulator_write = accumulators.write_port()
         accumulator_read = accumulators.read_port(transparent_for=(accumulator_write,))
-        for port, request in ((pointer_write, self.pointer_write),
-                              (entry_write, self.entry_write)):
-            m.d.comb += [port.addr.eq(request.address), port.data.eq(request.data),
-                         port.en.eq(request.enable)]
+        request = self.pointer_write  # col_ptr[address] = data
+        m.d.comb += [start_write.addr.eq(request.address), start_write.data.eq(request.data),
+                     start_write.en.eq(request.enable & (request.address < config.max_cols)),
+                     end_write.addr.eq(request.address - 1), end_write.data.eq(request.data),
+                     end_write.en.eq(request.enable & (request.address != 0))]
+        m.d.comb += [entry_write.addr.eq(self.entry_write.address),
+                     entry_write.data.eq(self.entry_write.data),
+                     entry_write.en.eq(self.entry_write.enable)]
 
         # Columns whose pointers have been read, waiting for the entry stage.
         pending_layout = data.StructLayout({
             "start": config.pointer_width, "end": config.pointer_width,
-            "value": signed(config.act_width)})
-        m.submodules.pending = pending = fifo.SyncFIFO(width=pending_layout.size, depth=2)
+            "value": signed(config.act_width), "single": 1})
+        m.submodules.pending = pending = fifo.SyncFIFO(width=pending_layout.size, depth=3)
         next_column = pending_layout(pending.r_data)
 
-        # Pointer stage: pop a column only when the pending queue has room for it even if the
-        # column read last cycle also goes there.
+        # Pointer stage: read both pointers (answered next cycle), register them (block RAM
+        # outputs are slow), then queue the column unless it is empty. A column is popped only
+        # when the queue has room for it and for the two columns still in these stages.
         pointer_valid = Signal()
         pointer_value = Signal(signed(config.act_width))
         pop = Signal()
-        m.d.comb += pop.eq(column_fifo.r_rdy & (pending.level + pointer_valid < 2))
+        fetched_valid = Signal()
+        fetched_start = Signal(config.pointer_width)
+        fetched_end = Signal(config.pointer_width)
+        fetched_value = Signal(signed(config.act_width))
+        m.d.comb += pop.eq(column_fifo.r_rdy
+                           & (pending.level + pointer_valid + fetched_valid < 3))
         m.d.comb += [column_fifo.r_en.eq(pop),
-                     start_read.addr.eq(head.column), end_read.addr.eq(head.column + 1)]
-        m.d.sync += [pointer_valid.eq(pop), pointer_value.eq(head.value)]
-        m.d.comb += [pending.w_data.eq(_pack(pending_layout, {
-                         "start": start_read.data, "end": end_read.data,
-                         "value": pointer_value})),
-                     pending.w_en.eq(pointer_valid & (start_read.data != end_read.data))]
+                     start_read.addr.eq(head.column), end_read.addr.eq(head.column)]
+        m.d.sync += [pointer_valid.eq(pop), pointer_value.eq(head.value),
+                     fetched_valid.eq(pointer_valid), fetched_start.eq(start_read.data),
+                     fetched_end.eq(end_read.data), fetched_value.eq(pointer_value)]
+        queued = Signal(pending_layout)
+        m.d.comb += [queued.start.eq(fetched_start), queued.end.eq(fetched_end),
+                     queued.value.eq(fetched_value),
+                     queued.single.eq(fetched_start + 1 == fetched_end),
+                     pending.w_data.eq(queued),
+                     pending.w_en.eq(fetched_valid & (fetched_start != fetched_end))]
 
-        # Entry stage.
+        # Entry stage. Whether the entry streamed now is its column's last is kept in a
+        # register computed a cycle ahead, so that the hand-over to the next column (the
+        # PE's critical control path) does not wait for an adder and a comparator.
         active = Signal()
         address = Signal(config.pointer_width)
         end = Signal(config.pointer_width)
         value = Signal(signed(config.act_width))
         first = Signal()
         last_of_column = Signal()
-        m.d.comb += [entry_read.addr.eq(address), last_of_column.eq(address + 1 == end)]
+        m.d.comb += entry_read.addr.eq(address)
         take_next = Signal()
         m.d.comb += take_next.eq(pending.r_rdy & (~active | last_of_column))
         m.d.comb += pending.r_en.eq(take_next)
         with m.If(take_next):
             m.d.sync += [active.eq(1), address.eq(next_column.start), end.eq(next_column.end),
-                         value.eq(next_column.value), first.eq(1)]
+                         value.eq(next_column.value), first.eq(1),
+                         last_of_column.eq(next_column.single)]
         with m.Elif(active):
-            m.d.sync += [address.eq(address + 1), first.eq(0)]
+            m.d.sync += [address.eq(address + 1), first.eq(0),
+                         last_of_column.eq(address + 2 == end)]
             with m.If(last_of_column):
                 m.d.sync += active.eq(0)
         # take_next while active also streams the entry at `address` this cycle.
@@ -176,14 +200,9 @@ class ProcessingElement(wiring.Component):
             m.d.comb += [accumulator_write.addr.eq(clear_row), accumulator_write.data.eq(0),
                          accumulator_write.en.eq(1)]
 
-        m.d.comb += self.idle.eq(~column_fifo.r_rdy & ~pointer_valid & ~pending.r_rdy & ~active
-                                 & ~decode_valid & ~accumulate_valid)
+        m.d.comb += self.idle.eq(~column_fifo.r_rdy & ~pointer_valid & ~fetched_valid
+                                 & ~pending.r_rdy & ~active & ~decode_valid & ~accumulate_valid)
         return m
-
-
-def _pack(layout, fields):
-    """Concatenate ``fields`` in ``layout``'s bit order (for FIFO data)."""
-    return Cat(*(fields[name] for name in layout.members))
 
 
 def _write_signature(address_bits, data_bits):

@@ -19,9 +19,9 @@ def register(top, groups):
     build.add_argument("--pes", type=int, default=4, help="SpMV processing elements")
     build.add_argument("--fifo-depth", type=int, default=8)
     build.add_argument("--index-bits", type=int, default=4)
-    build.add_argument("--max-rows", type=int, default=256)
-    build.add_argument("--max-cols", type=int, default=448)
-    build.add_argument("--entry-depth", type=int, default=1024,
+    build.add_argument("--max-rows", type=int, default=128)
+    build.add_argument("--max-cols", type=int, default=128)
+    build.add_argument("--entry-depth", type=int, default=512,
                        help="entries each PE's memory holds")
     build.add_argument("--freq", type=float, default=None,
                        help="clock constraint in MHz (default: 40 for iCE40, 125 for ECP5)")
