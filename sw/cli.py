@@ -19,6 +19,7 @@ import sys
 
 # Order sets the order in --help.
 COMMAND_MODULES = (
+    "sw.commands.demo",
     "sw.commands.spmv",
     "sw.commands.board",
 )

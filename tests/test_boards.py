@@ -69,3 +69,17 @@ def test_small_unit_places_and_routes_on_ecp5(tmp_path):
     assert report["fmax_mhz"] > 0
     assert 0 < report["utilization"]["TRELLIS_FF"]["used"] < 100
     assert json.loads((tmp_path / "report.json").read_text())["fmax"]
+
+
+@pytest.mark.fpga
+def test_four_pe_engine_builds_for_icebreaker(tmp_path):
+    from sw.cli import main
+
+    report_file = tmp_path / "report.json"
+    assert main(["build", "--board", "icebreaker", "--unit", "spmv", "--pes", "4",
+                 "--build-dir", str(tmp_path), "--json", str(report_file)]) == 0
+    report = json.loads(report_file.read_text())
+    used = {name: value["used"] for name, value in report["utilization"].items()}
+    assert report["config"]["pes"] == 4 and report["fmax_mhz"] > 10
+    assert 0 < used["ICESTORM_LC"] <= 5280 and 0 < used["ICESTORM_RAM"] <= 30
+    assert used["ICESTORM_DSP"] == 4  # one MAC per PE, mapped to the UP5K's DSPs
