@@ -282,3 +282,44 @@ class LinkConfig:
     def length_bits(self) -> int:
         """Width of a payload length or buffer address."""
         return bits_for(self.max_payload)
+
+
+@register_config
+@dataclass(frozen=True)
+class CostConfig:
+    """Format of the acoustic costs the cost unit hands to the Viterbi unit.
+
+    ``cost = min(((max(y) - y) * scale) >> (act_frac + scale_frac - cost_frac), 2**cost_width
+    - 1)``; see ``sw/golden/cost.py``.
+
+    Parameters
+    ----------
+    cost_width, cost_frac : int
+        Unsigned cost width (4 to 32) and its fractional bits (0 to ``cost_width - 1``).
+    scale_width, scale_frac : int
+        Width of the run-time acoustic scale (2 to 18) and its fractional bits (0 to 16).
+    max_outputs : int
+        Largest number of scores (pdfs) per frame (1 to 65536).
+    """
+
+    cost_width: int = 16
+    cost_frac: int = 4
+    scale_width: int = 16
+    scale_frac: int = 8
+    max_outputs: int = 1024
+
+    def __post_init__(self):
+        owner = type(self).__name__
+        check_int(owner, "cost_width", self.cost_width, 4, 32)
+        check_int(owner, "cost_frac", self.cost_frac, 0, self.cost_width - 1)
+        check_int(owner, "scale_width", self.scale_width, 2, 18)
+        check_int(owner, "scale_frac", self.scale_frac, 0, 16)
+        check_int(owner, "max_outputs", self.max_outputs, 1, 65536)
+
+    def shift(self, act_frac: int) -> int:
+        """Right shift that turns ``(max - y) * scale`` into cost units."""
+        shift = act_frac + self.scale_frac - self.cost_frac
+        if shift < 0:
+            raise ConfigError(f"act_frac {act_frac} + scale_frac {self.scale_frac} must be at "
+                              f"least cost_frac {self.cost_frac}")
+        return shift

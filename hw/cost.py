@@ -1,0 +1,91 @@
+"""Cost unit: one frame of last-layer outputs in, one frame of Viterbi acoustic costs out.
+
+Bit-exact with ``sw/golden/cost.py``: the frame is buffered while its maximum is tracked, then
+each score leaves as ``min(((max - y) * scale) >> shift, 2**cost_width - 1)``.
+"""
+
+from amaranth import Module, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.config import CostConfig, SpMVConfig
+
+__all__ = ["CostUnit"]
+
+
+class CostUnit(wiring.Component):
+    """Turns ``count`` scores per frame into costs; ``scale`` is the acoustic scale.
+
+    Parameters
+    ----------
+    activations : SpMVConfig
+        Format of the scores (``act_width``, ``act_frac``): the engine's outputs.
+    config : CostConfig
+        Format of the costs and of the scale, and the largest frame.
+    """
+
+    def __init__(self, activations: SpMVConfig, config: CostConfig):
+        if not isinstance(activations, SpMVConfig):
+            raise TypeError(f"activations must be an SpMVConfig, not {activations!r}")
+        if not isinstance(config, CostConfig):
+            raise TypeError(f"config must be a CostConfig, not {config!r}")
+        self.activations = activations
+        self.config = config
+        self.shift = config.shift(activations.act_frac)
+        super().__init__({
+            "scores": In(stream.Signature(signed(activations.act_width))),
+            "costs": Out(stream.Signature(config.cost_width)),
+            "count": In(range(1, config.max_outputs + 1)),
+            "scale": In(config.scale_width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config, width = self.config, self.activations.act_width
+        m.submodules.frame = frame = Memory(shape=signed(width), depth=config.max_outputs,
+                                            init=[])
+        write = frame.write_port()
+        read = frame.read_port()
+
+        index = Signal(range(config.max_outputs + 1))
+        best = Signal(signed(width))
+        cost = Signal(config.cost_width)
+        ceiling = (1 << config.cost_width) - 1
+        difference = Signal(width + 1)  # max - y >= 0, up to 2**width - 1
+        product = Signal(width + 1 + config.scale_width)
+        m.d.comb += [write.addr.eq(index), write.data.eq(self.scores.payload),
+                     read.addr.eq(index), self.costs.payload.eq(cost)]
+
+        with m.FSM():
+            with m.State("COLLECT"):
+                m.d.comb += self.scores.ready.eq(1)
+                with m.If(self.scores.valid):
+                    m.d.comb += write.en.eq(1)
+                    with m.If((index == 0) | (self.scores.payload > best)):
+                        m.d.sync += best.eq(self.scores.payload)
+                    with m.If(index + 1 == self.count):
+                        m.d.sync += index.eq(0)
+                        m.next = "READ"
+                    with m.Else():
+                        m.d.sync += index.eq(index + 1)
+            with m.State("READ"):  # the score at `index` is read during this cycle
+                m.next = "CONVERT"
+            with m.State("CONVERT"):
+                m.d.comb += [difference.eq(best - read.data),
+                             product.eq((difference * self.scale) >> self.shift)]
+                with m.If(product > ceiling):
+                    m.d.sync += cost.eq(ceiling)
+                with m.Else():
+                    m.d.sync += cost.eq(product)
+                m.next = "OFFER"
+            with m.State("OFFER"):
+                m.d.comb += self.costs.valid.eq(1)
+                with m.If(self.costs.ready):
+                    with m.If(index + 1 == self.count):
+                        m.d.sync += index.eq(0)
+                        m.next = "COLLECT"
+                    with m.Else():
+                        m.d.sync += index.eq(index + 1)
+                        m.next = "READ"
+        return m
