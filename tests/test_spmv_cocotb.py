@@ -81,3 +81,24 @@ def test_verilog_command_rejects_bad_config(tmp_path, capsys):
         main(["verilog", "spmv", "--pes", "0", "--output", str(tmp_path / "x.v")])
     assert exit_info.value.code == 2
     assert "SpMVConfig.pes must be an int from 1 to 64, not 0" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.icarus
+@pytest.mark.parametrize("pes, index_bits, efficiency, mac_utilization", [
+    (8, 4, 0.99, 0.80),
+    (8, 6, 0.99, 0.90),
+    (16, 4, 0.98, 0.80),
+])
+def test_engine_beats_the_eie_cycle_model(pes, index_bits, efficiency, mac_utilization):
+    # EIE's reference simulator: 0.998 / 0.993 efficiency, 0.83 MAC utilization (FIFO 8)
+    from hw.config import SpMVConfig
+    from sim.bench_spmv import bench_one
+
+    config = SpMVConfig(pes=pes, fifo_depth=8, index_bits=index_bits, max_rows=1024,
+                        max_cols=1024, entry_depth=1)
+    report = bench_one(config, rows=1024, cols=1024, sparsity=0.9, seed=1,
+                       simulators=["icarus"])
+    assert report["outputs_match_golden"]
+    assert report["efficiency"] >= efficiency
+    assert report["mac_utilization"] >= mac_utilization
