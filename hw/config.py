@@ -323,3 +323,84 @@ class CostConfig:
             raise ConfigError(f"act_frac {act_frac} + scale_frac {self.scale_frac} must be at "
                               f"least cost_frac {self.cost_frac}")
         return shift
+
+
+@register_config
+@dataclass(frozen=True)
+class ViterbiConfig:
+    """Parameters of the Viterbi unit and its set-associative hypothesis table.
+
+    Parameters
+    ----------
+    sets : int
+        Sets of the hypothesis table, a power of two (1 to 4096).
+    ways : int
+        Ways per set (1 to 16); the table bounds the hypotheses per frame to ``sets * ways``.
+    hash : str
+        Set index of a state: ``"xor_fold"`` (XOR of the ``log2(sets)``-bit slices of the
+        state id) or ``"multiplicative"`` (Fibonacci hashing).
+    state_bits : int
+        Width of a state id (1 to 24); the graph's states must fit.
+    beam : int
+        Beam in cost units (fixed point with ``cost.cost_frac`` fractional bits, >= 0).
+    trace_depth : int
+        Entries of the word-trace memory (1 to 65536).
+    max_epsilon_passes : int
+        Bound on the non-emitting passes per frame (1 to 16).
+    word_bits : int
+        Width of a word id (1 to 16).
+    cost : CostConfig
+        Width and fixed point of costs (shared with the cost unit).
+    """
+
+    sets: int = 64
+    ways: int = 4
+    hash: str = "xor_fold"
+    state_bits: int = 16
+    beam: int = 16 * 16
+    trace_depth: int = 4096
+    max_epsilon_passes: int = 4
+    word_bits: int = 12
+    cost: CostConfig = CostConfig()
+
+    HASHES = ("xor_fold", "multiplicative")
+
+    def __post_init__(self):
+        owner = type(self).__name__
+        if (isinstance(self.sets, bool) or not isinstance(self.sets, int) or self.sets < 1
+                or self.sets > 4096 or self.sets & (self.sets - 1)):
+            raise ConfigError(f"{owner}.sets must be a power of two from 1 to 4096, not "
+                              f"{self.sets!r}")
+        check_int(owner, "ways", self.ways, 1, 16)
+        check_choice(owner, "hash", self.hash, self.HASHES)
+        check_int(owner, "state_bits", self.state_bits, 1, 24)
+        check_int(owner, "trace_depth", self.trace_depth, 1, 65536)
+        check_int(owner, "max_epsilon_passes", self.max_epsilon_passes, 1, 16)
+        check_int(owner, "word_bits", self.word_bits, 1, 16)
+        if not isinstance(self.cost, CostConfig):
+            raise ConfigError(f"{owner}.cost must be a CostConfig, not {self.cost!r}")
+        check_int(owner, "beam", self.beam, 0, self.cost_max)
+
+    @property
+    def table_entries(self) -> int:
+        """Hypotheses the table holds: ``sets * ways``."""
+        return self.sets * self.ways
+
+    @property
+    def set_bits(self) -> int:
+        """Width of a set index (0 for one set)."""
+        return self.sets.bit_length() - 1
+
+    @property
+    def cost_max(self) -> int:
+        """The saturated ("infinite") cost."""
+        return (1 << self.cost.cost_width) - 1
+
+    def check_graph(self, num_states: int, num_words: int) -> None:
+        """Raise :class:`ConfigError` unless a graph of this size fits the widths."""
+        if num_states > 1 << self.state_bits:
+            raise ConfigError(f"{type(self).__name__}.state_bits {self.state_bits} holds "
+                              f"{1 << self.state_bits} states; the graph has {num_states}")
+        if num_words > 1 << self.word_bits:
+            raise ConfigError(f"{type(self).__name__}.word_bits {self.word_bits} holds "
+                              f"{1 << self.word_bits} words; the graph has {num_words}")

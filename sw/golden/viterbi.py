@@ -1,0 +1,302 @@
+"""Bit-exact model of the hardware Viterbi unit: the specification its RTL must meet.
+
+Every rule is written once, here:
+
+- **Costs** are unsigned integers of ``cost.cost_width`` bits; every addition saturates at
+  ``cost_max``. Graph costs come from ``Graph.fixed_point_costs(cost.cost_frac, cost_max)``,
+  acoustic costs from the cost unit (``sw/golden/cost.py``).
+- **Relative costs.** The table being filled holds costs relative to the base of the frame that
+  produced them; when it becomes the current table its best cost ``b`` is subtracted from every
+  entry as it is read (so the best reads as 0) and ``b`` is added to a wide running total. The
+  table width therefore never overflows however long the utterance.
+- **Set index** (:func:`set_index`): ``xor_fold`` or ``multiplicative``, see ``ViterbiConfig``.
+- **Insert** (:meth:`HypothesisTable.insert`): same state present -> keep the lower cost (ties
+  keep the old entry); else a free way (lowest index) -> insert; else the way with the highest
+  cost (ties: lowest way index) is replaced if the new cost is lower; else the hypothesis is
+  dropped.
+- **Beam** (order-exact): while a frame is expanded, ``best`` is the lowest new cost produced
+  so far in processing order (``cost_max`` at the start of the frame); a new hypothesis with
+  ``cost > best + beam`` (saturating) is pruned, otherwise ``best`` is updated and it is
+  inserted. The same running ``best`` continues through the frame's epsilon passes.
+- **Order**: the current table is read set by set, way by way; each hypothesis's arcs in CSR
+  order; emitting arcs only (``ilabel != 0``), new cost = read cost + arc cost + acoustic cost
+  of pdf ``ilabel - 1``.
+- **Epsilon passes**: after the emitting expansion, the next table is scanned in the same
+  order; every valid entry's epsilon arcs are expanded into the same table (new cost = entry
+  cost + arc cost). Scans repeat until one changes nothing or ``max_epsilon_passes`` scans
+  have run (then ``epsilon_limit_hit`` is counted). The start state is closed the same way
+  before frame 0.
+- **Traceback**: taking an arc with an output label appends ``(word, frame, parent)`` to the
+  trace memory when the hypothesis is inserted (or improves an entry); the hypothesis then
+  points at that trace entry, otherwise it inherits its parent's pointer (-1 = no word yet). A
+  full trace memory sets ``trace_overflow`` and the word is lost.
+- **End**: the best of ``read cost + final cost`` over the final table (ties: first in order)
+  gives the words; with no final state in the table, the best hypothesis is used and
+  ``final_reached`` is False.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hw.config import ConfigError, ViterbiConfig
+from sw.graph import Graph
+
+__all__ = ["GoldenResult", "HypothesisTable", "ViterbiInputError", "decode", "set_index"]
+
+EMPTY = -1
+
+
+class ViterbiInputError(ValueError):
+    """Costs or graph do not fit the decoder; the message says what and how."""
+
+
+def set_index(state: int, config: ViterbiConfig) -> int:
+    """Set of ``state`` under the configured hash."""
+    bits = config.set_bits
+    if bits == 0:
+        return 0
+    if config.hash == "multiplicative":
+        return ((state * 0x9E3779B1) & 0xFFFFFFFF) >> (32 - bits)
+    folded, mask = 0, config.sets - 1
+    while state:
+        folded ^= state & mask
+        state >>= bits
+    return folded
+
+
+@dataclass
+class Counters:
+    """What the unit counts (the experiments and the RTL tests read these)."""
+
+    frames: int = 0
+    hypotheses_read: int = 0
+    arcs_expanded: int = 0
+    inserts: int = 0
+    updates: int = 0
+    replacements: int = 0
+    drops: int = 0
+    beam_pruned: int = 0
+    epsilon_limit_hit: int = 0
+
+
+class HypothesisTable:
+    """``sets x ways`` entries of (state, cost, trace pointer); ``state == -1`` is free."""
+
+    def __init__(self, config: ViterbiConfig):
+        self.config = config
+        self.state = np.full((config.sets, config.ways), EMPTY, dtype=np.int64)
+        self.cost = np.zeros((config.sets, config.ways), dtype=np.int64)
+        self.trace = np.full((config.sets, config.ways), EMPTY, dtype=np.int64)
+
+    def entries(self):
+        """Valid entries as ``(set, way, state, cost, trace)`` in read order."""
+        for s in range(self.config.sets):
+            for w in range(self.config.ways):
+                if self.state[s, w] != EMPTY:
+                    yield s, w, int(self.state[s, w]), int(self.cost[s, w]), \
+                        int(self.trace[s, w])
+
+    def insert(self, state: int, cost: int, trace: int, counters: Counters) -> bool:
+        """Apply the insert rule; return whether the table changed."""
+        s = set_index(state, self.config)
+        row = self.state[s]
+        same = np.flatnonzero(row == state)
+        if same.size:
+            w = int(same[0])
+            if cost < self.cost[s, w]:
+                self.cost[s, w], self.trace[s, w] = cost, trace
+                counters.updates += 1
+                return True
+            return False
+        free = np.flatnonzero(row == EMPTY)
+        if free.size:
+            w = int(free[0])
+            counters.inserts += 1
+        else:
+            w = int(np.argmax(self.cost[s]))  # argmax returns the lowest index on ties
+            if cost >= self.cost[s, w]:
+                counters.drops += 1
+                return False
+            counters.replacements += 1
+        self.state[s, w], self.cost[s, w], self.trace[s, w] = state, cost, trace
+        return True
+
+    def would_change(self, state: int, cost: int) -> bool:
+        """Whether :meth:`insert` would change the table (without counting anything)."""
+        s = set_index(state, self.config)
+        row = self.state[s]
+        same = np.flatnonzero(row == state)
+        if same.size:
+            return cost < self.cost[s, int(same[0])]
+        return bool(np.any(row == EMPTY)) or cost < self.cost[s].max()
+
+    def best(self) -> int:
+        """Lowest cost in the table (``0`` when empty)."""
+        valid = self.state != EMPTY
+        return int(self.cost[valid].min()) if valid.any() else 0
+
+    def snapshot(self) -> np.ndarray:
+        """``int64[sets, ways, 3]`` copy of (state, cost, trace): what the RTL tests compare."""
+        return np.stack([self.state, self.cost, self.trace], axis=-1).copy()
+
+
+@dataclass
+class GoldenResult:
+    """Outcome of :func:`decode`."""
+
+    words: list
+    total_cost: int
+    final_reached: bool
+    trace_overflow: bool
+    counters: Counters
+    tokens_per_frame: list = field(default_factory=list)
+    tables: list = field(default_factory=list)
+
+
+class _Search:
+    """One utterance's search state; methods are the unit's phases."""
+
+    def __init__(self, graph, arc_cost, config):
+        self.graph, self.arc_cost, self.config = graph, arc_cost, config
+        self.counters = Counters()
+        self.trace: list[tuple[int, int, int]] = []
+        self.trace_overflow = False
+        self.best = config.cost_max
+        self.frame = 0
+
+    def add(self, a, b):
+        return min(a + b, self.config.cost_max)
+
+    def offer(self, table, state, cost, parent, olabel):
+        """Beam check, then insert; a word is traced only when the insert changes the table."""
+        if cost > self.add(self.best, self.config.beam):
+            self.counters.beam_pruned += 1
+            return False
+        self.best = min(self.best, cost)
+        pointer = parent
+        if olabel and table.would_change(state, cost):
+            if len(self.trace) < self.config.trace_depth:
+                self.trace.append((olabel, self.frame, parent))
+                pointer = len(self.trace) - 1
+            else:
+                self.trace_overflow = True
+        return table.insert(state, cost, pointer, self.counters)
+
+    def epsilon_passes(self, table):
+        graph = self.graph
+        for _ in range(self.config.max_epsilon_passes):
+            changed = False
+            for s in range(self.config.sets):
+                for w in range(self.config.ways):
+                    state = int(table.state[s, w])
+                    if state == EMPTY:
+                        continue
+                    cost, parent = int(table.cost[s, w]), int(table.trace[s, w])
+                    for arc in graph.arcs(state):
+                        if graph.arc_ilabel[arc]:
+                            continue
+                        self.counters.arcs_expanded += 1
+                        changed |= self.offer(table, int(graph.arc_dest[arc]),
+                                              self.add(cost, int(self.arc_cost[arc])), parent,
+                                              int(graph.arc_olabel[arc]))
+            if not changed:
+                return
+        self.counters.epsilon_limit_hit += 1
+
+
+def _check_inputs(graph: Graph, costs, config: ViterbiConfig) -> np.ndarray:
+    if not isinstance(config, ViterbiConfig):
+        raise ViterbiInputError(f"config must be a ViterbiConfig, not {config!r}")
+    try:
+        config.check_graph(graph.num_states, len(graph.words))
+    except ConfigError as error:
+        raise ViterbiInputError(str(error)) from error
+    costs = np.asarray(costs)
+    if costs.ndim != 2 or costs.shape[1] != graph.num_pdfs:
+        raise ViterbiInputError(f"costs must have shape (frames, {graph.num_pdfs}) for this "
+                                f"graph's pdfs, not {costs.shape}")
+    if costs.dtype.kind not in "iu":
+        if costs.dtype.kind == "f" and not np.all(np.isfinite(costs)):
+            raise ViterbiInputError("costs contain NaN or infinite values")
+        raise ViterbiInputError(f"costs must be unsigned fixed-point integers, not {costs.dtype}")
+    if costs.size and (costs.min() < 0 or costs.max() > config.cost_max):
+        raise ViterbiInputError(f"costs must be within 0..{config.cost_max} "
+                                f"({config.cost.cost_width}-bit), found "
+                                f"{int(costs.min())}..{int(costs.max())}")
+    return costs.astype(np.int64)
+
+
+def decode(graph: Graph, costs, config: ViterbiConfig, *, keep_tables: bool = False
+           ) -> GoldenResult:
+    """Decode one utterance exactly as the hardware does.
+
+    Parameters
+    ----------
+    graph : Graph
+        Decoding graph; its costs are converted to ``config.cost`` fixed point.
+    costs : array_like of int, shape (frames, graph.num_pdfs)
+        Acoustic costs per frame and pdf (the cost unit's output).
+    config : ViterbiConfig
+        Table geometry, hash, beam, widths.
+    keep_tables : bool
+        Keep a snapshot of the table after every frame (for RTL comparisons).
+    """
+    costs = _check_inputs(graph, costs, config)
+    arc_cost, final_cost = graph.fixed_point_costs(config.cost.cost_frac, config.cost_max)
+    search = _Search(graph, arc_cost, config)
+    current = HypothesisTable(config)
+    current.insert(graph.start, 0, EMPTY, search.counters)
+    search.epsilon_passes(current)
+    total = 0
+    tokens, tables = [], []
+    for frame in range(costs.shape[0]):
+        search.frame, search.best = frame, config.cost_max
+        base = current.best()
+        total += base
+        following = HypothesisTable(config)
+        count = 0
+        for _s, _w, state, stored, parent in current.entries():
+            count += 1
+            cost = stored - base
+            for arc in graph.arcs(state):
+                ilabel = int(graph.arc_ilabel[arc])
+                if not ilabel:
+                    continue
+                search.counters.arcs_expanded += 1
+                new = search.add(search.add(cost, int(arc_cost[arc])),
+                                 int(costs[frame, ilabel - 1]))
+                search.offer(following, int(graph.arc_dest[arc]), new, parent,
+                             int(graph.arc_olabel[arc]))
+        search.counters.hypotheses_read += count
+        search.epsilon_passes(following)
+        search.counters.frames += 1
+        tokens.append(count)
+        current = following
+        if keep_tables:
+            tables.append(current.snapshot())
+
+    base = current.best()
+    best_final = best_any = None
+    for _s, _w, state, stored, parent in current.entries():
+        cost = stored - base
+        if best_any is None or cost < best_any[0]:
+            best_any = (cost, parent)
+        ending = search.add(cost, int(final_cost[state]))
+        if final_cost[state] < config.cost_max and (best_final is None
+                                                     or ending < best_final[0]):
+            best_final = (ending, parent)
+    chosen = best_final or best_any
+    words = []
+    if chosen is not None:
+        pointer = chosen[1]
+        while pointer != EMPTY:
+            word, _frame, pointer = search.trace[pointer]
+            words.append(word)
+        words.reverse()
+    return GoldenResult(words=words, total_cost=total + base + (chosen[0] if chosen else 0),
+                        final_reached=best_final is not None,
+                        trace_overflow=search.trace_overflow, counters=search.counters,
+                        tokens_per_frame=tokens, tables=tables)

@@ -1,0 +1,177 @@
+"""Golden Viterbi model: exact on unbounded tables, bounded on small ones, its errors."""
+
+import numpy as np
+import pytest
+
+from hw.config import ConfigError, CostConfig, ViterbiConfig
+from sw.golden.viterbi import ViterbiInputError, decode, set_index
+from sw.graph import random_graph
+
+EXACT = ViterbiConfig(sets=32, ways=1, beam=(1 << 24) - 1, max_epsilon_passes=16,
+                      trace_depth=65536, cost=CostConfig(cost_width=24, cost_frac=8))
+
+
+def reference(graph, costs, config):
+    """Exhaustive Viterbi over all states with the same integer costs: (cost, words)."""
+    arc_cost, final_cost = graph.fixed_point_costs(config.cost.cost_frac, config.cost_max)
+    best = {graph.start: (0, ())}
+
+    def close(tokens):
+        changed = True
+        while changed:
+            changed = False
+            for state, (cost, words) in list(tokens.items()):
+                for arc in graph.arcs(state):
+                    if graph.arc_ilabel[arc]:
+                        continue
+                    dest, olabel = int(graph.arc_dest[arc]), int(graph.arc_olabel[arc])
+                    new = (cost + int(arc_cost[arc]), words + ((olabel,) if olabel else ()))
+                    if dest not in tokens or new[0] < tokens[dest][0]:
+                        tokens[dest] = new
+                        changed = True
+        return tokens
+
+    best = close(best)
+    for frame in range(costs.shape[0]):
+        following = {}
+        for state, (cost, words) in best.items():
+            for arc in graph.arcs(state):
+                ilabel = int(graph.arc_ilabel[arc])
+                if not ilabel:
+                    continue
+                dest, olabel = int(graph.arc_dest[arc]), int(graph.arc_olabel[arc])
+                new = (cost + int(arc_cost[arc]) + int(costs[frame, ilabel - 1]),
+                       words + ((olabel,) if olabel else ()))
+                if dest not in following or new[0] < following[dest][0]:
+                    following[dest] = new
+        best = close(following)
+    finals = [(cost + int(final_cost[s]), words) for s, (cost, words) in best.items()
+              if final_cost[s] < config.cost_max]
+    return min(finals) if finals else None
+
+
+def random_costs(rng, frames, pdfs):
+    return rng.integers(0, 8 << 8, (frames, pdfs))
+
+
+def test_unbounded_table_finds_the_exact_best_path_on_200_graphs():
+    same_words = 0
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        graph = random_graph(seed, num_states=20, num_pdfs=8, num_words=5)
+        costs = random_costs(rng, int(rng.integers(1, 12)), graph.num_pdfs)
+        expected = reference(graph, costs, EXACT)
+        result = decode(graph, costs, EXACT)
+        if expected is None:
+            assert not result.final_reached
+            continue
+        assert result.final_reached and result.total_cost == expected[0], seed
+        same_words += result.words == list(expected[1])
+        assert result.counters.epsilon_limit_hit == 0
+    assert same_words >= 190  # the rest are ties between equal-cost paths
+
+
+@pytest.mark.parametrize("sets, ways", [(1, 1), (4, 2), (16, 4)])
+def test_small_tables_bound_the_hypotheses(sets, ways):
+    config = ViterbiConfig(sets=sets, ways=ways, beam=(1 << 16) - 1)
+    rng = np.random.default_rng(sets)
+    graph = random_graph(5, num_states=200, num_pdfs=10, arcs_per_state=4)
+    result = decode(graph, random_costs(rng, 20, 10) >> 4, config)
+    assert max(result.tokens_per_frame) <= sets * ways
+    assert result.counters.drops + result.counters.replacements > 0
+
+
+def test_tables_are_snapshotted_per_frame():
+    graph = random_graph(1)
+    costs = random_costs(np.random.default_rng(1), 4, graph.num_pdfs) >> 4
+    result = decode(graph, costs, ViterbiConfig(sets=4, ways=2), keep_tables=True)
+    assert len(result.tables) == 4 and result.tables[0].shape == (4, 2, 3)
+
+
+def test_trace_overflow_sets_the_flag():
+    graph = random_graph(3, num_states=30, num_words=5)
+    costs = random_costs(np.random.default_rng(3), 30, graph.num_pdfs) >> 4
+    config = ViterbiConfig(sets=8, ways=4, trace_depth=2, beam=(1 << 16) - 1)
+    assert decode(graph, costs, config).trace_overflow
+    assert not decode(graph, costs, config.__class__(sets=8, ways=4, trace_depth=65536,
+                                                     beam=(1 << 16) - 1)).trace_overflow
+
+
+def test_narrow_beam_prunes():
+    graph = random_graph(4, num_states=50)
+    costs = random_costs(np.random.default_rng(4), 10, graph.num_pdfs)
+    wide = decode(graph, costs, ViterbiConfig(beam=(1 << 16) - 1))
+    narrow = decode(graph, costs, ViterbiConfig(beam=16))
+    assert narrow.counters.beam_pruned > wide.counters.beam_pruned
+    assert sum(narrow.tokens_per_frame) < sum(wide.tokens_per_frame)
+
+
+def test_xor_fold_and_multiplicative_hashes():
+    config = ViterbiConfig(sets=16)
+    assert set_index(0x1234, config) == 0x1 ^ 0x2 ^ 0x3 ^ 0x4
+    multiplicative = ViterbiConfig(sets=16, hash="multiplicative")
+    assert set_index(1, multiplicative) == 0x9E3779B1 >> 28
+    assert set_index(12345, ViterbiConfig(sets=1)) == 0
+
+
+@pytest.mark.parametrize("sets, ways", [(s, w) for s in (1, 4, 16, 64) for w in (1, 2, 4, 8)])
+def test_every_geometry_is_valid(sets, ways):
+    assert ViterbiConfig(sets=sets, ways=ways).table_entries == sets * ways
+
+
+def test_rejects_sets_not_a_power_of_two():
+    with pytest.raises(ConfigError, match=r"ViterbiConfig.sets must be a power of two from 1 "
+                                          r"to 4096, not 12"):
+        ViterbiConfig(sets=12)
+
+
+def test_rejects_zero_ways():
+    with pytest.raises(ConfigError, match=r"ViterbiConfig.ways must be an int from 1 to 16, "
+                                          r"not 0"):
+        ViterbiConfig(ways=0)
+
+
+def test_rejects_unknown_hash():
+    with pytest.raises(ConfigError, match=r"ViterbiConfig.hash must be one of 'xor_fold', "
+                                          r"'multiplicative', not 'crc'"):
+        ViterbiConfig(hash="crc")
+
+
+def test_rejects_beam_wider_than_costs():
+    with pytest.raises(ConfigError, match=r"ViterbiConfig.beam must be an int from 0 to 65535"):
+        ViterbiConfig(beam=1 << 16)
+
+
+def test_rejects_state_width_too_small_for_the_graph():
+    graph = random_graph(0, num_states=20)
+    with pytest.raises(ViterbiInputError, match=r"state_bits 4 holds 16 states; the graph has "
+                                                r"20"):
+        decode(graph, np.zeros((1, graph.num_pdfs), dtype=np.int64), ViterbiConfig(state_bits=4))
+
+
+def test_rejects_wrong_number_of_pdfs():
+    graph = random_graph(0)
+    with pytest.raises(ViterbiInputError, match=r"costs must have shape \(frames, 10\) for this "
+                                                r"graph's pdfs, not \(3, 9\)"):
+        decode(graph, np.zeros((3, 9), dtype=np.int64), ViterbiConfig())
+
+
+def test_rejects_nan_costs():
+    graph = random_graph(0)
+    with pytest.raises(ViterbiInputError, match=r"costs contain NaN or infinite values"):
+        decode(graph, np.full((2, 10), np.nan), ViterbiConfig())
+
+
+def test_rejects_float_costs():
+    graph = random_graph(0)
+    with pytest.raises(ViterbiInputError, match=r"costs must be unsigned fixed-point integers"):
+        decode(graph, np.zeros((2, 10)), ViterbiConfig())
+
+
+def test_rejects_costs_out_of_range():
+    graph = random_graph(0)
+    costs = np.zeros((2, 10), dtype=np.int64)
+    costs[0, 0] = -1
+    with pytest.raises(ViterbiInputError, match=r"costs must be within 0..65535 \(16-bit\), "
+                                                r"found -1..0"):
+        decode(graph, costs, ViterbiConfig())
