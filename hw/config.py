@@ -349,6 +349,9 @@ class ViterbiConfig:
         Bound on the non-emitting passes per frame (1 to 16).
     word_bits : int
         Width of a word id (1 to 16).
+    max_states, max_arcs, max_pdfs : int
+        Depths of the graph memories (states with their final costs, arcs) and of the score
+        buffer (pdfs per frame); ``max_states`` must fit ``state_bits``.
     cost : CostConfig
         Width and fixed point of costs (shared with the cost unit).
     """
@@ -361,6 +364,9 @@ class ViterbiConfig:
     trace_depth: int = 4096
     max_epsilon_passes: int = 4
     word_bits: int = 12
+    max_states: int = 1024
+    max_arcs: int = 4096
+    max_pdfs: int = 256
     cost: CostConfig = CostConfig()
 
     HASHES = ("xor_fold", "multiplicative")
@@ -377,6 +383,9 @@ class ViterbiConfig:
         check_int(owner, "trace_depth", self.trace_depth, 1, 65536)
         check_int(owner, "max_epsilon_passes", self.max_epsilon_passes, 1, 16)
         check_int(owner, "word_bits", self.word_bits, 1, 16)
+        check_int(owner, "max_states", self.max_states, 1, 1 << self.state_bits)
+        check_int(owner, "max_arcs", self.max_arcs, 1, 1 << 20)
+        check_int(owner, "max_pdfs", self.max_pdfs, 1, 1 << 14)
         if not isinstance(self.cost, CostConfig):
             raise ConfigError(f"{owner}.cost must be a CostConfig, not {self.cost!r}")
         check_int(owner, "beam", self.beam, 0, self.cost_max)
@@ -396,6 +405,21 @@ class ViterbiConfig:
         """The saturated ("infinite") cost."""
         return (1 << self.cost.cost_width) - 1
 
+    @property
+    def trace_bits(self) -> int:
+        """Width of a word-trace pointer; the all-ones value means "no word yet"."""
+        return bits_for(self.trace_depth)
+
+    @property
+    def arc_bits(self) -> int:
+        """Width of an arc address (one more value than ``max_arcs`` marks a range end)."""
+        return bits_for(self.max_arcs)
+
+    @property
+    def pdf_bits(self) -> int:
+        """Width of a pdf index into the score buffer."""
+        return bits_for(self.max_pdfs - 1)
+
     def check_graph(self, num_states: int, num_words: int) -> None:
         """Raise :class:`ConfigError` unless a graph of this size fits the widths."""
         if num_states > 1 << self.state_bits:
@@ -404,3 +428,28 @@ class ViterbiConfig:
         if num_words > 1 << self.word_bits:
             raise ConfigError(f"{type(self).__name__}.word_bits {self.word_bits} holds "
                               f"{1 << self.word_bits} words; the graph has {num_words}")
+
+    @property
+    def state_record_fields(self) -> tuple:
+        """``(name, width)`` of a state-memory word, least significant first: the state's
+        emitting arcs are ``begin..split``, its epsilon arcs ``split..end``; ``final`` is its
+        final cost (``cost_max`` when not final)."""
+        return (("begin", self.arc_bits), ("split", self.arc_bits), ("end", self.arc_bits),
+                ("final", self.cost.cost_width))
+
+    @property
+    def arc_record_fields(self) -> tuple:
+        """``(name, width)`` of an arc-memory word, least significant first; ``dest_has_eps``
+        says whether the destination state has epsilon arcs (the epsilon pass skips the rest)."""
+        return (("dest", self.state_bits), ("pdf", self.pdf_bits), ("word", self.word_bits),
+                ("cost", self.cost.cost_width), ("dest_has_eps", 1))
+
+    def check_memories(self, num_states: int, num_arcs: int, num_pdfs: int) -> None:
+        """Raise :class:`ConfigError` unless a graph fits the unit's memories."""
+        owner = type(self).__name__
+        for name, need in (("max_states", num_states), ("max_arcs", num_arcs),
+                           ("max_pdfs", num_pdfs)):
+            have = getattr(self, name)
+            if need > have:
+                raise ConfigError(f"{owner}.{name} is {have}; the graph needs {need} "
+                                  f"({need - have} more)")

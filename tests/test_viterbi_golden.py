@@ -146,7 +146,8 @@ def test_rejects_state_width_too_small_for_the_graph():
     graph = random_graph(0, num_states=20)
     with pytest.raises(ViterbiInputError, match=r"state_bits 4 holds 16 states; the graph has "
                                                 r"20"):
-        decode(graph, np.zeros((1, graph.num_pdfs), dtype=np.int64), ViterbiConfig(state_bits=4))
+        decode(graph, np.zeros((1, graph.num_pdfs), dtype=np.int64),
+               ViterbiConfig(state_bits=4, max_states=16))
 
 
 def test_rejects_wrong_number_of_pdfs():
