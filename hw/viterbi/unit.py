@@ -1,0 +1,509 @@
+"""The Viterbi unit: one utterance's beam search over a CSR graph, bit-exact with
+``sw.golden.viterbi.decode``.
+
+Phases of an utterance (``start`` -> words out), each a state of the control FSM:
+
+- **init**: empty both table banks, insert the start state, run the epsilon passes, swap.
+- per frame: **fill** the score buffer from ``scores``; **expand** every hypothesis of the
+  current bank along its emitting arcs into the next bank; **epsilon** passes over the next
+  bank; **swap** (the new current bank's best cost becomes the base subtracted on reading).
+- **final**: pick the best final hypothesis (or the best one) and **trace** its words back.
+
+The expansion path is a pipeline with one arc per cycle and no bubble between hypotheses::
+
+    scan (table read, one hypothesis/cycle) -> range (state memory) -> issue (arc address)
+      -> arc (arc memory; graph cost added) -> score (score buffer; acoustic cost added)
+      -> beam (order-exact threshold) -> table stage 1 (read set) -> table stage 2 (decide)
+
+Expansion reads the current bank and writes the next one, so it has no hazard. The epsilon
+passes read and write the same bank in the golden model's order, so they take one hypothesis
+at a time, let the pipeline drain and re-read the set before going on; only hypotheses whose
+state has epsilon arcs (a bit kept in the table) are taken at all.
+"""
+
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.config import ViterbiConfig
+from hw.viterbi.table import HypothesisTable, InsertOutcome, hypothesis_layout
+
+__all__ = ["COUNTERS", "LoadTarget", "ViterbiUnit", "score_layout", "word_layout"]
+
+COUNTER_BITS = 32
+TOTAL_COST_BITS = 48
+
+# What the unit counts; the first nine are the golden model's Counters, in the same order.
+COUNTERS = ("frames", "hypotheses_read", "arcs_expanded", "inserts", "updates",
+            "replacements", "drops", "beam_pruned", "epsilon_limit_hit",
+            "cycles", "expand_cycles", "expand_arcs", "epsilon_cycles")
+
+
+class LoadTarget:
+    """Which graph memory a ``graph_load`` beat writes."""
+
+    STATES = 0
+    ARCS = 1
+
+
+def _record_layout(fields) -> data.StructLayout:
+    return data.StructLayout(dict(fields))
+
+
+def score_layout(config: ViterbiConfig) -> data.StructLayout:
+    """A ``scores`` beat: one pdf's cost; ``frame_end`` on a frame's last pdf; a beat with
+    ``utterance_end`` (its cost ignored) ends the utterance between frames."""
+    return data.StructLayout({"cost": config.cost.cost_width, "frame_end": 1,
+                              "utterance_end": 1})
+
+
+def word_layout(config: ViterbiConfig) -> data.StructLayout:
+    """A ``words`` beat: the best path's words, last word first, then one beat with ``end``."""
+    return data.StructLayout({"word": config.word_bits, "end": 1})
+
+
+def load_layout(config: ViterbiConfig) -> data.StructLayout:
+    """A ``graph_load`` beat: memory (:class:`LoadTarget`), address, packed record."""
+    state_width = sum(width for _, width in config.state_record_fields)
+    arc_width = sum(width for _, width in config.arc_record_fields)
+    address_bits = max(config.state_bits, config.arc_bits)
+    return data.StructLayout({"target": 1, "addr": address_bits,
+                              "data": max(state_width, arc_width)})
+
+
+def _saturating_add(m, a, b, width, name):
+    """``min(a + b, 2**width - 1)`` as a new signal."""
+    total = Signal(width + 1, name=f"{name}_sum")
+    result = Signal(width, name=name)
+    m.d.comb += [total.eq(a + b), result.eq(Mux(total[width], (1 << width) - 1, total))]
+    return result
+
+
+class ViterbiUnit(wiring.Component):
+    """Viterbi beam search with a set-associative hypothesis table.
+
+    Load the graph through ``graph_load`` (state records at their state index, arc records in
+    the order of ``sw.golden.viterbi_image``) and set ``start_state`` / ``start_has_eps``; pulse
+    ``start``; stream every frame's pdf costs into ``scores`` and end with an
+    ``utterance_end`` beat; read the words from ``words``. ``busy`` is high from ``start`` until
+    the last word beat is taken; the counters, ``total_cost``, ``final_reached`` and
+    ``trace_overflow`` then describe the utterance. While the unit waits for a frame's scores,
+    ``peek_set`` selects a set of the current bank shown (one cycle later) on ``peek_entries``
+    and ``peek_valid``.
+
+    Parameters
+    ----------
+    config : ViterbiConfig
+        Table geometry, widths, beam, memory depths.
+    """
+
+    def __init__(self, config: ViterbiConfig):
+        if not isinstance(config, ViterbiConfig):
+            raise TypeError(f"config must be a ViterbiConfig, not {config!r}")
+        self.config = config
+        super().__init__({
+            "graph_load": In(stream.Signature(load_layout(config))),
+            "start_state": In(config.state_bits),
+            "start_has_eps": In(1),
+            "start": In(1),
+            "scores": In(stream.Signature(score_layout(config))),
+            "words": Out(stream.Signature(word_layout(config))),
+            "busy": Out(1),
+            "total_cost": Out(TOTAL_COST_BITS),
+            "final_reached": Out(1),
+            "trace_overflow": Out(1),
+            "score_error": Out(1),
+            "peek_set": In(max(1, config.set_bits)),
+            "peek_entries": Out(data.ArrayLayout(hypothesis_layout(config), config.ways)),
+            "peek_valid": Out(config.ways),
+            "counters": Out(data.StructLayout({name: COUNTER_BITS for name in COUNTERS})),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self.config
+        cost_width = config.cost.cost_width
+        cost_max = config.cost_max
+        ways = config.ways
+        none = (1 << config.trace_bits) - 1
+        state_layout = _record_layout(config.state_record_fields)
+        arc_layout = _record_layout(config.arc_record_fields)
+        trace_layout = data.StructLayout({"word": config.word_bits,
+                                          "parent": config.trace_bits})
+
+        m.submodules.table = table = HypothesisTable(config)
+        m.submodules.state_memory = state_memory = Memory(
+            shape=state_layout, depth=config.max_states, init=[])
+        m.submodules.arc_memory = arc_memory = Memory(
+            shape=arc_layout, depth=config.max_arcs, init=[])
+        m.submodules.score_memory = score_memory = Memory(
+            shape=cost_width, depth=config.max_pdfs, init=[])
+        m.submodules.trace_memory = trace_memory = Memory(
+            shape=trace_layout, depth=config.trace_depth, init=[])
+        state_write, arc_write = state_memory.write_port(), arc_memory.write_port()
+        state_read, arc_read = state_memory.read_port(), arc_memory.read_port()
+        score_write, score_read = score_memory.write_port(), score_memory.read_port()
+        trace_write, trace_read = trace_memory.write_port(), trace_memory.read_port()
+
+        counters = {name: Signal(COUNTER_BITS, name=f"count_{name}") for name in COUNTERS}
+        for name, signal in counters.items():
+            m.d.comb += self.counters[name].eq(signal)
+
+        # ---- graph loading (idle only) ------------------------------------------------
+        idle = Signal()
+        beat = self.graph_load.payload
+        m.d.comb += [self.graph_load.ready.eq(idle),
+                     state_write.addr.eq(beat.addr), arc_write.addr.eq(beat.addr),
+                     state_write.data.eq(beat.data), arc_write.data.eq(beat.data),
+                     state_write.en.eq(self.graph_load.valid & idle
+                                       & (beat.target == LoadTarget.STATES)),
+                     arc_write.en.eq(self.graph_load.valid & idle
+                                     & (beat.target == LoadTarget.ARCS))]
+
+        # ---- utterance state -----------------------------------------------------------
+        EXPAND, EPSILON, FINAL = 0, 1, 2
+        mode = Signal(2)
+        mode_next = Signal(2)  # the scan's first read must already use the new mode's bank
+        m.d.comb += mode_next.eq(mode)
+        best = Signal(cost_width)  # the beam's running best of the frame
+        base = Signal(cost_width)  # best cost of the current bank, subtracted on reading
+        next_min = Signal(cost_width)  # best cost written to the next bank so far
+        next_written = Signal()
+        total = Signal(TOTAL_COST_BITS)
+        trace_count = Signal(range(config.trace_depth + 1))
+        overflow = Signal()
+        pass_changed = Signal()
+        m.d.comb += [self.total_cost.eq(total), self.trace_overflow.eq(overflow),
+                     table.trace_next.eq(trace_count),
+                     table.trace_full.eq(trace_count == config.trace_depth)]
+
+        # ---- scan: hypotheses out of the table, in set-then-way order -----------------
+        scan_start = Signal()
+        scan_on = Signal()
+        scan_set = Signal(max(1, config.set_bits))
+        scan_set_next = Signal.like(scan_set)
+        sets_left = Signal()
+        mask = Signal(ways)
+        entries = Signal(data.ArrayLayout(table.read_entries.shape().elem_shape, ways))
+        waiting = Signal()  # epsilon pass: one hypothesis in flight, set to be re-read
+        resume_after = Signal(range(ways + 1))  # epsilon pass: ways at or below are done
+        latch_due = Signal()  # epsilon pass: the read port shows scan_set, latch it
+        pipeline_idle = Signal()
+        idle_before = Signal()
+        m.d.sync += idle_before.eq(pipeline_idle)
+        # Between frames the scan is idle and the read port shows the current bank at
+        # ``peek_set``: what the tests compare with the golden model's tables.
+        peeking = Signal()
+        m.d.comb += [scan_set_next.eq(scan_set),
+                     table.read_set.eq(Mux(peeking, self.peek_set, scan_set_next)),
+                     table.read_next.eq(~peeking & (mode_next == EPSILON)),
+                     self.peek_entries.eq(table.read_entries),
+                     self.peek_valid.eq(table.read_valid)]
+
+        lowest = Signal(range(max(ways, 2)))
+        for way in reversed(range(ways)):
+            with m.If(mask[way]):
+                m.d.comb += lowest.eq(way)
+        emitted = entries[lowest]
+        sink_ready = Signal()
+        emit = Signal()
+        m.d.comb += emit.eq(scan_on & (mask != 0) & sink_ready & ~waiting)
+        mask_after = Signal(ways)
+        m.d.comb += mask_after.eq(Mux(emit, mask & ~(Const(1, ways) << lowest), mask))
+        scan_done = Signal()
+        m.d.comb += scan_done.eq(scan_on & ~sets_left & (mask == 0) & ~waiting & ~latch_due)
+
+        above = Signal(ways)  # ways after resume_after
+        for way in range(ways):
+            m.d.comb += above[way].eq(way >= resume_after)
+        has_eps = Cat(*(table.read_entries[way].has_eps for way in range(ways)))
+        last_set = scan_set == config.sets - 1
+
+        with m.If(scan_start):
+            m.d.sync += [scan_on.eq(1), sets_left.eq(1), mask.eq(0), waiting.eq(0),
+                         resume_after.eq(0), latch_due.eq(1)]
+            m.d.comb += scan_set_next.eq(0)
+            m.d.sync += scan_set.eq(0)
+        with m.Elif(scan_on & (mode != EPSILON)):
+            # The read port always shows scan_set: latch it the cycle the mask runs out.
+            m.d.sync += mask.eq(mask_after)
+            with m.If(sets_left & (mask_after == 0)):
+                m.d.sync += [mask.eq(table.read_valid), entries.eq(table.read_entries),
+                             latch_due.eq(0)]
+                with m.If(last_set):
+                    m.d.sync += sets_left.eq(0)
+                with m.Else():
+                    m.d.comb += scan_set_next.eq(scan_set + 1)
+                    m.d.sync += scan_set.eq(scan_set + 1)
+        with m.Elif(scan_on):
+            with m.If(latch_due):
+                # The set as it is now, its ways after the last one taken, epsilon ones only.
+                m.d.sync += [mask.eq(table.read_valid & has_eps & above),
+                             entries.eq(table.read_entries), latch_due.eq(0)]
+            with m.Elif(waiting):
+                with m.If(pipeline_idle & idle_before):
+                    m.d.sync += [waiting.eq(0), latch_due.eq(1)]
+            with m.Elif(emit):
+                m.d.sync += [waiting.eq(1), mask.eq(0), resume_after.eq(lowest + 1)]
+            with m.Elif(mask == 0):
+                with m.If(last_set):
+                    m.d.sync += sets_left.eq(0)
+                with m.Else():
+                    m.d.comb += scan_set_next.eq(scan_set + 1)
+                    m.d.sync += [scan_set.eq(scan_set + 1), resume_after.eq(0),
+                                 latch_due.eq(1)]
+        with m.If(scan_done):
+            m.d.sync += scan_on.eq(0)
+
+        # ---- range: the hypothesis's state record --------------------------------------
+        range_valid = Signal()
+        range_cost = Signal(cost_width)
+        range_trace = Signal(config.trace_bits)
+        record = state_layout(state_read.data)
+        range_taken = Signal()
+        m.d.comb += [sink_ready.eq(~range_valid | range_taken),
+                     state_read.addr.eq(emitted.state), state_read.en.eq(emit)]
+        with m.If(emit):
+            m.d.sync += [range_valid.eq(1), range_trace.eq(emitted.trace),
+                         range_cost.eq(Mux(mode == EPSILON, emitted.cost, emitted.cost - base))]
+        with m.Elif(range_taken):
+            m.d.sync += range_valid.eq(0)
+        range_begin = Mux(mode == EXPAND, record.begin, record.split)
+        range_end = Mux(mode == EXPAND, record.split, record.end)
+
+        # ---- issue: one arc address per cycle -------------------------------------------
+        have = Signal()
+        cursor = Signal(config.arc_bits)
+        cursor_end = Signal(config.arc_bits)
+        issue_cost = Signal(cost_width)
+        issue_trace = Signal(config.trace_bits)
+        last_issue = Signal()
+        m.d.comb += [last_issue.eq(have & (cursor + 1 == cursor_end)),
+                     range_taken.eq(range_valid & ((mode == FINAL) | ~have | last_issue)),
+                     arc_read.addr.eq(cursor)]
+        with m.If(have):
+            m.d.sync += cursor.eq(cursor + 1)
+            with m.If(last_issue):
+                m.d.sync += have.eq(0)
+        with m.If(range_taken & (mode != FINAL)):
+            m.d.sync += [cursor.eq(range_begin), cursor_end.eq(range_end),
+                         have.eq(range_begin != range_end), issue_cost.eq(range_cost),
+                         issue_trace.eq(range_trace)]
+
+        # ---- arc: graph cost added; score buffer addressed by the arc's pdf -------------
+        arc = arc_layout(arc_read.data)
+        arc_valid = Signal()
+        arc_cost_in = Signal(cost_width)
+        arc_trace = Signal(config.trace_bits)
+        m.d.sync += [arc_valid.eq(have), arc_cost_in.eq(issue_cost), arc_trace.eq(issue_trace)]
+        m.d.comb += score_read.addr.eq(arc.pdf)
+        with_arc = _saturating_add(m, arc_cost_in, arc.cost, cost_width, "with_arc")
+
+        score_valid = Signal()
+        score_partial = Signal(cost_width)
+        score_dest = Signal(config.state_bits)
+        score_word = Signal(config.word_bits)
+        score_has_eps = Signal()
+        score_trace = Signal(config.trace_bits)
+        m.d.sync += [score_valid.eq(arc_valid), score_partial.eq(with_arc),
+                     score_dest.eq(arc.dest), score_word.eq(arc.word),
+                     score_has_eps.eq(arc.dest_has_eps), score_trace.eq(arc_trace)]
+        with_score = _saturating_add(m, score_partial, score_read.data, cost_width, "with_score")
+
+        # ---- beam: order-exact threshold on the frame's running best ------------------
+        beam_valid = Signal()
+        beam_cost = Signal(cost_width)
+        beam_dest = Signal(config.state_bits)
+        beam_word = Signal(config.word_bits)
+        beam_has_eps = Signal()
+        beam_trace = Signal(config.trace_bits)
+        m.d.sync += [beam_valid.eq(score_valid),
+                     beam_cost.eq(Mux(mode == EXPAND, with_score, score_partial)),
+                     beam_dest.eq(score_dest), beam_word.eq(score_word),
+                     beam_has_eps.eq(score_has_eps), beam_trace.eq(score_trace)]
+        threshold = _saturating_add(m, best, Const(config.beam, cost_width), cost_width,
+                                    "threshold")
+        passes_beam = Signal()
+        m.d.comb += passes_beam.eq(beam_cost <= threshold)
+        with m.If(beam_valid & passes_beam & (beam_cost < best)):
+            m.d.sync += best.eq(beam_cost)
+        with m.If(beam_valid & ~passes_beam):
+            m.d.sync += counters["beam_pruned"].eq(counters["beam_pruned"] + 1)
+
+        insert_start = Signal()  # the start state, before frame 0: no beam, cost 0
+        with m.If(insert_start):
+            m.d.comb += [table.inserts.valid.eq(1),
+                         table.inserts.payload.state.eq(self.start_state),
+                         table.inserts.payload.cost.eq(0),
+                         table.inserts.payload.trace.eq(none),
+                         table.inserts.payload.has_eps.eq(self.start_has_eps)]
+        with m.Else():
+            m.d.comb += [table.inserts.valid.eq(beam_valid & passes_beam),
+                         table.inserts.payload.state.eq(beam_dest),
+                         table.inserts.payload.cost.eq(beam_cost),
+                         table.inserts.payload.trace.eq(beam_trace),
+                         table.inserts.payload.has_eps.eq(beam_has_eps),
+                         table.inserts.payload.word.eq(beam_word)]
+
+        m.d.comb += pipeline_idle.eq(~range_valid & ~have & ~arc_valid & ~score_valid
+                                     & ~beam_valid & ~table.busy & ~emit)
+
+        # ---- table outcomes: counters, the next bank's best, the word trace -------------
+        changed = Signal()
+        m.d.comb += changed.eq(table.decided & (table.decision != InsertOutcome.UNCHANGED)
+                               & (table.decision != InsertOutcome.DROP))
+        for code, name in ((InsertOutcome.INSERT, "inserts"), (InsertOutcome.UPDATE, "updates"),
+                           (InsertOutcome.REPLACE, "replacements"),
+                           (InsertOutcome.DROP, "drops")):
+            with m.If(table.decided & (table.decision == code)):
+                m.d.sync += counters[name].eq(counters[name] + 1)
+        with m.If(changed):
+            m.d.sync += [pass_changed.eq(1), next_written.eq(1)]
+            with m.If(~next_written | (table.decided_cost < next_min)):
+                m.d.sync += next_min.eq(table.decided_cost)
+        m.d.comb += [trace_write.addr.eq(trace_count), trace_write.en.eq(table.trace_append),
+                     trace_write.data.word.eq(table.trace_word),
+                     trace_write.data.parent.eq(table.trace_parent)]
+        with m.If(table.trace_append):
+            m.d.sync += trace_count.eq(trace_count + 1)
+        with m.If(table.trace_lost):
+            m.d.sync += overflow.eq(1)
+
+        with m.If(emit & (mode == EXPAND)):
+            m.d.sync += counters["hypotheses_read"].eq(counters["hypotheses_read"] + 1)
+        with m.If(have):
+            m.d.sync += counters["arcs_expanded"].eq(counters["arcs_expanded"] + 1)
+
+        # ---- final: best final hypothesis, else best hypothesis --------------------------
+        final_seen, any_seen = Signal(), Signal()
+        final_cost, any_cost = Signal(cost_width), Signal(cost_width)
+        final_trace, any_trace = Signal(config.trace_bits), Signal(config.trace_bits)
+        ending = _saturating_add(m, range_cost, record.final, cost_width, "ending")
+        with m.If(range_taken & (mode == FINAL)):
+            with m.If(~any_seen | (range_cost < any_cost)):
+                m.d.sync += [any_seen.eq(1), any_cost.eq(range_cost), any_trace.eq(range_trace)]
+            with m.If((record.final != cost_max) & (~final_seen | (ending < final_cost))):
+                m.d.sync += [final_seen.eq(1), final_cost.eq(ending),
+                             final_trace.eq(range_trace)]
+
+        # ---- traceback -----------------------------------------------------------------
+        pointer = Signal(config.trace_bits)
+        trace_entry = trace_layout(trace_read.data)
+        m.d.comb += trace_read.addr.eq(pointer)
+
+        # ---- control ---------------------------------------------------------------------
+        score_count = Signal(range(config.max_pdfs + 1))
+        passes = Signal(range(config.max_epsilon_passes + 1))
+        from_frame = Signal()  # the swap ends a frame (not the start-up)
+        m.d.comb += score_write.data.eq(self.scores.payload.cost)
+        with m.If(self.busy):
+            m.d.sync += counters["cycles"].eq(counters["cycles"] + 1)
+
+        def start_scan(new_mode):
+            m.d.comb += [scan_start.eq(1), mode_next.eq(new_mode)]
+            m.d.sync += mode.eq(new_mode)
+
+        def start_epsilon():
+            start_scan(EPSILON)
+            m.d.sync += pass_changed.eq(0)
+
+        with m.FSM(name="control"):
+            with m.State("IDLE"):
+                m.d.comb += idle.eq(1)
+                with m.If(self.start):
+                    m.d.sync += [counters[name].eq(0) for name in COUNTERS]
+                    m.d.sync += [total.eq(0), trace_count.eq(0), overflow.eq(0),
+                                 best.eq(cost_max), next_written.eq(0), passes.eq(0),
+                                 from_frame.eq(0), score_count.eq(0),
+                                 self.score_error.eq(0), self.final_reached.eq(0),
+                                 final_seen.eq(0), any_seen.eq(0)]
+                    m.d.comb += table.swap.eq(1)
+                    m.next = "CLEAR"
+            with m.State("CLEAR"):
+                m.d.comb += [self.busy.eq(1), table.swap.eq(1)]
+                m.next = "START_STATE"
+            with m.State("START_STATE"):
+                m.d.comb += [self.busy.eq(1), insert_start.eq(1)]
+                m.next = "START_SETTLE"
+            with m.State("START_SETTLE"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(pipeline_idle):
+                    start_epsilon()
+                    m.next = "EPSILON"
+            with m.State("FILL"):
+                m.d.comb += [self.busy.eq(1), self.scores.ready.eq(1),
+                             score_write.addr.eq(score_count), peeking.eq(~scan_start)]
+                with m.If(self.scores.valid):
+                    with m.If(self.scores.payload.utterance_end):
+                        with m.If(score_count != 0):
+                            m.d.sync += self.score_error.eq(1)
+                        start_scan(FINAL)
+                        m.next = "FINAL"
+                    with m.Else():
+                        with m.If(score_count == config.max_pdfs):
+                            m.d.sync += self.score_error.eq(1)
+                        with m.Else():
+                            m.d.comb += score_write.en.eq(1)
+                            m.d.sync += score_count.eq(score_count + 1)
+                        with m.If(self.scores.payload.frame_end):
+                            m.d.sync += [score_count.eq(0), best.eq(cost_max), from_frame.eq(1)]
+                            start_scan(EXPAND)
+                            m.next = "EXPAND"
+            with m.State("EXPAND"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += counters["expand_cycles"].eq(counters["expand_cycles"] + 1)
+                with m.If(have):
+                    m.d.sync += counters["expand_arcs"].eq(counters["expand_arcs"] + 1)
+                with m.If(~scan_on & pipeline_idle):
+                    m.d.sync += passes.eq(0)
+                    start_epsilon()
+                    m.next = "EPSILON"
+            with m.State("EPSILON"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += counters["epsilon_cycles"].eq(counters["epsilon_cycles"] + 1)
+                with m.If(~scan_on & pipeline_idle):
+                    with m.If(~pass_changed):
+                        m.next = "SWAP"
+                    with m.Elif(passes + 1 == config.max_epsilon_passes):
+                        m.d.sync += counters["epsilon_limit_hit"].eq(
+                            counters["epsilon_limit_hit"] + 1)
+                        m.next = "SWAP"
+                    with m.Else():
+                        m.d.sync += passes.eq(passes + 1)
+                        start_epsilon()
+            with m.State("SWAP"):
+                m.d.comb += [self.busy.eq(1), table.swap.eq(1)]
+                new_base = Mux(next_written, next_min, 0)
+                m.d.sync += [base.eq(new_base), total.eq(total + new_base),
+                             next_written.eq(0), passes.eq(0)]
+                with m.If(from_frame):
+                    m.d.sync += counters["frames"].eq(counters["frames"] + 1)
+                m.next = "FILL"
+            with m.State("FINAL"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(~scan_on & pipeline_idle):
+                    chosen_cost = Mux(final_seen, final_cost, Mux(any_seen, any_cost, 0))
+                    m.d.sync += [total.eq(total + chosen_cost),
+                                 self.final_reached.eq(final_seen),
+                                 pointer.eq(Mux(final_seen, final_trace,
+                                                Mux(any_seen, any_trace, none)))]
+                    m.next = "TRACE_READ"
+            with m.State("TRACE_READ"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(pointer == none):
+                    m.next = "TRACE_END"
+                with m.Else():
+                    m.next = "TRACE_WORD"
+            with m.State("TRACE_WORD"):
+                m.d.comb += [self.busy.eq(1), self.words.valid.eq(1),
+                             self.words.payload.word.eq(trace_entry.word)]
+                with m.If(self.words.ready):
+                    m.d.sync += pointer.eq(trace_entry.parent)
+                    m.next = "TRACE_READ"
+            with m.State("TRACE_END"):
+                m.d.comb += [self.busy.eq(1), self.words.valid.eq(1),
+                             self.words.payload.end.eq(1)]
+                with m.If(self.words.ready):
+                    m.next = "IDLE"
+        return m
