@@ -45,8 +45,8 @@ class ViterbiTestbench:
     """
 
     def __init__(self, dut, config, rng, *, gap_probability=0.0, backpressure=0.0):
-        from hw.viterbi.unit import COUNTERS, load_layout
         from hw.viterbi.table import hypothesis_layout
+        from hw.viterbi.unit import COUNTERS, load_layout
 
         self.dut, self.config, self.rng = dut, config, rng
         self.gap_probability, self.backpressure = gap_probability, backpressure

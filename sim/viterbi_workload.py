@@ -16,6 +16,8 @@ from sw.graph import Graph
 
 __all__ = ["fitted_config", "loglik_costs", "task_graph", "workload"]
 
+DEFAULT_COST = CostConfig()
+
 
 def loglik_costs(loglik, acoustic_scale: float, cost: CostConfig) -> np.ndarray:
     """Fixed-point costs ``round(scale * (max_t - loglik) * 2**cost_frac)``, saturated."""
@@ -29,8 +31,12 @@ def loglik_costs(loglik, acoustic_scale: float, cost: CostConfig) -> np.ndarray:
 
 def task_graph(task: str, *, seed: int = 0, corpus=None) -> tuple[Graph, str]:
     """The decoding graph of ``task`` (``words`` or ``digits``) and where it came from."""
-    from sw.graph_build import (build_bigram_graph, build_digit_loop, random_lexicon,
-                                random_sentences)
+    from sw.graph_build import (
+        build_bigram_graph,
+        build_digit_loop,
+        random_lexicon,
+        random_sentences,
+    )
 
     if corpus is not None:
         from sw.corpus import load_lexicon_of, train_sentences
@@ -53,7 +59,7 @@ def task_graph(task: str, *, seed: int = 0, corpus=None) -> tuple[Graph, str]:
 
 def fitted_config(graph: Graph, *, sets: int, ways: int, beam: float = 16.0,
                   trace_depth: int = 4096, max_epsilon_passes: int = 4,
-                  hash_kind: str = "xor_fold", cost: CostConfig = CostConfig()
+                  hash_kind: str = "xor_fold", cost: CostConfig = DEFAULT_COST
                   ) -> ViterbiConfig:
     """A unit whose memories and widths just hold ``graph``; ``beam`` in cost units (float)."""
     state_bits = bits_for(graph.num_states - 1)
@@ -65,7 +71,7 @@ def fitted_config(graph: Graph, *, sets: int, ways: int, beam: float = 16.0,
 
 
 def workload(graph: Graph, *, utterances: int, frames: int, seed: int,
-             acoustic_scale: float = 1.0, cost: CostConfig = CostConfig(),
+             acoustic_scale: float = 1.0, cost: CostConfig = DEFAULT_COST,
              boost: float = 4.0) -> list:
     """``utterances`` SYNTHETIC cost matrices of ``frames`` frames for ``graph``."""
     from sw.decoder import synthetic_loglikes
