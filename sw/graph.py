@@ -5,6 +5,10 @@ Contract (DESIGN.md): states ``0..S-1``; arcs sorted by source, state ``s`` owni
 ``ilabel`` 0 for epsilon, otherwise pdf id + 1, and ``olabel`` 0 for none, otherwise a word id.
 Costs are kept here as floats (-log probabilities, lower is better); fixed-point versions for
 the golden model and the RTL come from :meth:`Graph.fixed_point_costs`.
+
+Where graphs come from: :func:`random_graph` (tests), :mod:`sw.graph_build` (digit loop and
+bigram from a lexicon), :mod:`sw.fst_text` (OpenFST / Kaldi ``fstprint`` text), and
+:func:`from_arrays` / :func:`from_arc_list` for anything else.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GRAPH_FORMAT", "Graph", "GraphError", "load_graph", "random_graph", "save_graph"]
+__all__ = ["GRAPH_FORMAT", "Graph", "GraphError", "from_arc_list", "from_arrays", "load_graph",
+           "random_graph", "save_graph"]
 
 GRAPH_FORMAT = ("asrhw.graph", 1)
 
@@ -105,16 +110,18 @@ class Graph:
             raise GraphError("no final state is reachable from the start state")
 
     def reachable_states(self) -> np.ndarray:
-        """Indices of the states reachable from :attr:`start`."""
+        """Indices of the states reachable from :attr:`start` (breadth-first, vectorised)."""
         seen = np.zeros(self.num_states, dtype=bool)
         seen[self.start] = True
-        frontier = [self.start]
-        while frontier:
-            state = frontier.pop()
-            for dest in self.arc_dest[self.state_offset[state]:self.state_offset[state + 1]]:
-                if not seen[dest]:
-                    seen[dest] = True
-                    frontier.append(int(dest))
+        frontier = np.array([self.start], dtype=np.int64)
+        while frontier.size:
+            starts, ends = self.state_offset[frontier], self.state_offset[frontier + 1]
+            counts = ends - starts
+            first = np.cumsum(counts) - counts
+            arcs = np.repeat(starts - first, counts) + np.arange(int(counts.sum()))
+            dests = np.unique(self.arc_dest[arcs])
+            frontier = dests[~seen[dests]]
+            seen[frontier] = True
         return np.flatnonzero(seen)
 
     def fixed_point_costs(self, frac_bits: int, max_value: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,20 +145,37 @@ def _check_labels(name: str, values: np.ndarray, lo: int, hi: int, why: str) -> 
 def from_arc_list(num_states: int, start: int, arcs, final_costs: dict, *, num_pdfs: int,
                   words) -> Graph:
     """Build a :class:`Graph` from ``(src, dest, ilabel, olabel, cost)`` tuples in any order."""
-    arcs = sorted(arcs, key=lambda a: a[0])  # stable: keeps each state's arc order
-    table = np.array(arcs, dtype=np.float64).reshape(-1, 5)
-    src = table[:, 0].astype(np.int64)
-    if src.size and (src.min() < 0 or src.max() >= num_states):
-        raise GraphError(f"arc source {int(src.max())} is outside 0..{num_states - 1}")
-    offsets = np.zeros(num_states + 1, dtype=np.int64)
-    np.add.at(offsets, src + 1, 1)
+    table = np.array(list(arcs), dtype=np.float64).reshape(-1, 5)
     final = np.full(num_states, np.inf)
     for state, cost in final_costs.items():
         final[state] = cost
-    return Graph(start=start, state_offset=np.cumsum(offsets),
-                 arc_dest=table[:, 1].astype(np.int64), arc_ilabel=table[:, 2].astype(np.int64),
-                 arc_olabel=table[:, 3].astype(np.int64), arc_cost=table[:, 4].copy(),
-                 final_cost=final, num_pdfs=num_pdfs, words=tuple(words))
+    return from_arrays(num_states, start, table[:, 0].astype(np.int64),
+                       table[:, 1].astype(np.int64), table[:, 2].astype(np.int64),
+                       table[:, 3].astype(np.int64), table[:, 4].copy(), final,
+                       num_pdfs=num_pdfs, words=words)
+
+
+def from_arrays(num_states: int, start: int, src, dest, ilabel, olabel, cost, final_cost, *,
+                num_pdfs: int, words) -> Graph:
+    """Build a :class:`Graph` from parallel arc arrays in any order (vectorised).
+
+    Arcs are stably sorted by source, so each state keeps its arcs in the order given.
+    ``final_cost`` is ``float[num_states]`` with ``inf`` for non-final states.
+    """
+    src = np.asarray(src, dtype=np.int64)
+    if src.size and (src.min() < 0 or src.max() >= num_states):
+        bad = int(src[(src < 0) | (src >= num_states)][0])
+        raise GraphError(f"arc source {bad} is outside 0..{num_states - 1}")
+    order = np.argsort(src, kind="stable")
+    offsets = np.zeros(num_states + 1, dtype=np.int64)
+    np.add.at(offsets, src + 1, 1)
+    return Graph(start=int(start), state_offset=np.cumsum(offsets),
+                 arc_dest=np.asarray(dest, dtype=np.int64)[order],
+                 arc_ilabel=np.asarray(ilabel, dtype=np.int64)[order],
+                 arc_olabel=np.asarray(olabel, dtype=np.int64)[order],
+                 arc_cost=np.asarray(cost, dtype=np.float64)[order],
+                 final_cost=np.asarray(final_cost, dtype=np.float64).copy(),
+                 num_pdfs=int(num_pdfs), words=tuple(words))
 
 
 def random_graph(seed: int, *, num_states: int = 20, num_pdfs: int = 10, num_words: int = 5,
