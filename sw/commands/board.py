@@ -14,15 +14,26 @@ def register(top, groups):
                     "board's FPGA, and write a JSON report of resource use and Fmax.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     build.add_argument("--board", required=True, choices=["icebreaker", "ulx3s-85f"])
-    build.add_argument("--unit", required=True, choices=["spmv"],
+    build.add_argument("--unit", required=True, choices=["spmv", "viterbi"],
                        help="hardware unit to build")
-    build.add_argument("--pes", type=int, default=4, help="SpMV processing elements")
-    build.add_argument("--fifo-depth", type=int, default=8)
-    build.add_argument("--index-bits", type=int, default=4)
-    build.add_argument("--max-rows", type=int, default=128)
-    build.add_argument("--max-cols", type=int, default=128)
-    build.add_argument("--entry-depth", type=int, default=512,
-                       help="entries each PE's memory holds")
+    spmv = build.add_argument_group("spmv unit (hw.config.SpMVConfig)")
+    spmv.add_argument("--pes", type=int, default=4, help="SpMV processing elements")
+    spmv.add_argument("--fifo-depth", type=int, default=8)
+    spmv.add_argument("--index-bits", type=int, default=4)
+    spmv.add_argument("--max-rows", type=int, default=128)
+    spmv.add_argument("--max-cols", type=int, default=128)
+    spmv.add_argument("--entry-depth", type=int, default=512,
+                      help="entries each PE's memory holds")
+    viterbi = build.add_argument_group("viterbi unit (hw.config.ViterbiConfig; defaults fit "
+                                       "the digit graph)")
+    viterbi.add_argument("--sets", type=int, default=64)
+    viterbi.add_argument("--ways", type=int, default=4)
+    viterbi.add_argument("--max-states", type=int, default=256)
+    viterbi.add_argument("--max-arcs", type=int, default=512)
+    viterbi.add_argument("--max-pdfs", type=int, default=128)
+    viterbi.add_argument("--trace-depth", type=int, default=256)
+    viterbi.add_argument("--word-bits", type=int, default=4)
+    viterbi.add_argument("--cost-width", type=int, default=12)
     build.add_argument("--freq", type=float, default=None,
                        help="clock constraint in MHz (default: 40 for iCE40, 125 for ECP5)")
     build.add_argument("--build-dir", type=Path, default=Path("build"))
@@ -43,24 +54,43 @@ def run_build(args) -> int:
     """Build the requested unit and write the report."""
     from boards import board_named
     from boards.synth import SynthesisError, synthesize
-    from hw.config import ConfigError, SpMVConfig, config_to_dict
-    from hw.spmv import SpMVEngine
+    from hw.config import (
+        ConfigError,
+        CostConfig,
+        SpMVConfig,
+        ViterbiConfig,
+        bits_for,
+        config_to_dict,
+    )
     from sw.cli import CommandError
 
     board = board_named(args.board)
     freq = args.freq or (40.0 if board.device.startswith("ice40") else 125.0)
     try:
-        config = SpMVConfig(pes=args.pes, fifo_depth=args.fifo_depth, index_bits=args.index_bits,
-                            max_rows=args.max_rows, max_cols=args.max_cols,
-                            entry_depth=args.entry_depth)
+        if args.unit == "spmv":
+            from hw.spmv import SpMVEngine
+
+            config = SpMVConfig(pes=args.pes, fifo_depth=args.fifo_depth,
+                                index_bits=args.index_bits, max_rows=args.max_rows,
+                                max_cols=args.max_cols, entry_depth=args.entry_depth)
+            unit, what = SpMVEngine(config), f"{config.pes} PEs"
+        else:
+            from hw.viterbi.unit import ViterbiUnit
+
+            config = ViterbiConfig(sets=args.sets, ways=args.ways,
+                                   state_bits=bits_for(max(1, args.max_states - 1)),
+                                   max_states=args.max_states, max_arcs=args.max_arcs,
+                                   max_pdfs=args.max_pdfs, trace_depth=args.trace_depth,
+                                   word_bits=args.word_bits,
+                                   cost=CostConfig(cost_width=args.cost_width),
+                                   beam=min(256, (1 << args.cost_width) - 1))
+            unit, what = ViterbiUnit(config), f"{config.sets} x {config.ways} table"
     except ConfigError as error:
         raise CommandError(str(error)) from error
     build_dir = args.build_dir / f"{args.unit}-{board.name}"
-    print(f"building {args.unit} ({config.pes} PEs) for {board.name} in {build_dir} ...",
-          flush=True)
+    print(f"building {args.unit} ({what}) for {board.name} in {build_dir} ...", flush=True)
     try:
-        report = synthesize(SpMVEngine(config), device=board.device, build_dir=build_dir,
-                            freq_mhz=freq)
+        report = synthesize(unit, device=board.device, build_dir=build_dir, freq_mhz=freq)
     except SynthesisError as error:
         raise CommandError(str(error)) from error
     report = {"board": board.name, "unit": args.unit, "config": config_to_dict(config),

@@ -1,0 +1,40 @@
+"""LUT / RAM use and Fmax of the Viterbi unit at three table sizes on both boards' FPGAs.
+
+``python -m boards.viterbi_report --out DIR`` builds each size out of context (sized for the
+digit graph: 256 states, 512 arcs, 128 pdfs, 12-bit costs) and writes ``DIR/viterbi_fpga.json``.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from sw.cli import main as asrhw
+
+TABLES = ((16, 4), (64, 4), (128, 4))
+BOARDS = ("icebreaker", "ulx3s-85f")
+
+
+def run(out: Path) -> list:
+    """Build every board x table size; return the rows written."""
+    rows = []
+    for board in BOARDS:
+        for sets, ways in TABLES:
+            report = out / f"viterbi-{board}-{sets}x{ways}.json"
+            status = asrhw(["build", "--board", board, "--unit", "viterbi", "--sets", str(sets),
+                            "--ways", str(ways), "--build-dir", str(out / "build"),
+                            "--json", str(report)])
+            data = json.loads(report.read_text()) if status == 0 else {}
+            rows.append({"board": board, "sets": sets, "ways": ways,
+                         "table_entries": sets * ways, "status": status,
+                         "fmax_mhz": data.get("fmax_mhz"),
+                         "utilization": data.get("utilization")})
+            (out / "viterbi_fpga.json").write_text(json.dumps(rows, indent=1) + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    arguments = parser.parse_args()
+    arguments.out.mkdir(parents=True, exist_ok=True)
+    run(arguments.out)

@@ -1,0 +1,1 @@
+"""Experiments that produce the project's headline figures (JSON + PNG)."""
