@@ -10,7 +10,7 @@ bits are registers, so back-to-back inserts into the same set see each other: on
 cycle, no stall, no forwarding network.
 """
 
-from amaranth import Cat, Const, Module, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -178,15 +178,25 @@ class HypothesisTable(wiring.Component):
                              any_match.eq(1)]
             with m.If(~way_valid[way]):
                 m.d.comb += [chosen_free.eq(way), any_free.eq(1)]
-        # Worst way (highest cost; ties keep the lowest index): a left-to-right scan.
-        worst_way, worst_cost = Const(0, range(ways)), entries[0].cost
-        for way in range(1, ways):
-            way_signal = Signal(range(ways), name=f"worst_upto{way}")
-            cost_signal = Signal(config.cost.cost_width, name=f"worst_cost_upto{way}")
-            m.d.comb += [way_signal.eq(worst_way), cost_signal.eq(worst_cost)]
-            with m.If(entries[way].cost > worst_cost):
-                m.d.comb += [way_signal.eq(way), cost_signal.eq(entries[way].cost)]
-            worst_way, worst_cost = way_signal, cost_signal
+        # Worst way (highest cost; ties keep the lowest index): a tree of pairwise picks, the
+        # right one only when strictly higher, so log2(ways) comparators deep.
+        candidates = [(Const(way, range(ways)), entries[way].cost) for way in range(ways)]
+        level = 0
+        while len(candidates) > 1:
+            paired = []
+            for index in range(0, len(candidates) - 1, 2):
+                (left_way, left_cost), (right_way, right_cost) = candidates[index:index + 2]
+                name = f"worst_l{level}_{index // 2}"
+                way_signal = Signal(range(ways), name=name)
+                cost_signal = Signal(config.cost.cost_width, name=f"{name}_cost")
+                higher = right_cost > left_cost
+                m.d.comb += [way_signal.eq(Mux(higher, right_way, left_way)),
+                             cost_signal.eq(Mux(higher, right_cost, left_cost))]
+                paired.append((way_signal, cost_signal))
+            if len(candidates) % 2:
+                paired.append(candidates[-1])
+            candidates, level = paired, level + 1
+        worst_way, worst_cost = candidates[0]
 
         write_way = Signal(range(ways))
         do_write = Signal()
