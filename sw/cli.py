@@ -21,6 +21,8 @@ import sys
 COMMAND_MODULES = (
     "sw.commands.demo",
     "sw.commands.spmv",
+    "sw.commands.viterbi",
+    "sw.commands.experiment",
     "sw.commands.board",
 )
 

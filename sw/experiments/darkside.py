@@ -1,0 +1,319 @@
+"""The dark side of pruning, measured: flatter scores, more surviving hypotheses, and a bounded
+set-associative hypothesis table that keeps the search flat.
+
+For each task and sparsity, test utterances are decoded by Kaldi's FasterDecoder (the peer),
+the float reference decoder (unbounded max-active) and the bit-exact golden model of the
+hardware unit with tables of 16 to 4096 entries, at two acoustic scales: ``fixed`` (the one
+tuned for the dense model) and ``tuned`` (re-tuned on dev for each model). Kaldi's Python
+binding does not expose its token count; the float decoder runs the identical search (tested
+equal to Kaldi word for word), so Kaldi rows carry its counts.
+
+Scores come from the pruned acoustic models of ``asrhw model pipeline`` (``--models DIR``:
+``DIR/models/magnitude_<percent>.npz``) on the corpus's test voices; without models they come
+from a clearly labelled SYNTHETIC generator whose posteriors flatten as sparsity grows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sw.experiments.tasks import fitted_config, loglik_costs, task_graph
+
+__all__ = ["DarksideSettings", "run_darkside", "summarize", "write_plot"]
+
+
+@dataclass(frozen=True)
+class DarksideSettings:
+    """What the experiment runs (``quick`` is a CI-sized version)."""
+
+    tasks: tuple = ("digits", "words")
+    sparsities: tuple = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95)
+    table_entries: tuple = (16, 64, 256, 1024, 4096)
+    ways: int = 4
+    utterances: int = 100
+    dev_utterances: int = 30
+    golden_utterances: int = 20
+    frames: int = 150  # synthetic utterances only
+    beam: float = 16.0
+    scales: tuple = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+    penalties: tuple = (0.0, 1.0, 2.0)  # >= 0: the hardware's graph costs are unsigned
+    seed: int = 0
+
+    @classmethod
+    def quick(cls) -> DarksideSettings:
+        return cls(sparsities=(0.0, 0.9, 0.95), table_entries=(16, 64, 256), utterances=12,
+                   dev_utterances=6, golden_utterances=4, frames=60, scales=(0.1, 0.3, 1.0),
+                   penalties=(0.0, 1.0))
+
+
+# ---- score sources -----------------------------------------------------------------------
+
+def _log_softmax(logits):
+    top = logits.max(axis=1, keepdims=True)
+    return logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+
+
+def synthetic_boost(sparsity: float) -> float:
+    """SYNTHETIC scores: the label's logit boost shrinks as the model is pruned (flatter)."""
+    return 1.2 + 3.3 * (1.0 - sparsity) ** 0.5
+
+
+class _Utterances:
+    """Test and dev utterances of one task: (loglik function input, reference words)."""
+
+    def __init__(self, task, graph, settings, corpus):
+        self.task, self.graph, self.settings = task, graph, settings
+        self.corpus = corpus
+        index = {word: i for i, word in enumerate(graph.words)}
+        if corpus is not None:
+            from sw.corpus import load_utterances
+
+            def pick(split, count):
+                chosen = load_utterances(corpus, task, split)[:count]
+                return [(u.features, u.labels, tuple(index[w] for w in u.words if w in index))
+                        for u in chosen]
+            self.test = pick("test", settings.utterances)
+            self.dev = pick("dev", settings.dev_utterances)
+        else:
+            from sw.decoder import synthetic_loglikes
+
+            def walk(offset, count):
+                items = []
+                for i in range(count):
+                    # The walk's pdfs are the labels; features are unused.
+                    loglik, words = synthetic_loglikes(graph, settings.seed * 7919 + offset + i,
+                                                       settings.frames, boost=50.0, noise=0.0)
+                    items.append((None, loglik.argmax(axis=1), tuple(words)))
+                return items
+            self.test = walk(0, settings.utterances)
+            self.dev = walk(100_000, settings.dev_utterances)
+
+
+def _scorer(sparsity, models, seed, num_pdfs):
+    """A function (features, labels, key) -> loglik for the model of ``sparsity``."""
+    if models is not None:
+        from sw.model import load_model
+
+        path = Path(models) / "models" / f"magnitude_{int(round(sparsity * 100))}.npz"
+        model = load_model(path)
+        priors = model.log_priors if model.log_priors is not None else 0.0
+
+        def score(features, labels, key):
+            return _log_softmax(model.logits(features).astype(np.float64)) - priors
+        return score, f"model {path.name}"
+    boost = synthetic_boost(sparsity)
+
+    def score(features, labels, key):
+        rng = np.random.default_rng([seed, key])
+        logits = rng.normal(size=(len(labels), num_pdfs))
+        logits[np.arange(len(labels)), labels] += boost
+        return _log_softmax(logits)
+    return score, f"SYNTHETIC (label boost {boost:.2f} + N(0,1) noise)"
+
+
+# ---- decoding --------------------------------------------------------------------------------
+
+def _penalized(graph, penalty):
+    if penalty == 0:
+        return graph
+    cost = graph.arc_cost + np.where(graph.arc_olabel != 0, penalty, 0.0)
+    return dataclasses.replace(graph, arc_cost=cost)
+
+
+def _wer(pairs):
+    from sw.decoder import word_errors
+
+    errors = sum(word_errors(ref, hyp) for ref, hyp in pairs)
+    return errors / max(1, sum(len(ref) for ref, _ in pairs))
+
+
+def _float_rows(graph, scored, options):
+    """Decode with the float decoder (and Kaldi); per-utterance figures."""
+    from sw.decoder import PreparedGraph, decode
+    from sw.peers import KaldiFasterDecoder
+
+    prepared = PreparedGraph(graph, options.word_penalty)
+    kaldi = KaldiFasterDecoder(graph, options)
+    out = []
+    for loglik, reference in scored:
+        result = decode(prepared, loglik, options)
+        peer = kaldi.decode(loglik)
+        out.append({"reference": reference, "float": result.words, "kaldi": peer.words,
+                    "tokens": result.tokens_per_frame, "arcs": result.arcs_per_frame,
+                    "float_seconds": result.seconds, "kaldi_seconds": peer.seconds,
+                    "frames": len(loglik)})
+    return out
+
+
+def _golden_rows(graph, scored, *, scale, penalty, entries, settings):
+    from sw.golden.viterbi import decode as golden_decode
+
+    sets = max(1, entries // settings.ways)
+    config = fitted_config(graph, sets=sets, ways=min(settings.ways, entries),
+                           beam=settings.beam)
+    hardware_graph = _penalized(graph, penalty)
+    out = []
+    for loglik, reference in scored:
+        costs = loglik_costs(loglik, scale, config.cost)
+        began = time.perf_counter()
+        result = golden_decode(hardware_graph, costs, config)
+        out.append({"reference": reference, "words": tuple(result.words),
+                    "tokens": np.array(result.tokens_per_frame),
+                    "arcs": result.counters.arcs_expanded, "frames": len(loglik),
+                    "trace_overflow": result.trace_overflow,
+                    "seconds": time.perf_counter() - began})
+    return out
+
+
+def run_darkside(out_dir, *, settings: DarksideSettings | None = None, corpus=None, models=None,
+                 progress: bool = True) -> dict:
+    """Run the experiment; write ``darkside.json`` and ``darkside.png`` into ``out_dir``."""
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from sw.decoder import DecoderOptions, tune
+
+    settings = settings or DarksideSettings()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if models is not None and corpus is None:
+        raise ValueError("--models needs --corpus: the models score the corpus's test voices")
+    rows, tuning, sources = [], [], {}
+    base_options = DecoderOptions(beam=settings.beam)
+    for task in settings.tasks:
+        graph, graph_source = task_graph(task, seed=settings.seed, corpus=corpus)
+        data = _Utterances(task, graph, settings, corpus)
+        fixed = None
+        for sparsity in tqdm(settings.sparsities, desc=f"darkside {task}", disable=not progress):
+            score, score_source = _scorer(sparsity, models, settings.seed, graph.num_pdfs)
+            sources[f"{task}/{sparsity}"] = score_source
+            test = [(score(f, lab, 1_000 + i), ref) for i, (f, lab, ref) in enumerate(data.test)]
+            dev = [(score(f, lab, 2_000_000 + i), ref) for i, (f, lab, ref) in enumerate(data.dev)]
+            tuned = tune(graph, dev, scales=settings.scales, penalties=settings.penalties,
+                         options=base_options)
+            if fixed is None:  # the first sparsity is the dense model
+                fixed = tuned
+            tuning.append({"task": task, "sparsity": sparsity, "acoustic_scale":
+                           tuned.acoustic_scale, "word_penalty": tuned.word_penalty,
+                           "dev_wer": tuned.wer})
+            for mode, chosen in (("fixed", fixed), ("tuned", tuned)):
+                options = replace(base_options, acoustic_scale=chosen.acoustic_scale,
+                                  word_penalty=chosen.word_penalty)
+                decoded = _float_rows(graph, test, options)
+                frames = sum(d["frames"] for d in decoded)
+                common = {"task": task, "sparsity": sparsity, "scale_mode": mode,
+                          "acoustic_scale": chosen.acoustic_scale,
+                          "word_penalty": chosen.word_penalty, "graph": graph_source,
+                          "scores": score_source, "utterances": len(decoded), "frames": frames}
+                tokens = np.concatenate([d["tokens"] for d in decoded]) if decoded else np.zeros(1)
+                arcs = sum(int(d["arcs"].sum()) for d in decoded)
+                for name, key, seconds in (("kaldi", "kaldi", "kaldi_seconds"),
+                                           ("float", "float", "float_seconds")):
+                    rows.append({**common, "decoder": name, "table_entries": None,
+                                 "wer": _wer([(d["reference"], d[key]) for d in decoded]),
+                                 "tokens_per_frame": float(tokens.mean()),
+                                 "peak_tokens_per_frame": int(tokens.max()),
+                                 "arcs_per_frame": arcs / max(1, frames),
+                                 "seconds_per_frame": sum(d[seconds] for d in decoded)
+                                 / max(1, frames)})
+                subset = test[:settings.golden_utterances]
+                float_subset = _wer([(d["reference"], d["float"])
+                                     for d in decoded[:settings.golden_utterances]])
+                for entries in settings.table_entries:
+                    golden = _golden_rows(graph, subset, scale=chosen.acoustic_scale,
+                                          penalty=chosen.word_penalty, entries=entries,
+                                          settings=settings)
+                    g_frames = sum(g["frames"] for g in golden)
+                    g_tokens = np.concatenate([g["tokens"] for g in golden]) if golden \
+                        else np.zeros(1)
+                    rows.append({**common, "decoder": "golden", "table_entries": entries,
+                                 "utterances": len(golden), "frames": g_frames,
+                                 "wer": _wer([(g["reference"], g["words"]) for g in golden]),
+                                 "float_wer_same_utterances": float_subset,
+                                 "tokens_per_frame": float(g_tokens.mean()),
+                                 "peak_tokens_per_frame": int(g_tokens.max()),
+                                 "arcs_per_frame": sum(g["arcs"] for g in golden)
+                                 / max(1, g_frames),
+                                 "seconds_per_frame": sum(g["seconds"] for g in golden)
+                                 / max(1, g_frames),
+                                 "trace_overflows": sum(g["trace_overflow"] for g in golden)})
+    report = {"settings": dataclasses.asdict(settings), "corpus": str(corpus) if corpus else None,
+              "models": str(models) if models else None, "score_sources": sources,
+              "tuning": tuning, "rows": rows}
+    report["summary"] = summarize(rows, settings)
+    (out_dir / "darkside.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_plot(rows, out_dir / "darkside.png")
+    return report
+
+
+def summarize(rows, settings) -> dict:
+    """Ratios against dense, and the smallest table that keeps the float decoder's WER."""
+    summary = {}
+    for task in settings.tasks:
+        for mode in ("fixed", "tuned"):
+            kaldi = {r["sparsity"]: r for r in rows if r["task"] == task and
+                     r["scale_mode"] == mode and r["decoder"] == "kaldi"}
+            dense = kaldi.get(0.0)
+            ratios = {str(s): (r["tokens_per_frame"] / dense["tokens_per_frame"]
+                               if dense and dense["tokens_per_frame"] else None)
+                      for s, r in kaldi.items()}
+            golden = [r for r in rows if r["task"] == task and r["scale_mode"] == mode
+                      and r["decoder"] == "golden"]
+            smallest = None
+            for entries in settings.table_entries:
+                at = [r for r in golden if r["table_entries"] == entries and r["sparsity"] <= 0.9]
+                if at and all(r["wer"] <= r["float_wer_same_utterances"] + 0.005 for r in at):
+                    smallest = entries
+                    break
+            peak = max((r["peak_tokens_per_frame"] for r in rows if r["task"] == task
+                        and r["scale_mode"] == mode and r["decoder"] == "float"
+                        and r["sparsity"] <= 0.9), default=None)
+            bounded = all(r["peak_tokens_per_frame"] <= r["table_entries"] for r in golden)
+            summary[f"{task}/{mode}"] = {
+                "kaldi_tokens_ratio_vs_dense": ratios,
+                "smallest_table_within_0.5pct_wer_up_to_90pct": smallest,
+                "float_peak_tokens_per_frame_up_to_90pct": peak,
+                "smallest_table_over_peak": (smallest / peak) if smallest and peak else None,
+                "golden_tokens_never_exceed_table": bounded,
+            }
+    return summary
+
+
+def write_plot(rows, path) -> None:
+    """Tokens per frame and WER against sparsity, per task and scale mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({r["task"] for r in rows})
+    figure, axes = plt.subplots(2, max(1, len(tasks)) * 2, figsize=(6 * len(tasks) * 2 / 1.5, 8),
+                                squeeze=False)
+    for column, (task, mode) in enumerate((t, m) for t in tasks for m in ("fixed", "tuned")):
+        top, bottom = axes[0][column], axes[1][column]
+        selected = [r for r in rows if r["task"] == task and r["scale_mode"] == mode]
+        lines = [("kaldi", None)] + sorted({("golden", r["table_entries"]) for r in selected
+                                            if r["decoder"] == "golden"}, key=lambda x: x[1])
+        for decoder, entries in lines:
+            points = sorted((r["sparsity"], r["tokens_per_frame"], r["wer"]) for r in selected
+                            if r["decoder"] == decoder and r["table_entries"] == entries)
+            if not points:
+                continue
+            label = "Kaldi FasterDecoder" if decoder == "kaldi" else f"table {entries}"
+            style = "k-o" if decoder == "kaldi" else "--."
+            top.plot([p[0] for p in points], [p[1] for p in points], style, label=label)
+            bottom.plot([p[0] for p in points], [100 * p[2] for p in points], style, label=label)
+        top.set(yscale="log", title=f"{task}, {mode} scale", xlabel="sparsity",
+                ylabel="hypotheses per frame")
+        bottom.set(xlabel="sparsity", ylabel="WER %")
+        top.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
