@@ -4,7 +4,10 @@ import argparse
 import json
 from pathlib import Path
 
-SWEEP_TABLES = ((4, 4), (16, 4), (64, 4), (256, 4), (1024, 4))
+# 4096 entries (1024 x 4) elaborate and are checked in the golden model, but Verilator needs
+# more than 12 GB to compile them (the valid bits are flip-flops indexed by set), so the sweep
+# stops at 1024.
+SWEEP_TABLES = ((4, 4), (16, 4), (64, 4), (256, 4))
 
 
 def _add_table_options(parser):
@@ -145,6 +148,9 @@ def run_bench(args) -> int:
                           frames=args.frames, seed=args.seed, simulator=args.simulator,
                           beam=args.beam, hash_kind=args.hash, graph=graph, source=source)
         rows.append(row)
+        if len(tables) > 1:  # a long sweep keeps what it has measured so far
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"graph": source, "table": rows}, indent=1) + "\n")
         print(f"{sets:>5} x {ways:<2} ({row['table_entries']:>5} entries): "
               f"{row['arcs_per_cycle']:.3f} arcs/cycle in expansion, "
               f"{row['cycles_per_frame']:.0f} cycles/frame, "
