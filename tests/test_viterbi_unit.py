@@ -110,8 +110,33 @@ def test_random_utterances_match_golden():
         check(expected, produced)
 
 
-@pytest.mark.parametrize("sets, ways", [(1, 1), (4, 8), (16, 1), (64, 4)])
+@pytest.mark.parametrize("sets, ways", [(s, w) for s in (1, 4, 16, 64) for w in (1, 2, 4, 8)])
 def test_every_geometry_elaborates(sets, ways):
     config = ViterbiConfig(sets=sets, ways=ways, max_states=64, max_arcs=256, max_pdfs=16,
                            trace_depth=64)
     assert "module viterbi" in verilog.convert(ViterbiUnit(config), name="viterbi")
+
+
+def test_graph_too_wide_for_the_state_width_is_refused():
+    from hw.config import ConfigError
+    from sw.golden.viterbi_image import graph_image
+    from sw.graph import random_graph
+
+    graph = random_graph(3, num_states=40)
+    with pytest.raises(ConfigError, match=r"state_bits 5 holds 32 states; the graph has 40"):
+        graph_image(graph, ViterbiConfig(state_bits=5, max_states=32))
+
+
+def test_graph_larger_than_the_arc_memory_is_refused():
+    from hw.config import ConfigError
+    from sw.golden.viterbi_image import graph_image
+    from sw.graph import random_graph
+
+    graph = random_graph(3, num_states=40)
+    with pytest.raises(ConfigError, match=r"max_arcs is 16; the graph needs \d+"):
+        graph_image(graph, ViterbiConfig(max_arcs=16))
+
+
+def test_rejects_other_configs():
+    with pytest.raises(TypeError, match=r"config must be a ViterbiConfig, not 'x'"):
+        ViterbiUnit("x")
