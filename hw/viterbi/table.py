@@ -155,17 +155,28 @@ class HypothesisTable(wiring.Component):
         with m.If(accept):
             m.d.sync += [offered.eq(self.inserts.payload), target_set.eq(new_set)]
 
-        # Stage 2: compare every way in parallel and decide.
+        # The set's valid bits are picked out of the flip-flops in stage 1, next to the memory
+        # read, so the wide multiplexer is not in series with stage 2's decision. The insert
+        # deciding now may fill a way of the same set: its bit is forwarded.
         next_valid = Signal(sets * ways)
         m.d.comb += next_valid.eq(valid[1])
         with m.If(bank):
             m.d.comb += next_valid.eq(valid[0])
-        way_valid = [Signal(name=f"way_valid{w}") for w in range(ways)]
+        set_valid = Signal(ways)  # registered: the valid bits of the set in stage 2
+        filling = Signal(ways)  # the way stage 2 writes now, as a one-hot vector
+        write_way = Signal(range(ways))
+        do_write = Signal()
+        m.d.comb += filling.eq(Mux(pending & do_write, Const(1, ways) << write_way, 0))
+        with m.If(accept):
+            m.d.sync += set_valid.eq(next_valid.word_select(new_set, ways)
+                                     | Mux(target_set == new_set, filling, 0))
+
+        # Stage 2: compare every way in parallel and decide.
+        way_valid = [set_valid[w] for w in range(ways)]
         entries = [layout(port.data) for port in insert_reads]
         match = [Signal(name=f"match{w}") for w in range(ways)]
         for way in range(ways):
-            m.d.comb += [way_valid[way].eq(next_valid.bit_select(target_set * ways + way, 1)),
-                         match[way].eq(way_valid[way] & (entries[way].state == offered.state))]
+            m.d.comb += match[way].eq(way_valid[way] & (entries[way].state == offered.state))
         # Lowest matching / free way: the last assignment in reverse order wins.
         chosen_match = Signal(range(ways))
         chosen_cost = Signal(config.cost.cost_width)
@@ -198,8 +209,6 @@ class HypothesisTable(wiring.Component):
             candidates, level = paired, level + 1
         worst_way, worst_cost = candidates[0]
 
-        write_way = Signal(range(ways))
-        do_write = Signal()
         decision = Signal(3)
         with m.If(any_match):
             m.d.comb += write_way.eq(chosen_match)
