@@ -19,3 +19,24 @@ def workload(graph, *, utterances: int, frames: int, seed: int, acoustic_scale: 
 
     return [loglik_costs(synthetic_loglikes(graph, seed * 1000 + i, frames, boost=boost)[0],
                          acoustic_scale, cost) for i in range(utterances)]
+
+
+def model_workload(corpus, model_path, task: str, *, split: str = "test", count: int = 100,
+                   acoustic_scale: float = 0.1, cost=DEFAULT_COST) -> list:
+    """Cost matrices of ``count`` corpus utterances scored by a (pruned) acoustic model:
+    ``log_softmax(logits) - log_priors`` as pseudo log-likelihoods, then the cost unit's
+    conversion."""
+    import numpy as np
+
+    from sw.corpus import load_utterances
+    from sw.model import load_model
+
+    model = load_model(model_path)
+    priors = model.log_priors if model.log_priors is not None else 0.0
+    out = []
+    for utterance in load_utterances(corpus, task, split)[:count]:
+        logits = model.logits(utterance.features).astype(np.float64)
+        top = logits.max(axis=1, keepdims=True)
+        log_posteriors = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+        out.append(loglik_costs(log_posteriors - priors, acoustic_scale, cost))
+    return out
