@@ -1,0 +1,51 @@
+"""The golden hardware decoder with an unbounded table and fine fixed point finds the float
+decoder's best path (the slow run uses >= 200 utterances)."""
+
+import pytest
+
+from sw.decoder import synthetic_loglikes
+from sw.experiments.agreement import agreement, unbounded_config
+from sw.experiments.tasks import task_graph
+from sw.graph import random_graph
+
+
+def _random_cases(count, seed):
+    cases = []
+    for index in range(count):
+        graph = random_graph(seed * 1000 + index, num_states=30, num_pdfs=12, num_words=6)
+        loglik, _ = synthetic_loglikes(graph, index, 25, boost=3.0)
+        cases.append((graph, loglik))
+    return cases
+
+
+def _agreeing(cases):
+    same = 0
+    for graph, loglik in cases:
+        same += agreement(graph, [loglik], acoustic_scale=1.0)["same_words"]
+    return same
+
+
+def test_random_graphs_agree():
+    assert _agreeing(_random_cases(30, seed=1)) >= 29  # >= 95 %
+
+
+def test_digit_task_agrees():
+    graph, _ = task_graph("digits")
+    logliks = [synthetic_loglikes(graph, i, 60)[0] for i in range(10)]
+    result = agreement(graph, logliks, acoustic_scale=1.0)
+    assert result["fraction"] >= 0.95, result["differing"]
+
+
+def test_unbounded_config_never_evicts():
+    graph = random_graph(5, num_states=300)
+    config = unbounded_config(graph)
+    assert config.table_entries >= graph.num_states
+
+
+@pytest.mark.slow
+def test_200_utterances_agree():
+    cases = _random_cases(150, seed=2)
+    graph, _ = task_graph("digits")
+    logliks = [synthetic_loglikes(graph, 1000 + i, 80)[0] for i in range(50)]
+    same = _agreeing(cases) + agreement(graph, logliks, acoustic_scale=1.0)["same_words"]
+    assert same / 200 >= 0.95
