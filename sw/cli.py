@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "sw.commands.experiment",
     "sw.commands.board",
     "sw.commands.corpus",
+    "sw.commands.model",
 )
 
 UNIT_GROUPS = {

@@ -10,7 +10,13 @@ import numpy as np
 from hw.config import SpMVConfig
 from sw.csc import quantize_to_codes
 
-__all__ = ["ShareError", "fixed_point_codebook", "kmeans_centroids", "share_layer"]
+__all__ = [
+    "ShareError",
+    "fixed_point_codebook",
+    "kmeans_centroids",
+    "share_layer",
+    "shared_centroids",
+]
 
 
 class ShareError(ValueError):
@@ -53,3 +59,15 @@ def share_layer(weights, config: SpMVConfig) -> tuple[np.ndarray, np.ndarray]:
     book = fixed_point_codebook(centroids, config)
     codes = quantize_to_codes(weights, centroids)
     return codes, book
+
+
+def shared_centroids(weights, count: int = 15) -> np.ndarray:
+    """Shared values for the nonzero ``weights``: the distinct values themselves when there are
+    at most ``count`` (so sharing a layer twice changes nothing), otherwise their k-means
+    centroids."""
+    values = np.asarray(weights, dtype=np.float64)
+    values = values[values != 0]
+    distinct = np.unique(values)
+    if 0 < distinct.size <= count and np.all(np.isfinite(distinct)):
+        return distinct
+    return kmeans_centroids(values, count)

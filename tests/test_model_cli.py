@@ -1,0 +1,137 @@
+"""``asrhw model ...`` end to end on synthetic frames, and its error messages."""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sw.cli import main
+from sw.model import MLP, ModelConfig, save_model
+
+
+def run(argv):
+    return main(["model", *argv])
+
+
+def fail(argv, capsys, pattern):
+    """The command exits with status 2 and prints ``pattern`` as its error."""
+    with pytest.raises(SystemExit) as info:
+        run(argv)
+    assert info.value.code == 2
+    import re
+
+    err = capsys.readouterr().err
+    assert re.search(pattern, err), err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small dense model trained on the synthetic stand-in through the CLI."""
+    path = tmp_path_factory.mktemp("model") / "dense.npz"
+    assert run(["train", "--synthetic", "--hidden", "32,24", "--epochs", "3", "--batch-size",
+                "64", "--learning-rate", "3e-3",
+                "--out", str(path), "--no-progress"]) == 0
+    return path
+
+
+def test_train_prune_share_export_eval(trained, tmp_path, capsys):
+    pruned = tmp_path / "pruned.npz"
+    assert run(["prune", "--synthetic", "--model", str(trained), "--out", str(pruned),
+                "--method", "block", "--block", "2x2", "--sparsity", "0.7",
+                "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "block 50% dev" in out and "block 70% test" in out and "bits per block" in out
+    shared = tmp_path / "shared.npz"
+    assert run(["share", "--synthetic", "--model", str(pruned), "--out", str(shared),
+                "--json", str(tmp_path / "share.json")]) == 0
+    figures = json.loads((tmp_path / "share.json").read_text())
+    assert set(figures) >= {"float", "shared_float", "engine"}
+    assert run(["export", "--synthetic", "--model", str(shared), "--out",
+                str(tmp_path / "export"), "--pes", "4"]) == 0
+    assert (tmp_path / "export" / "layer_2.npz").is_file()
+    assert run(["eval", "--synthetic", "--export", str(tmp_path / "export"),
+                "--json", str(tmp_path / "eval.json")]) == 0
+    engine = json.loads((tmp_path / "eval.json").read_text())
+    # exporting the shared model re-uses its values: same engine accuracy as `share` measured
+    assert engine["frame_accuracy"] == figures["engine"]["frame_accuracy"]
+
+
+def test_pipeline_quick_on_synthetic_frames(tmp_path, capsys):
+    start = time.perf_counter()
+    assert run(["pipeline", "--synthetic", "--quick", "--hidden", "32,32", "--out",
+                str(tmp_path), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["methods"]) == {"magnitude", "block", "entropy"}
+    for entries in report["methods"].values():
+        assert [e["sparsity"] for e in entries] == [0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98]
+        for entry in entries:
+            assert {"frame_accuracy", "mean_entropy", "shared_frame_accuracy",
+                    "shared_mean_entropy"} <= set(entry)
+    assert report["export"]["golden_check"] == {"frames": 50, "mismatching_frames": 0}
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+    assert (tmp_path / "export" / "manifest.json").is_file()
+    assert "magnitude_90_drop_points" in report["targets"]
+    assert {"data", "train", "prune_magnitude", "total"} <= set(report["seconds"])
+    assert time.perf_counter() - start < 60
+
+
+@pytest.mark.skipif(not (Path(__file__).parent.parent / "sw" / "corpus.py").is_file(),
+                    reason="sw/corpus.py has not landed")
+def test_pipeline_quick_on_the_corpus(tmp_path):
+    # the issue asks for the --quick pipeline end to end in CI: ~100 s (quick corpus included)
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is needed to build the corpus")
+    start = time.perf_counter()
+    assert run(["pipeline", "--quick", "--corpus", str(tmp_path / "corpus"), "--out",
+                str(tmp_path / "run"), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["export"]["golden_check"]["mismatching_frames"] == 0
+    assert time.perf_counter() - start < 180
+
+
+def test_model_of_another_config_is_refused(trained, tmp_path, capsys):
+    other = tmp_path / "other.npz"
+    save_model(other, MLP.initialize(ModelConfig(num_pdfs=7, hidden=(8,))))
+    fail(["eval", "--synthetic", "--model", str(other)], capsys,
+         r"asrhw: error: model .*other.npz has 7 outputs \(pdfs\) but the data has 24 pdfs")
+
+
+def test_a_file_that_is_not_a_model_is_refused(tmp_path, capsys):
+    np.savez(tmp_path / "x.npz", a=np.zeros(3))
+    fail(["eval", "--synthetic", "--model", str(tmp_path / "x.npz")], capsys,
+         r"is not an asrhw model file \(format None\)")
+
+
+def test_a_missing_corpus_is_refused(tmp_path, capsys):
+    fail(["train", "--corpus", str(tmp_path / "none"), "--out", str(tmp_path / "m.npz")],
+         capsys, r"corpus directory .*none does not exist; build it with `asrhw corpus`")
+
+
+def test_bad_block_shape_is_refused(trained, tmp_path, capsys):
+    fail(["prune", "--synthetic", "--model", str(trained), "--out", str(tmp_path / "p.npz"),
+          "--method", "block", "--block", "4by4"], capsys,
+         r"--block must look like 1x4 \(ROWSxCOLS\), not '4by4'")
+
+
+def test_bad_sparsity_is_refused(trained, tmp_path, capsys):
+    fail(["prune", "--synthetic", "--model", str(trained), "--out", str(tmp_path / "p.npz"),
+          "--sparsity", "1.5"], capsys, r"sparsity must be a number from 0 to below 1, not 1.5")
+
+
+def test_bad_hidden_widths_are_refused(tmp_path, capsys):
+    fail(["train", "--synthetic", "--hidden", "32,abc", "--out", str(tmp_path / "m.npz")],
+         capsys, r"--hidden must be comma-separated widths, not '32,abc'")
+
+
+def test_bad_engine_config_is_refused(trained, tmp_path, capsys):
+    fail(["export", "--model", str(trained), "--out", str(tmp_path / "e"), "--pes", "0"],
+         capsys, r"SpMVConfig.pes must be an int from 1 to 64, not 0")
+
+
+def test_model_too_big_for_the_engine_memory_is_refused(trained, tmp_path, capsys):
+    fail(["export", "--model", str(trained), "--out", str(tmp_path / "e"), "--pes", "1",
+          "--entry-depth", "1000"], capsys,
+         r"layer needs \d+ entries in one PE; the engine holds entry_depth=1000")
