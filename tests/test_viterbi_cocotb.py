@@ -76,6 +76,31 @@ def test_200_task_utterances_bit_exact_on_verilator(tmp_path):
         assert result["passed"] == 100, task
 
 
+@pytest.mark.slow
+@pytest.mark.verilator
+def test_model_scored_utterances_on_corpus_graphs_bit_exact_on_verilator(tmp_path):
+    """Both tasks' real graphs, scored by the 90 %-pruned model of the quick pipeline."""
+    from sim.viterbi_workload import fitted_config, model_workload, task_graph
+
+    corpus, pipeline = tmp_path / "corpus", tmp_path / "pipeline"
+    assert main(["corpus", "--out", str(corpus), "--quick"]) == 0
+    assert main(["model", "pipeline", "--quick", "--corpus", str(corpus), "--out",
+                 str(pipeline)]) == 0
+    model = pipeline / "models" / "magnitude_90.npz"
+    for task, sets, ways in (("digits", 16, 4), ("words", 64, 4)):
+        graph, _ = task_graph(task, corpus=corpus)
+        config = fitted_config(graph, sets=sets, ways=ways)
+        costs = [c for split in ("test", "dev")
+                 for c in model_workload(corpus, model, task, split=split, count=60,
+                                         cost=config.cost)]
+        expectations = [expectation(_Utterance(f"{task}-{i}", graph, c), config)
+                        for i, c in enumerate(costs)]
+        result = simulate_expectations(expectations, simulator="verilator", config=config,
+                                       build_root=tmp_path, name=f"viterbi-model-{task}")
+        assert result["failures"] == [], task
+        assert result["passed"] == len(expectations) >= 100, task
+
+
 @pytest.mark.icarus
 def test_sim_command_prints_the_tally_last(capsys):
     assert main(["sim", "viterbi", "--simulator", "icarus", "--cases", "3", "--seed", "4"]) == 0
