@@ -155,8 +155,11 @@ def _golden_rows(graph, scored, *, scale, penalty, entries, settings):
     from sw.golden.viterbi import decode as golden_decode
 
     sets = max(1, entries // settings.ways)
+    # The word trace is never collected, so it grows with every word-arc insert: 4,096
+    # entries overflow on every 1,000-word utterance (words lost, WER near 1). The largest
+    # trace memory keeps the comparison about the table; overflows are still counted.
     config = fitted_config(graph, sets=sets, ways=min(settings.ways, entries),
-                           beam=settings.beam)
+                           beam=settings.beam, trace_depth=65536)
     hardware_graph = _penalized(graph, penalty)
     out = []
     for loglik, reference in scored:
