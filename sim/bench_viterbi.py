@@ -6,15 +6,10 @@ from __future__ import annotations
 import time
 
 from sim.viterbi import bench_utterances
-from sim.viterbi_cases import expectation
+from sim.viterbi_cases import ViterbiCase, expectation
 from sim.viterbi_workload import fitted_config, task_graph, workload
 
 __all__ = ["bench_table", "plot_sweep"]
-
-
-class _Utterance:
-    def __init__(self, name, graph, costs):
-        self.name, self.graph, self.costs = name, graph, costs
 
 
 def bench_table(*, task: str, sets: int, ways: int, utterances: int, frames: int, seed: int,
@@ -25,7 +20,7 @@ def bench_table(*, task: str, sets: int, ways: int, utterances: int, frames: int
         graph, source = task_graph(task, seed=seed, corpus=corpus)
     config = fitted_config(graph, sets=sets, ways=ways, beam=beam, hash_kind=hash_kind)
     started = time.monotonic()
-    expectations = [expectation(_Utterance(f"{task}-{i}", graph, costs), config)
+    expectations = [expectation(ViterbiCase(f"{task}-{i}", graph, costs), config)
                     for i, costs in enumerate(workload(graph, utterances=utterances,
                                                        frames=frames, seed=seed,
                                                        cost=config.cost))]

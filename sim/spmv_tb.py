@@ -19,10 +19,10 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
 from hw.config import config_from_dict
+from sim.tb_reset import start_clock_and_reset
 from sw.golden.spmv import golden_spmv, ideal_cycles
 
 __all__ = ["SpMVTestbench"]
@@ -59,15 +59,8 @@ class SpMVTestbench:
 
     async def start(self):
         """Start the clock and reset the design."""
-        dut = self.dut
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-        for name in ("activations__valid", "outputs__ready", "load__valid", "start"):
-            getattr(dut, name).value = 0
-        dut.rst.value = 1
-        for _ in range(3):
-            await RisingEdge(dut.clk)
-        dut.rst.value = 0
-        await RisingEdge(dut.clk)
+        await start_clock_and_reset(
+            self.dut, ("activations__valid", "outputs__ready", "load__valid", "start"))
 
     def _load_word(self, target, pe, address, value):
         value &= (1 << self.data_bits) - 1

@@ -8,19 +8,19 @@ travels to the cocotb process through a file.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from hw.config import CostConfig, ViterbiConfig
-from sw.golden.viterbi import decode
+from sw.golden.viterbi import Counters, decode
 from sw.golden.viterbi_image import graph_image
 from sw.graph import Graph, random_graph
 
 __all__ = ["SIM_CONFIG", "ViterbiCase", "expectation", "make_case", "make_cases"]
 
-GOLDEN_COUNTERS = ("frames", "hypotheses_read", "arcs_expanded", "inserts", "updates",
-                   "replacements", "drops", "beam_pruned", "epsilon_limit_hit")
+GOLDEN_COUNTERS = tuple(field.name for field in dataclasses.fields(Counters))
 
 # The design the simulator suites build once and load every graph into at run time: a small
 # table so that sets fill up, replacements and drops happen, and the beam bites; narrow costs

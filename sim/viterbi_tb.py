@@ -18,14 +18,13 @@ import os
 import random
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
 from hw.config import config_from_dict
+from sim.tb_reset import start_clock_and_reset
 
 __all__ = ["ViterbiTestbench"]
 
-COUNTER_BITS = 32
 CYCLE_LIMIT = 2_000_000  # per utterance: far beyond any legal run, so a hang is a bug
 
 
@@ -46,11 +45,11 @@ class ViterbiTestbench:
 
     def __init__(self, dut, config, rng, *, gap_probability=0.0, backpressure=0.0):
         from hw.viterbi.table import hypothesis_layout
-        from hw.viterbi.unit import COUNTERS, load_layout
+        from hw.viterbi.unit import COUNTER_BITS, COUNTERS, load_layout
 
         self.dut, self.config, self.rng = dut, config, rng
         self.gap_probability, self.backpressure = gap_probability, backpressure
-        self.counter_names = COUNTERS
+        self.counter_names, self.counter_bits = COUNTERS, COUNTER_BITS
         layout = load_layout(config)
         self.address_shift, self.data_shift = layout["addr"].offset, layout["data"].offset
         hypothesis = hypothesis_layout(config)
@@ -61,15 +60,8 @@ class ViterbiTestbench:
 
     async def start(self):
         """Start the clock and reset the design."""
-        dut = self.dut
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-        for name in ("graph_load__valid", "scores__valid", "words__ready", "start", "peek_set"):
-            getattr(dut, name).value = 0
-        dut.rst.value = 1
-        for _ in range(3):
-            await RisingEdge(dut.clk)
-        dut.rst.value = 0
-        await RisingEdge(dut.clk)
+        await start_clock_and_reset(self.dut, ("graph_load__valid", "scores__valid",
+                                               "words__ready", "start", "peek_set"))
 
     async def load(self, expected):
         """Write the graph's state and arc records, one per cycle."""
@@ -164,7 +156,8 @@ class ViterbiTestbench:
         dut.words__ready.value = 0
         await RisingEdge(dut.clk)
         packed = int(dut.counters.value)
-        counters = {name: (packed >> (COUNTER_BITS * i)) & ((1 << COUNTER_BITS) - 1)
+        bits = self.counter_bits
+        counters = {name: (packed >> (bits * i)) & ((1 << bits) - 1)
                     for i, name in enumerate(self.counter_names)}
         return {"words": words[::-1], "total_cost": int(dut.total_cost.value),
                 "final_reached": int(dut.final_reached.value),

@@ -29,14 +29,12 @@ def model_workload(corpus, model_path, task: str, *, split: str = "test", count:
     import numpy as np
 
     from sw.corpus import load_utterances
-    from sw.model import load_model
+    from sw.model import load_model, log_softmax
 
     model = load_model(model_path)
     priors = model.log_priors if model.log_priors is not None else 0.0
     out = []
     for utterance in load_utterances(corpus, task, split)[:count]:
-        logits = model.logits(utterance.features).astype(np.float64)
-        top = logits.max(axis=1, keepdims=True)
-        log_posteriors = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+        log_posteriors = log_softmax(model.logits(utterance.features).astype(np.float64))
         out.append(loglik_costs(log_posteriors - priors, acoustic_scale, cost))
     return out

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sim.viterbi import simulate_cases, simulate_expectations
-from sim.viterbi_cases import expectation
+from sim.viterbi_cases import ViterbiCase, expectation
 from sw.cli import main
 
 
@@ -39,18 +39,13 @@ def test_1000_random_graphs_bit_exact_on_verilator(tmp_path):
     assert (result["passed"], result["failed"]) == (1000, 0)
 
 
-class _Utterance:
-    def __init__(self, name, graph, costs):
-        self.name, self.graph, self.costs = name, graph, costs
-
-
 def _task_expectations(task, count, frames, sets, ways, seed):
     from sim.viterbi_workload import fitted_config, task_graph, workload
 
     graph, _ = task_graph(task, seed=seed)
     config = fitted_config(graph, sets=sets, ways=ways)
     costs = workload(graph, utterances=count, frames=frames, seed=seed, cost=config.cost)
-    return config, [expectation(_Utterance(f"{task}-{i}", graph, c), config)
+    return config, [expectation(ViterbiCase(f"{task}-{i}", graph, c), config)
                     for i, c in enumerate(costs)]
 
 
@@ -93,7 +88,7 @@ def test_model_scored_utterances_on_corpus_graphs_bit_exact_on_verilator(tmp_pat
         costs = [c for split in ("test", "dev")
                  for c in model_workload(corpus, model, task, split=split, count=60,
                                          cost=config.cost)]
-        expectations = [expectation(_Utterance(f"{task}-{i}", graph, c), config)
+        expectations = [expectation(ViterbiCase(f"{task}-{i}", graph, c), config)
                         for i, c in enumerate(costs)]
         result = simulate_expectations(expectations, simulator="verilator", config=config,
                                        build_root=tmp_path, name=f"viterbi-model-{task}")

@@ -4,6 +4,8 @@ import argparse
 import json
 from pathlib import Path
 
+from sw.commands.sim_report import add_sim_options, check_cases, report_sim
+
 
 def _add_config_options(parser, *, pes=4, fifo_depth=8, index_bits=4):
     group = parser.add_argument_group("engine configuration (hw.config.SpMVConfig)")
@@ -39,10 +41,8 @@ def register(top, groups):
                     "(shapes 1x1 to 300x300, empty columns, padding, saturation) with random "
                     "input gaps and output backpressure; every output is compared with "
                     "sw.golden.spmv. Exits non-zero on any mismatch.")
-    sim.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus")
-    sim.add_argument("--cases", type=int, default=100)
-    sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--json", type=Path, help="also write the per-case results here")
+    add_sim_options(sim, default_simulator="icarus",
+                    json_help="also write the per-case results here")
     sim.set_defaults(func=run_sim)
 
     bench = groups["bench"].add_parser(
@@ -94,22 +94,14 @@ def run_verilog(args) -> int:
 def run_sim(args) -> int:
     """Run random cases; print the tally as the last line."""
     from sim.spmv import simulate_cases
-    from sw.cli import CommandError
 
-    if args.cases < 1:
-        raise CommandError(f"--cases must be at least 1, not {args.cases}")
+    check_cases(args)
     result = simulate_cases(simulator=args.simulator, count=args.cases, seed=args.seed)
     for failure in result["failures"]:
         print(f"MISMATCH case {failure['case']} (index {failure['index']}): first wrong row "
               f"{failure['first_wrong_row']}\n  expected {failure['expected']}\n"
               f"  got      {failure['got']}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"{args.simulator}: build {result['build_seconds']:.1f} s, run "
-          f"{result['run_seconds']:.1f} s")
-    print(f"{result['passed']} passed, {result['failed']} failed")
-    return 0 if result["failed"] == 0 and result["passed"] == args.cases else 1
+    return report_sim(args, result)
 
 
 def run_bench(args) -> int:

@@ -4,6 +4,8 @@ import argparse
 import json
 from pathlib import Path
 
+from sw.commands.sim_report import add_sim_options, check_cases, report_sim
+
 # 4096 entries (1024 x 4) elaborate and are checked in the golden model, but Verilator needs
 # more than 12 GB to compile them (the valid bits are flip-flops indexed by set), so the sweep
 # stops at 1024.
@@ -44,10 +46,8 @@ def register(top, groups):
                     "word backpressure; words, total cost, flags, counters and the table after "
                     "every frame are compared with sw.golden.viterbi. Exits non-zero on any "
                     "mismatch.")
-    sim.add_argument("--simulator", choices=["icarus", "verilator"], default="verilator")
-    sim.add_argument("--cases", type=int, default=100)
-    sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--json", type=Path, help="also write the per-utterance results here")
+    add_sim_options(sim, default_simulator="verilator",
+                    json_help="also write the per-utterance results here")
     sim.set_defaults(func=run_sim)
 
     bench = groups["bench"].add_parser(
@@ -99,21 +99,13 @@ def run_verilog(args) -> int:
 def run_sim(args) -> int:
     """Run random graphs; print the tally as the last line."""
     from sim.viterbi import simulate_cases
-    from sw.cli import CommandError
 
-    if args.cases < 1:
-        raise CommandError(f"--cases must be at least 1, not {args.cases}")
+    check_cases(args)
     result = simulate_cases(simulator=args.simulator, count=args.cases, seed=args.seed)
     for failure in result["failures"]:
         print(f"MISMATCH {failure['case']}: {failure['field']}\n"
               f"  expected {failure['expected']}\n  got      {failure['got']}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"{args.simulator}: build {result['build_seconds']:.1f} s, run "
-          f"{result['run_seconds']:.1f} s")
-    print(f"{result['passed']} passed, {result['failed']} failed")
-    return 0 if result["failed"] == 0 and result["passed"] == args.cases else 1
+    return report_sim(args, result)
 
 
 def _check_table(sets, ways):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hw.config import CostConfig, ViterbiConfig, bits_for
-from sw.experiments.tasks import loglik_costs
+from sw.experiments.tasks import fitted_config, loglik_costs
 
 __all__ = ["FINE_COST", "agreement", "unbounded_config"]
 
@@ -27,10 +27,7 @@ def unbounded_config(graph, *, beam: float = 16.0, cost: CostConfig = FINE_COST
     ways = -(-states // sets)
     if ways > 16:
         raise ValueError(f"a graph of {states} states needs {ways} ways per set (at most 16)")
-    return ViterbiConfig(sets=sets, ways=ways, state_bits=bits_for(states - 1),
-                         max_states=states, max_arcs=max(1, graph.num_arcs),
-                         max_pdfs=graph.num_pdfs, word_bits=bits_for(len(graph.words) - 1),
-                         beam=int(round(beam * (1 << cost.cost_frac))), trace_depth=65536,
+    return fitted_config(graph, sets=sets, ways=ways, beam=beam, trace_depth=65536,
                          max_epsilon_passes=16, cost=cost)
 
 

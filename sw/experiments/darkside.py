@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from sw.experiments.tasks import fitted_config, loglik_costs, task_graph
+from sw.model import log_softmax
 
 __all__ = ["DarksideSettings", "run_darkside", "summarize", "write_plot"]
 
@@ -53,11 +54,6 @@ class DarksideSettings:
 
 
 # ---- score sources -----------------------------------------------------------------------
-
-def _log_softmax(logits):
-    top = logits.max(axis=1, keepdims=True)
-    return logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
-
 
 def synthetic_boost(sparsity: float) -> float:
     """SYNTHETIC scores: the label's logit boost shrinks as the model is pruned (flatter)."""
@@ -105,7 +101,7 @@ def _scorer(sparsity, models, seed, num_pdfs):
         priors = model.log_priors if model.log_priors is not None else 0.0
 
         def score(features, labels, key):
-            return _log_softmax(model.logits(features).astype(np.float64)) - priors
+            return log_softmax(model.logits(features).astype(np.float64)) - priors
         return score, f"model {path.name}"
     boost = synthetic_boost(sparsity)
 
@@ -113,7 +109,7 @@ def _scorer(sparsity, models, seed, num_pdfs):
         rng = np.random.default_rng([seed, key])
         logits = rng.normal(size=(len(labels), num_pdfs))
         logits[np.arange(len(labels)), labels] += boost
-        return _log_softmax(logits)
+        return log_softmax(logits)
     return score, f"SYNTHETIC (label boost {boost:.2f} + N(0,1) noise)"
 
 
