@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ConfigError", "SpMVConfig", "bits_for", "config_from_dict", "config_to_dict"]
+__all__ = ["ConfigError", "CostConfig", "LinkConfig", "SpMVConfig", "SystemConfig", "ViterbiConfig",
+           "bits_for", "config_from_dict", "config_to_dict"]
 
 
 class ConfigError(ValueError):
@@ -72,6 +73,10 @@ class SpMVConfig:
         Largest layer the memories hold (1 to 65536 each).
     entry_depth : int
         Entries (code, z) each PE's entry memory holds (1 to 1048576).
+    column_depth, bias_depth : int or None
+        Column pointers each PE holds and biases the engine holds, when several layers are
+        stored one after another (the system runs a whole model): ``max_cols`` to 1048576 and
+        ``max_rows`` to 1048576. ``None`` holds one layer (``max_cols`` / ``max_rows``).
     relu : bool
         Whether a standalone layer (bench, sim, verilog) applies ReLU; a model's layers
         choose per layer at run time.
@@ -89,6 +94,8 @@ class SpMVConfig:
     max_cols: int = 1024
     entry_depth: int = 16384
     relu: bool = True
+    column_depth: int | None = None
+    bias_depth: int | None = None
 
     CODE_BITS = 4  # 4-bit codes: 0 = zero / padding, 1..15 index the codebook
     CODEBOOK_SIZE = 16
@@ -107,6 +114,10 @@ class SpMVConfig:
         check_int(owner, "max_cols", self.max_cols, 1, 65536)
         check_int(owner, "entry_depth", self.entry_depth, 1, 1 << 20)
         check_bool(owner, "relu", self.relu)
+        if self.column_depth is not None:
+            check_int(owner, "column_depth", self.column_depth, self.max_cols, 1 << 20)
+        if self.bias_depth is not None:
+            check_int(owner, "bias_depth", self.bias_depth, self.max_rows, 1 << 20)
         if self.acc_width > 62:  # golden models and hosts use int64 arithmetic
             raise ConfigError(
                 f"{owner} needs an accumulator of {self.acc_width} bits (act_width "
@@ -128,6 +139,32 @@ class SpMVConfig:
     def col_bits(self) -> int:
         """Width of a column index."""
         return bits_for(self.max_cols - 1)
+
+    @property
+    def columns_stored(self) -> int:
+        """Column pointers (start, end pairs) each PE's pointer memories hold."""
+        return self.max_cols if self.column_depth is None else self.column_depth
+
+    @property
+    def biases_stored(self) -> int:
+        """Biases the engine's bias memory holds."""
+        return self.max_rows if self.bias_depth is None else self.bias_depth
+
+    @property
+    def column_address_bits(self) -> int:
+        """Width of a pointer-memory address (a stored layer's first column plus its column)."""
+        return bits_for(self.columns_stored - 1)
+
+    @property
+    def bias_address_bits(self) -> int:
+        """Width of a bias-memory address."""
+        return bits_for(self.biases_stored - 1)
+
+    @property
+    def load_address_bits(self) -> int:
+        """Width of the address of a run-time ``load`` beat (any of the engine's memories)."""
+        return max(bits_for(self.columns_stored), self.entry_address_bits,
+                   self.bias_address_bits, 4)
 
     @property
     def pointer_width(self) -> int:
@@ -179,6 +216,20 @@ class SpMVConfig:
     def bias_range(self) -> tuple[int, int]:
         """Smallest and largest bias integer."""
         return -(1 << (self.bias_width - 1)), (1 << (self.bias_width - 1)) - 1
+
+    def check_layers(self, shapes, entries_per_pe: int, *, owner: str = "SpMVConfig") -> None:
+        """Raise :class:`ConfigError` unless layers of ``shapes`` (``(rows, cols)`` each), stored
+        one after another with at most ``entries_per_pe`` entries in a PE, fit the memories."""
+        shapes = [(int(rows), int(cols)) for rows, cols in shapes]
+        needs = (("max_rows", self.max_rows, max(rows for rows, _ in shapes)),
+                 ("max_cols", self.max_cols, max(cols for _, cols in shapes)),
+                 ("column_depth", self.columns_stored, sum(cols for _, cols in shapes)),
+                 ("bias_depth", self.biases_stored, sum(rows for rows, _ in shapes)),
+                 ("entry_depth", self.entry_depth, int(entries_per_pe)))
+        for name, have, need in needs:
+            if need > have:
+                raise ConfigError(f"{owner}.{name} is {have}; the model needs {need} "
+                                  f"({need - have} more)")
 
     def replace(self, **changes) -> SpMVConfig:
         """A copy with ``changes`` applied (validated again)."""
@@ -453,3 +504,75 @@ class ViterbiConfig:
             if need > have:
                 raise ConfigError(f"{owner}.{name} is {have}; the graph needs {need} "
                                   f"({need - have} more)")
+
+
+@register_config
+@dataclass(frozen=True)
+class SystemConfig:
+    """The whole recognizer: engine, Viterbi unit (with the cost format they share) and link.
+
+    The host sends each frame's first-layer activations as ``int16`` over the link, so the
+    engine's activations are 16 bits wide; the last layer's rows are the Viterbi unit's pdfs,
+    converted by the cost unit in the Viterbi unit's cost format.
+
+    Parameters
+    ----------
+    spmv : SpMVConfig
+        The engine; ``column_depth`` / ``bias_depth`` hold every layer of the model.
+    viterbi : ViterbiConfig
+        Table, beam, graph memories; its ``cost`` is also the cost unit's format.
+    link : LinkConfig
+        UART clock, baud and frame limits; ``max_words`` bounds the words of one utterance.
+    max_layers : int
+        Layers the sequencer runs per frame (1 to 16).
+    """
+
+    spmv: SpMVConfig = SpMVConfig()
+    viterbi: ViterbiConfig = ViterbiConfig()
+    link: LinkConfig = LinkConfig()
+    max_layers: int = 4
+
+    LINK_ACTIVATION_WIDTH = 16  # FEATURES frames carry int16 values
+
+    def __post_init__(self):
+        owner = type(self).__name__
+        for name, cls in (("spmv", SpMVConfig), ("viterbi", ViterbiConfig),
+                          ("link", LinkConfig)):
+            if not isinstance(getattr(self, name), cls):
+                raise ConfigError(f"{owner}.{name} must be a {cls.__name__}, not "
+                                  f"{getattr(self, name)!r}")
+        check_int(owner, "max_layers", self.max_layers, 1, 16)
+        if self.spmv.act_width != self.LINK_ACTIVATION_WIDTH:
+            raise ConfigError(f"{owner}.spmv.act_width must be {self.LINK_ACTIVATION_WIDTH} "
+                              f"(the link carries int16 activations), not {self.spmv.act_width}")
+        if self.viterbi.cost.max_outputs < self.viterbi.max_pdfs:
+            raise ConfigError(f"{owner}.viterbi.cost.max_outputs {self.viterbi.cost.max_outputs}"
+                              f" must hold viterbi.max_pdfs {self.viterbi.max_pdfs}")
+        if self.viterbi.word_bits > 15:
+            raise ConfigError(f"{owner}.viterbi.word_bits must be at most 15 (a WORDS reply "
+                              f"marks lost words with bit 15), not {self.viterbi.word_bits}")
+
+    @property
+    def cost(self) -> CostConfig:
+        """The cost format shared by the cost unit and the Viterbi unit."""
+        return self.viterbi.cost
+
+    def check_model(self, shapes, entries_per_pe: int, num_pdfs: int) -> None:
+        """Raise :class:`ConfigError` unless a model fits: ``shapes`` is ``(rows, cols)`` per
+        layer, ``entries_per_pe`` the most entries any PE stores over all layers."""
+        owner, spmv = type(self).__name__, self.spmv
+        shapes = [(int(rows), int(cols)) for rows, cols in shapes]
+        if not 1 <= len(shapes) <= self.max_layers:
+            raise ConfigError(f"{owner}.max_layers is {self.max_layers}; the model has "
+                              f"{len(shapes)} layers")
+        spmv.check_layers(shapes, entries_per_pe, owner=f"{owner}.spmv")
+        if num_pdfs > self.viterbi.max_pdfs:
+            raise ConfigError(f"{owner}.viterbi.max_pdfs is {self.viterbi.max_pdfs}; the model "
+                              f"needs {num_pdfs} ({num_pdfs - self.viterbi.max_pdfs} more)")
+        if shapes[-1][0] != num_pdfs:
+            raise ConfigError(f"the model's last layer has {shapes[-1][0]} rows; the graph "
+                              f"has {num_pdfs} pdfs")
+        for index in range(1, len(shapes)):
+            if shapes[index][1] != shapes[index - 1][0]:
+                raise ConfigError(f"layer {index} takes {shapes[index][1]} inputs; layer "
+                                  f"{index - 1} gives {shapes[index - 1][0]}")

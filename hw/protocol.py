@@ -7,7 +7,7 @@ over ``type .. payload``.
 
 import enum
 
-__all__ = ["SYNC", "FrameType", "LinkError", "crc16_ccitt_false"]
+__all__ = ["SYNC", "FrameType", "LinkError", "Status", "crc16_ccitt_false"]
 
 SYNC = 0xA5
 
@@ -33,6 +33,15 @@ class LinkError(enum.IntEnum):
     OVERSIZED = 3
     UNKNOWN_TYPE = 4
     BAD_LENGTH = 5
+
+
+class Status(enum.IntFlag):
+    """Bits of the status word that ends a WORDS reply; 0: the words are the golden model's."""
+
+    TRACE_OVERFLOW = 1 << 0  # the word trace memory ran out: words are missing
+    SCORE_ERROR = 1 << 1  # a frame reached the Viterbi unit with the wrong number of scores
+    WORDS_LOST = 1 << 2  # more words than LinkConfig.max_words: the rest were dropped
+    REPLY_OVERFLOW = 1 << 15  # the host interface's own word limit (marks the last word kept)
 
 
 def crc16_ccitt_false(data: bytes) -> int:

@@ -52,8 +52,7 @@ class SpMVTestbench:
         self.dut, self.config, self.rng = dut, config, rng
         self.gap_probability, self.backpressure = gap_probability, backpressure
         self.pe_bits = max(1, (config.pes - 1).bit_length())
-        self.address_bits = max(config.col_bits + 1, config.entry_address_bits,
-                                (config.max_rows - 1).bit_length(), 4)
+        self.address_bits = config.load_address_bits
         self.data_bits = max(config.pointer_width, config.entry_width, config.codebook_width,
                              config.bias_width)
 

@@ -3,6 +3,9 @@
 Use: load the layer (or build the engine with it), set ``rows``, ``cols`` and ``relu``, pulse
 ``start``, stream the ``cols`` activations ``x[0..cols-1]`` into ``activations`` and take the
 ``rows`` outputs ``y[0..rows-1]`` from ``outputs``; ``busy`` falls after the last output.
+Several layers can be stored one after another (``SpMVConfig.column_depth`` / ``bias_depth``):
+``column_base`` and ``bias_base`` then say where the layer to run starts in the pointer and bias
+memories (its pointers are absolute entry indices); the codebook is loaded per layer.
 
 Cycle counters (both reset by ``start``):
 
@@ -34,8 +37,7 @@ class LoadTarget(enum.Enum, shape=2):
 
 def load_layout(config: SpMVConfig) -> data.StructLayout:
     """Payload of the ``load`` stream."""
-    address_bits = max(config.col_bits + 1, config.entry_address_bits,
-                       (config.max_rows - 1).bit_length(), 4)
+    address_bits = config.load_address_bits
     data_bits = max(config.pointer_width, config.entry_width, config.codebook_width,
                     config.bias_width)
     return data.StructLayout({"target": LoadTarget, "pe": max(1, (config.pes - 1).bit_length()),
@@ -49,7 +51,7 @@ class SpMVEngine(wiring.Component):
     ----------
     config : SpMVConfig
         PEs, widths, FIFO depth and memory sizes.
-    layer : sw.csc.EncodedLayer, optional
+    layer : sw.csc.EncodedLayer or sw.model_image.ModelImage, optional
         Initial memory contents (checked against ``config``); the memories stay writable
         through ``load`` when the engine is idle.
     """
@@ -68,6 +70,8 @@ class SpMVEngine(wiring.Component):
             "rows": In(range(config.max_rows + 1)),
             "cols": In(range(config.max_cols + 1)),
             "relu": In(1),
+            "column_base": In(config.column_address_bits),
+            "bias_base": In(config.bias_address_bits),
             "start": In(1),
             "busy": Out(1),
             "compute_cycles": Out(32),
@@ -88,7 +92,7 @@ class SpMVEngine(wiring.Component):
         codebook = Signal(data.ArrayLayout(signed(config.codebook_width), 16),
                           init=[] if layer is None else [int(v) for v in layer.codebook])
         m.submodules.biases = biases = Memory(
-            shape=signed(config.bias_width), depth=config.max_rows,
+            shape=signed(config.bias_width), depth=config.biases_stored,
             init=[] if layer is None else [int(v) for v in layer.bias])
         bias_read = biases.read_port()
         bias_write = biases.write_port()
@@ -112,6 +116,8 @@ class SpMVEngine(wiring.Component):
         rows = Signal.like(self.rows)
         cols = Signal.like(self.cols)
         relu = Signal()
+        column_base = Signal.like(self.column_base)
+        bias_base = Signal.like(self.bias_base)
         compute_cycles = Signal(32)
         output_cycles = Signal(32)
         m.d.comb += [self.compute_cycles.eq(compute_cycles),
@@ -148,6 +154,7 @@ class SpMVEngine(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [rows.eq(self.rows), cols.eq(self.cols), relu.eq(self.relu),
+                                 column_base.eq(self.column_base), bias_base.eq(self.bias_base),
                                  column.eq(0), compute_cycles.eq(0), output_cycles.eq(0)]
                     m.next = "COMPUTE"
             with m.State("COMPUTE"):
@@ -156,7 +163,7 @@ class SpMVEngine(wiring.Component):
                 more = column != cols
                 m.d.comb += self.activations.ready.eq(more & (~nonzero | all_ready))
                 for pe in pes:
-                    m.d.comb += [pe.columns.payload.column.eq(column),
+                    m.d.comb += [pe.columns.payload.column.eq(column_base + column),
                                  pe.columns.payload.value.eq(self.activations.payload),
                                  pe.columns.valid.eq(self.activations.valid & more & nonzero
                                                      & all_ready)]
@@ -181,7 +188,7 @@ class SpMVEngine(wiring.Component):
         for index, pe in enumerate(pes):
             m.d.comb += [pe.readout_address.eq(local_row),
                          pe.readout_enable.eq(issue & (owner == index))]
-        m.d.comb += bias_read.addr.eq(issued)
+        m.d.comb += bias_read.addr.eq(bias_base + issued)
         m.d.sync += [in_flight.eq(issue), in_flight_owner.eq(owner)]
 
         # The row read last cycle: pick the owner's accumulator and the bias (stage 1), shift

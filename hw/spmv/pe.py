@@ -18,14 +18,15 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.config import SpMVConfig
+from hw.config import SpMVConfig, bits_for
 
 __all__ = ["ProcessingElement", "column_layout"]
 
 
 def column_layout(config: SpMVConfig) -> data.StructLayout:
     """A nonzero activation as broadcast to the PEs: its column and its value."""
-    return data.StructLayout({"column": config.col_bits, "value": signed(config.act_width)})
+    return data.StructLayout({"column": config.column_address_bits,
+                              "value": signed(config.act_width)})
 
 
 def _memory_init(values, depth):
@@ -50,12 +51,13 @@ class ProcessingElement(wiring.Component):
         if not isinstance(config, SpMVConfig):
             raise TypeError(f"config must be an SpMVConfig, not {config!r}")
         self.config = config
-        self._pointer_init = _memory_init(pointers, config.max_cols + 1)
+        self._pointer_init = _memory_init(pointers, config.columns_stored + 1)
         self._entry_init = _memory_init(entries, config.entry_depth)
         super().__init__({
             "columns": In(stream.Signature(column_layout(config))),
             "codebook": In(data.ArrayLayout(signed(config.codebook_width), 16)),
-            "pointer_write": In(_write_signature(config.col_bits + 1, config.pointer_width)),
+            "pointer_write": In(_write_signature(bits_for(config.columns_stored),
+                                                 config.pointer_width)),
             "entry_write": In(_write_signature(config.entry_address_bits, config.entry_width)),
             "readout_address": In(config.local_row_bits),
             "readout_enable": In(1),
@@ -79,9 +81,11 @@ class ProcessingElement(wiring.Component):
         # Column pointers are kept twice, the second copy shifted by one column, so that a
         # column's start and end are read at the same address: no adder before the RAMs.
         m.submodules.starts = starts = Memory(
-            shape=config.pointer_width, depth=config.max_cols, init=self._pointer_init[:-1])
+            shape=config.pointer_width, depth=config.columns_stored,
+            init=self._pointer_init[:-1])
         m.submodules.ends = ends = Memory(
-            shape=config.pointer_width, depth=config.max_cols, init=self._pointer_init[1:])
+            shape=config.pointer_width, depth=config.columns_stored,
+            init=self._pointer_init[1:])
         m.submodules.entries = entries = Memory(
             shape=config.entry_width, depth=config.entry_depth, init=self._entry_init)
         m.submodules.accumulators = accumulators = Memory(
@@ -96,7 +100,7 @@ class ProcessingElement(wiring.Component):
         accumulator_read = accumulators.read_port(transparent_for=(accumulator_write,))
         request = self.pointer_write  # col_ptr[address] = data
         m.d.comb += [start_write.addr.eq(request.address), start_write.data.eq(request.data),
-                     start_write.en.eq(request.enable & (request.address < config.max_cols)),
+                     start_write.en.eq(request.enable & (request.address < config.columns_stored)),
                      end_write.addr.eq(request.address - 1), end_write.data.eq(request.data),
                      end_write.en.eq(request.enable & (request.address != 0))]
         m.d.comb += [entry_write.addr.eq(self.entry_write.address),

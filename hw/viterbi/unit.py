@@ -96,12 +96,21 @@ class ViterbiUnit(wiring.Component):
     ----------
     config : ViterbiConfig
         Table geometry, widths, beam, memory depths.
+    graph : sw.golden.viterbi_image.ViterbiImage, optional
+        Initial contents of the graph memories (packed state and arc records), so a board's
+        bitstream holds its graph; ``graph_load`` can still overwrite them while idle.
     """
 
-    def __init__(self, config: ViterbiConfig):
+    def __init__(self, config: ViterbiConfig, *, graph=None):
         if not isinstance(config, ViterbiConfig):
             raise TypeError(f"config must be a ViterbiConfig, not {config!r}")
+        if graph is not None and (len(graph.states) > config.max_states
+                                  or len(graph.arcs) > config.max_arcs):
+            raise ValueError(f"graph of {len(graph.states)} states and {len(graph.arcs)} arcs "
+                             f"does not fit max_states {config.max_states}, max_arcs "
+                             f"{config.max_arcs}")
         self.config = config
+        self.graph = graph
         super().__init__({
             "graph_load": In(stream.Signature(load_layout(config))),
             "start_state": In(config.state_bits),
@@ -134,9 +143,13 @@ class ViterbiUnit(wiring.Component):
 
         m.submodules.table = table = HypothesisTable(config)
         m.submodules.state_memory = state_memory = Memory(
-            shape=state_layout, depth=config.max_states, init=[])
+            shape=state_layout, depth=config.max_states,
+            init=[] if self.graph is None else [state_layout.from_bits(record)
+                                                for record in self.graph.states])
         m.submodules.arc_memory = arc_memory = Memory(
-            shape=arc_layout, depth=config.max_arcs, init=[])
+            shape=arc_layout, depth=config.max_arcs,
+            init=[] if self.graph is None else [arc_layout.from_bits(record)
+                                                for record in self.graph.arcs])
         m.submodules.score_memory = score_memory = Memory(
             shape=cost_width, depth=config.max_pdfs, init=[])
         m.submodules.trace_memory = trace_memory = Memory(

@@ -1,0 +1,270 @@
+"""The recognizer core: first-layer activations in, words out.
+
+Per frame the sequencer runs every layer of the model on the one SpMV engine: it loads the
+layer's codebook, starts the engine at the layer's place in its memories, feeds it the frame's
+activations (layer 0, straight from ``features``) or the previous layer's outputs (from one half
+of a ping-pong buffer) and writes the outputs to the other half — or, for the last layer, into the
+cost unit, whose costs go on to the Viterbi unit. The units are joined by streams, so the engine
+starts the next frame while the Viterbi unit still expands this one.
+
+After ``finish`` the utterance ends once every frame has reached the Viterbi unit; its words
+(which it gives last word first) are turned round through a small stack and leave in spoken order,
+then a status word with ``last`` set (:class:`hw.protocol.Status`: trace overflow, a frame with
+the wrong number of scores, words beyond ``link.max_words`` lost).
+"""
+
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.config import SystemConfig
+from hw.cost import CostUnit
+from hw.host_interface import word_layout
+from hw.protocol import Status
+from hw.spmv import SpMVEngine
+from hw.spmv.engine import LoadTarget
+from hw.viterbi.unit import ViterbiUnit
+
+__all__ = ["Recognizer"]
+
+COUNTER_BITS = 32
+
+
+class Recognizer(wiring.Component):
+    """SpMV engine + cost unit + Viterbi unit, sequenced frame by frame.
+
+    Pulse ``start`` (a new utterance), stream each frame's first-layer activations into
+    ``features``, pulse ``finish`` after the last frame, take the words from ``words``.
+
+    Parameters
+    ----------
+    config : SystemConfig
+        Engine, Viterbi unit, cost format and word limit.
+    model : sw.model_image.ModelImage
+        The layers, laid out for ``config.spmv``.
+    graph : sw.golden.viterbi_image.ViterbiImage
+        The decoding graph, laid out for ``config.viterbi``.
+    scale : int
+        The cost unit's fixed-point acoustic scale (``QuantizedModel.scale``).
+    """
+
+    def __init__(self, config: SystemConfig, *, model, graph, scale: int):
+        if not isinstance(config, SystemConfig):
+            raise TypeError(f"config must be a SystemConfig, not {config!r}")
+        model.check_fits(config.spmv)
+        config.check_model(model.shapes, model.entries_per_pe, graph.num_pdfs)
+        if not 1 <= scale < 1 << config.cost.scale_width:
+            raise ValueError(f"scale must be 1..{(1 << config.cost.scale_width) - 1} "
+                             f"(cost.scale_width {config.cost.scale_width}), not {scale!r}")
+        self.config, self.model, self.graph, self.scale = config, model, graph, scale
+        super().__init__({
+            "features": In(stream.Signature(signed(config.spmv.act_width))),
+            "start": In(1),
+            "finish": In(1),
+            "words": Out(stream.Signature(word_layout)),
+            "busy": Out(1),
+            "frames": Out(COUNTER_BITS),
+            "engine_cycles": Out(COUNTER_BITS),
+            "utterance_cycles": Out(COUNTER_BITS),
+            "viterbi_cycles": Out(COUNTER_BITS),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config, slots = self.config, self.model.slots
+        spmv, last = config.spmv, len(slots) - 1
+        num_pdfs = slots[-1].rows
+
+        m.submodules.engine = engine = SpMVEngine(spmv, layer=self.model)
+        m.submodules.cost_unit = cost_unit = CostUnit(spmv, config.cost)
+        m.submodules.viterbi = viterbi = ViterbiUnit(config.viterbi, graph=self.graph)
+        m.d.comb += [cost_unit.count.eq(num_pdfs), cost_unit.scale.eq(self.scale),
+                     viterbi.start_state.eq(self.graph.start),
+                     viterbi.start_has_eps.eq(int(self.graph.start_has_eps)),
+                     self.viterbi_cycles.eq(viterbi.counters.cycles)]
+
+        # Every layer's codebook, 16 values each, copied into the engine before the layer runs.
+        m.submodules.codebooks = codebooks = Memory(
+            shape=signed(spmv.codebook_width), depth=16 * len(slots),
+            init=[value for slot in slots for value in slot.codebook])
+        codebook_read = codebooks.read_port()
+
+        # Ping-pong activations: layer l reads half (l - 1) % 2 and writes half l % 2.
+        m.submodules.activations = activations = Memory(
+            shape=signed(spmv.act_width), depth=2 * spmv.max_rows, init=[])
+        buffer_write = activations.write_port()
+        buffer_read = activations.read_port()
+
+        layer = Signal(range(len(slots)))
+        rows = Signal(range(spmv.max_rows + 1))
+        cols = Signal(range(spmv.max_cols + 1))
+        with m.Switch(layer):
+            for index, slot in enumerate(slots):
+                with m.Case(index):
+                    m.d.comb += [rows.eq(slot.rows), cols.eq(slot.cols),
+                                 engine.rows.eq(slot.rows), engine.cols.eq(slot.cols),
+                                 engine.relu.eq(int(slot.relu)),
+                                 engine.column_base.eq(slot.column_base),
+                                 engine.bias_base.eq(slot.bias_base)]
+
+        # Buffer reader: one read per cycle while the FIFO has room for it and the one in flight.
+        reader_depth = 4
+        m.submodules.reader_fifo = reader_fifo = fifo.SyncFIFO(width=spmv.act_width,
+                                                               depth=reader_depth)
+        read_index = Signal(range(spmv.max_cols + 1))
+        read_in_flight = Signal()
+        read_issue = Signal()
+        reading = Signal()
+        m.d.comb += [read_issue.eq(reading & (read_index != cols)
+                                   & (reader_fifo.level + read_in_flight < reader_depth)),
+                     buffer_read.addr.eq(Mux(layer[0], 0, spmv.max_rows) + read_index),
+                     reader_fifo.w_data.eq(buffer_read.data), reader_fifo.w_en.eq(read_in_flight)]
+        m.d.sync += read_in_flight.eq(read_issue)
+        with m.If(read_issue):
+            m.d.sync += read_index.eq(read_index + 1)
+
+        # Cost unit -> Viterbi scores; the sequencer adds the utterance_end beat at the end.
+        pdf_index = Signal(range(num_pdfs))
+        frame_end = pdf_index == num_pdfs - 1
+        end_beat = Signal()
+        m.d.comb += [viterbi.scores.payload.cost.eq(cost_unit.costs.payload),
+                     viterbi.scores.payload.frame_end.eq(frame_end),
+                     viterbi.scores.payload.utterance_end.eq(end_beat),
+                     viterbi.scores.valid.eq(Mux(end_beat, 1, cost_unit.costs.valid)),
+                     cost_unit.costs.ready.eq(~end_beat & viterbi.scores.ready)]
+        frames_scored = Signal(COUNTER_BITS)  # frames whose last score the Viterbi unit took
+        with m.If(~end_beat & cost_unit.costs.valid & viterbi.scores.ready):
+            m.d.sync += pdf_index.eq(Mux(frame_end, 0, pdf_index + 1))
+            with m.If(frame_end):
+                m.d.sync += frames_scored.eq(frames_scored + 1)
+
+        # Words: pushed as the Viterbi unit gives them (last first), popped in spoken order.
+        max_words = config.link.max_words
+        m.submodules.word_stack = word_stack = Memory(shape=16, depth=max_words, init=[])
+        push, pop = word_stack.write_port(), word_stack.read_port(transparent_for=())
+        depth = Signal(range(max_words + 1))
+        status = Signal(16)
+        m.d.comb += [push.addr.eq(depth), push.data.eq(viterbi.words.payload.word)]
+
+        frames = Signal(COUNTER_BITS)  # frames whose last layer the engine finished
+        finish_pending = Signal()
+        engine_cycles = Signal(COUNTER_BITS)
+        utterance_cycles = Signal(COUNTER_BITS)
+        m.d.comb += [self.frames.eq(frames), self.engine_cycles.eq(engine_cycles),
+                     self.utterance_cycles.eq(utterance_cycles)]
+        with m.If(self.finish):
+            m.d.sync += finish_pending.eq(1)
+        code = Signal(5)
+        written = Signal(range(spmv.max_rows + 1))
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.comb += viterbi.start.eq(1)
+                    m.d.sync += [frames.eq(0), frames_scored.eq(0), pdf_index.eq(0),
+                                 finish_pending.eq(0), engine_cycles.eq(0),
+                                 utterance_cycles.eq(0), depth.eq(0), status.eq(0)]
+                    m.next = "FRAME"
+            with m.State("FRAME"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += utterance_cycles.eq(utterance_cycles + 1)
+                with m.If(finish_pending & (frames_scored == frames)):
+                    m.next = "END"
+                with m.Elif(self.features.valid):
+                    m.d.sync += [layer.eq(0), code.eq(0)]
+                    m.next = "CODEBOOK"
+            with m.State("CODEBOOK"):
+                # the codebook value of `code` is read during this cycle, written the next
+                m.d.comb += [self.busy.eq(1), codebook_read.addr.eq(layer * 16 + code)]
+                m.d.sync += [utterance_cycles.eq(utterance_cycles + 1),
+                             engine_cycles.eq(engine_cycles + 1)]
+                m.next = "CODEBOOK_WRITE"
+            with m.State("CODEBOOK_WRITE"):
+                m.d.comb += [self.busy.eq(1), codebook_read.addr.eq(layer * 16 + code),
+                             engine.load.valid.eq(1),
+                             engine.load.payload.target.eq(LoadTarget.CODEBOOK),
+                             engine.load.payload.address.eq(code),
+                             engine.load.payload.data.eq(codebook_read.data)]
+                m.d.sync += [utterance_cycles.eq(utterance_cycles + 1),
+                             engine_cycles.eq(engine_cycles + 1)]
+                with m.If(engine.load.ready):
+                    m.d.sync += code.eq(code + 1)
+                    with m.If(code == 15):
+                        m.next = "LAYER_START"
+                    with m.Else():
+                        m.next = "CODEBOOK"
+            with m.State("LAYER_START"):
+                m.d.comb += [self.busy.eq(1), engine.start.eq(1)]
+                m.d.sync += [utterance_cycles.eq(utterance_cycles + 1),
+                             engine_cycles.eq(engine_cycles + 1), read_index.eq(0),
+                             written.eq(0)]
+                m.next = "LAYER_RUN"
+            with m.State("LAYER_RUN"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [utterance_cycles.eq(utterance_cycles + 1),
+                             engine_cycles.eq(engine_cycles + 1)]
+                with m.If(layer == 0):
+                    m.d.comb += [engine.activations.payload.eq(self.features.payload),
+                                 engine.activations.valid.eq(self.features.valid),
+                                 self.features.ready.eq(engine.activations.ready)]
+                with m.Else():
+                    m.d.comb += [reading.eq(1),
+                                 engine.activations.payload.eq(reader_fifo.r_data),
+                                 engine.activations.valid.eq(reader_fifo.r_rdy),
+                                 reader_fifo.r_en.eq(engine.activations.ready)]
+                with m.If(layer == last):
+                    m.d.comb += [cost_unit.scores.payload.eq(engine.outputs.payload),
+                                 cost_unit.scores.valid.eq(engine.outputs.valid),
+                                 engine.outputs.ready.eq(cost_unit.scores.ready)]
+                with m.Else():
+                    m.d.comb += [engine.outputs.ready.eq(1),
+                                 buffer_write.addr.eq(Mux(layer[0], spmv.max_rows, 0) + written),
+                                 buffer_write.data.eq(engine.outputs.payload),
+                                 buffer_write.en.eq(engine.outputs.valid)]
+                    with m.If(engine.outputs.valid):
+                        m.d.sync += written.eq(written + 1)
+                with m.If(~engine.busy):
+                    with m.If(layer == last):
+                        m.d.sync += frames.eq(frames + 1)
+                        m.next = "FRAME"
+                    with m.Else():
+                        m.d.sync += [layer.eq(layer + 1), code.eq(0)]
+                        m.next = "CODEBOOK"
+            with m.State("END"):
+                m.d.comb += [self.busy.eq(1), end_beat.eq(1)]
+                m.d.sync += utterance_cycles.eq(utterance_cycles + 1)
+                with m.If(viterbi.scores.ready):
+                    m.next = "COLLECT"
+            with m.State("COLLECT"):
+                m.d.comb += [self.busy.eq(1), viterbi.words.ready.eq(1)]
+                m.d.sync += utterance_cycles.eq(utterance_cycles + 1)
+                with m.If(viterbi.words.valid):
+                    with m.If(viterbi.words.payload.end):
+                        m.d.sync += status.eq(
+                            status | Mux(viterbi.trace_overflow, int(Status.TRACE_OVERFLOW), 0)
+                            | Mux(viterbi.score_error, int(Status.SCORE_ERROR), 0))
+                        m.next = "POP"
+                    with m.Elif(depth == max_words):
+                        m.d.sync += status.eq(status | int(Status.WORDS_LOST))
+                    with m.Else():
+                        m.d.comb += push.en.eq(1)
+                        m.d.sync += depth.eq(depth + 1)
+            with m.State("POP"):  # the word at depth - 1 is read during this cycle
+                m.d.comb += [self.busy.eq(1), pop.addr.eq(depth - 1)]
+                with m.If(depth == 0):
+                    m.next = "STATUS"
+                with m.Else():
+                    m.next = "OFFER"
+            with m.State("OFFER"):
+                m.d.comb += [self.busy.eq(1), pop.addr.eq(depth - 1),
+                             self.words.valid.eq(1), self.words.payload.word.eq(pop.data)]
+                with m.If(self.words.ready):
+                    m.d.sync += depth.eq(depth - 1)
+                    m.next = "POP"
+            with m.State("STATUS"):
+                m.d.comb += [self.busy.eq(1), self.words.valid.eq(1),
+                             self.words.payload.word.eq(status), self.words.payload.last.eq(1)]
+                with m.If(self.words.ready):
+                    m.next = "IDLE"
+        return m

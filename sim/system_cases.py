@@ -1,0 +1,66 @@
+"""Small recognizer designs and utterances for tests: a pruned random MLP and a random graph.
+
+Real designs (the exported digit model and its graph) come from ``sw.system.system_design``;
+these are small enough for the Amaranth simulator and quick simulator builds, yet run every
+path: several layers with ReLU and ping-pong buffers, padding entries, epsilon arcs, words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.config import CostConfig, LinkConfig, SpMVConfig, ViterbiConfig
+from sw.graph import random_graph
+from sw.model import MLP, ModelConfig
+from sw.prune import apply_masks, magnitude_masks
+from sw.quantized import quantize_features, quantize_model
+from sw.system import SystemDesign, system_design
+
+__all__ = ["SMALL_COST", "Utterance", "small_design", "small_utterances"]
+
+SMALL_COST = CostConfig(cost_width=12, cost_frac=4, max_outputs=64)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One utterance as the host sends it: quantized first-layer activations."""
+
+    name: str
+    activations: np.ndarray
+
+
+def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: int = 8
+                 ) -> SystemDesign:
+    """A 3-layer, 70 %-pruned model (24 inputs) and a random 40-state graph over its pdfs."""
+    shape = ModelConfig(num_pdfs=num_pdfs, hidden=(20, 16), feature_bins=8, context=1)
+    model = MLP.initialize(shape, seed=seed)
+    rng = np.random.default_rng(seed)
+    for bias in model.biases:
+        bias += rng.normal(0, 0.3, bias.shape).astype(np.float32)
+    model = apply_masks(model, magnitude_masks(model, 0.7))
+    spmv = SpMVConfig(pes=pes, index_bits=2)  # 2-bit index: padding entries occur
+    calibration = rng.normal(0, 1, (64, shape.input_dim)).astype(np.float32)
+    quantized = quantize_model(model, spmv, cost=SMALL_COST, acoustic_scale=1.0,
+                               calibration=calibration)
+    graph = random_graph(seed, num_states=40, num_pdfs=num_pdfs, num_words=10,
+                         arcs_per_state=2.5, epsilon_fraction=0.15)
+    viterbi = ViterbiConfig(sets=8, ways=2, state_bits=6, max_states=64, max_arcs=256,
+                            max_pdfs=num_pdfs, beam=30 * 16, trace_depth=64, word_bits=6,
+                            cost=SMALL_COST)
+    link = LinkConfig(max_payload=2 * shape.input_dim + 1 + 64, max_words=max_words)
+    return system_design(quantized, graph, viterbi, link=link)
+
+
+def small_utterances(design: SystemDesign, count: int, seed: int = 1) -> list:
+    """``count`` utterances of 0 to 12 frames of random features (quantized like the host)."""
+    rng = np.random.default_rng(seed)
+    utterances = []
+    for index in range(count):
+        frames = int(rng.choice([0, 1, 2, 5, 12])) if index else 3
+        features = rng.normal(0, 1.5, (frames, design.input_dim)).astype(np.float32)
+        activations = (quantize_features(features, design.config.spmv) if frames
+                       else np.zeros((0, design.input_dim), dtype=np.int64))
+        utterances.append(Utterance(name=f"small-{seed}-{index}", activations=activations))
+    return utterances

@@ -1,0 +1,105 @@
+"""The whole recognizer on the host side: one design (model + graph + config) and its golden run.
+
+A :class:`SystemDesign` is what the RTL is built from (``hw.recognizer.Recognizer``, the board
+tops) and what the golden model runs, so the two cannot drift apart: the engine config is sized
+for the model's layers, the Viterbi config is the caller's, and both must agree on the cost
+format the model was exported with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.config import ConfigError, LinkConfig, SystemConfig, ViterbiConfig
+from hw.protocol import Status
+from sw.golden.viterbi import GoldenResult, decode
+from sw.golden.viterbi_image import ViterbiImage, graph_image
+from sw.graph import Graph
+from sw.model_image import ModelImage, model_image, system_spmv_config
+from sw.quantized import QuantizedModel, fast_forward
+
+__all__ = ["SystemDesign", "SystemResult", "golden_recognize", "system_design"]
+
+
+@dataclass(frozen=True, eq=False)
+class SystemDesign:
+    """Everything one recognizer build holds.
+
+    Attributes
+    ----------
+    config : SystemConfig
+        The checked configuration (engine memories sized for ``model``).
+    quantized : QuantizedModel
+        The acoustic model in the engine's arithmetic.
+    graph : Graph
+        The decoding graph.
+    model : ModelImage
+        The layers as laid out in the engine's memories.
+    image : ViterbiImage
+        The graph as laid out in the Viterbi unit's memories.
+    """
+
+    config: SystemConfig
+    quantized: QuantizedModel
+    graph: Graph
+    model: ModelImage
+    image: ViterbiImage
+
+    @property
+    def input_dim(self) -> int:
+        """Activations per frame (the first layer's columns)."""
+        return self.model.slots[0].cols
+
+    @property
+    def scale(self) -> int:
+        """The cost unit's fixed-point acoustic scale."""
+        return self.quantized.scale
+
+
+@dataclass(frozen=True)
+class SystemResult:
+    """What the recognizer answers for one utterance: words, status, and the search behind it."""
+
+    words: list
+    status: int
+    search: GoldenResult
+
+
+def system_design(quantized: QuantizedModel, graph: Graph, viterbi: ViterbiConfig, *,
+                  link: LinkConfig | None = None, max_layers: int = 4) -> SystemDesign:
+    """Check that ``quantized`` and ``graph`` fit together and lay both out for the hardware."""
+    if viterbi.cost != quantized.cost:
+        raise ConfigError(f"the Viterbi unit's cost format {viterbi.cost} differs from the one "
+                          f"the model was exported with {quantized.cost}")
+    if graph.num_pdfs != quantized.layers[-1].rows:
+        raise ConfigError(f"the graph has {graph.num_pdfs} pdfs; the model's last layer gives "
+                          f"{quantized.layers[-1].rows} scores")
+    model = model_image(quantized.layers)
+    config = SystemConfig(spmv=system_spmv_config(quantized.spmv, model), viterbi=viterbi,
+                          link=link or LinkConfig(), max_layers=max_layers)
+    config.check_model(model.shapes, model.entries_per_pe, graph.num_pdfs)
+    return SystemDesign(config=config, quantized=quantized, graph=graph, model=model,
+                        image=graph_image(graph, viterbi))
+
+
+def golden_recognize(design: SystemDesign, activations) -> SystemResult:
+    """The words and status the recognizer answers for ``activations`` (``int[frames, dims]``,
+    the quantized first-layer inputs the host sends)."""
+    activations = np.asarray(activations)
+    if activations.ndim != 2 or activations.shape[1] != design.input_dim:
+        raise ValueError(f"activations must have shape (frames, {design.input_dim}), not "
+                         f"{activations.shape}")
+    if len(activations):
+        _, costs = fast_forward(design.quantized, activations)
+    else:
+        costs = np.zeros((0, design.graph.num_pdfs), dtype=np.int64)
+    search = decode(design.graph, costs, design.config.viterbi)
+    status = Status.TRACE_OVERFLOW if search.trace_overflow else Status(0)
+    words = list(search.words)
+    if len(words) > design.config.link.max_words:
+        # the unit gives the words last first, so the earliest ones are the ones dropped
+        words = words[len(words) - design.config.link.max_words:]
+        status |= Status.WORDS_LOST
+    return SystemResult(words=words, status=int(status), search=search)
