@@ -47,9 +47,11 @@ def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: 
     graph = random_graph(seed, num_states=40, num_pdfs=num_pdfs, num_words=10,
                          arcs_per_state=2.5, epsilon_fraction=0.15)
     viterbi = ViterbiConfig(sets=8, ways=2, state_bits=6, max_states=64, max_arcs=256,
-                            max_pdfs=num_pdfs, beam=30 * 16, trace_depth=64, word_bits=6,
+                            max_pdfs=num_pdfs, beam=30 * 16, trace_depth=256, word_bits=6,
                             cost=SMALL_COST)
-    link = LinkConfig(max_payload=2 * shape.input_dim + 1 + 64, max_words=max_words)
+    # four clock cycles per bit: the fastest line the UART takes, so simulations stay short
+    link = LinkConfig(clock_hz=12_000_000, baud=3_000_000,
+                      max_payload=2 * shape.input_dim + 1 + 16, max_words=max_words)
     return system_design(quantized, graph, viterbi, link=link)
 
 

@@ -1,0 +1,52 @@
+"""The recognizer a board runs: UART pins in and out, the host protocol, the recognizer core.
+
+``rx`` / ``tx`` carry the framed protocol of ``hw/protocol.py`` (``sw/link.py`` is the host
+side): START, one FEATURES frame per frame of first-layer activations, END -> WORDS. No board
+specifics here: ``boards/`` connects the pins and the clock.
+"""
+
+from amaranth import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.config import SystemConfig
+from hw.host_interface import HostInterface
+from hw.recognizer import COUNTER_BITS, Recognizer
+
+__all__ = ["SystemTop"]
+
+
+class SystemTop(wiring.Component):
+    """Host interface + recognizer core.
+
+    Parameters
+    ----------
+    config : SystemConfig
+        The whole configuration (link clock and baud included).
+    model, graph, scale
+        As for :class:`hw.recognizer.Recognizer`.
+    """
+
+    def __init__(self, config: SystemConfig, *, model, graph, scale: int):
+        if not isinstance(config, SystemConfig):
+            raise TypeError(f"config must be a SystemConfig, not {config!r}")
+        self.config = config
+        self.core = Recognizer(config, model=model, graph=graph, scale=scale)
+        self.host = HostInterface(config.link, feature_dims=model.slots[0].cols)
+        super().__init__({
+            "rx": In(1, init=1),
+            "tx": Out(1, init=1),
+            "busy": Out(1),
+            "frames": Out(COUNTER_BITS),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.host = host = self.host
+        m.submodules.core = core = self.core
+        wiring.connect(m, host.features, core.features)
+        wiring.connect(m, core.words, host.words)
+        m.d.comb += [host.rx.eq(self.rx), self.tx.eq(host.tx),
+                     core.start.eq(host.start), core.finish.eq(host.finish),
+                     self.busy.eq(core.busy), self.frames.eq(core.frames)]
+        return m
