@@ -396,6 +396,13 @@ class ViterbiConfig:
         Beam in cost units (fixed point with ``cost.cost_frac`` fractional bits, >= 0).
     trace_depth : int
         Entries of the word-trace memory (1 to 65536).
+    trace_gc_free : int or None
+        Collect the word trace (reclaim entries no hypothesis can reach) at a frame boundary
+        when fewer than this many entries are free: 0 to ``trace_depth``; 0 never collects.
+        ``None`` (default) means ``trace_depth // 2`` (:attr:`trace_gc_threshold`): at 4,096
+        entries, rare on the digit task (~8 words traced per frame) and every ~8 frames on the
+        1,000-word task (~220 per frame). It should exceed the words traced in one frame, or
+        a frame can still overflow the trace.
     max_epsilon_passes : int
         Bound on the non-emitting passes per frame (1 to 16).
     word_bits : int
@@ -413,6 +420,7 @@ class ViterbiConfig:
     state_bits: int = 16
     beam: int = 16 * 16
     trace_depth: int = 4096
+    trace_gc_free: int | None = None
     max_epsilon_passes: int = 4
     word_bits: int = 12
     max_states: int = 1024
@@ -432,6 +440,8 @@ class ViterbiConfig:
         check_choice(owner, "hash", self.hash, self.HASHES)
         check_int(owner, "state_bits", self.state_bits, 1, 24)
         check_int(owner, "trace_depth", self.trace_depth, 1, 65536)
+        if self.trace_gc_free is not None:
+            check_int(owner, "trace_gc_free", self.trace_gc_free, 0, self.trace_depth)
         check_int(owner, "max_epsilon_passes", self.max_epsilon_passes, 1, 16)
         check_int(owner, "word_bits", self.word_bits, 1, 16)
         check_int(owner, "max_states", self.max_states, 1, 1 << self.state_bits)
@@ -460,6 +470,13 @@ class ViterbiConfig:
     def trace_bits(self) -> int:
         """Width of a word-trace pointer; the all-ones value means "no word yet"."""
         return bits_for(self.trace_depth)
+
+    @property
+    def trace_gc_threshold(self) -> int:
+        """Free trace entries below which a frame boundary collects (0: never)."""
+        if self.trace_gc_free is None:
+            return self.trace_depth // 2
+        return self.trace_gc_free
 
     @property
     def arc_bits(self) -> int:

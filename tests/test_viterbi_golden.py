@@ -176,3 +176,125 @@ def test_rejects_costs_out_of_range():
     with pytest.raises(ViterbiInputError, match=r"costs must be within 0..65535 \(16-bit\), "
                                                 r"found -1..0"):
         decode(graph, costs, ViterbiConfig())
+
+
+# ---- word-trace collection ---------------------------------------------------------------
+
+def _many_word_utterance(frames=300, num_words=120, seed=7):
+    """A bigram over ``num_words`` words (a word label on every word's first arc, so every
+    frame hypothesises many words) and one long synthetic utterance on it."""
+    from sw.decoder import synthetic_loglikes
+    from sw.experiments.tasks import fitted_config, loglik_costs
+    from sw.graph_build import build_bigram_graph, random_lexicon, random_sentences
+
+    lexicon = random_lexicon(seed, num_words=num_words, num_phones=20, max_phones_per_word=4)
+    words = sorted(lexicon.prons)
+    graph = build_bigram_graph(lexicon, random_sentences(seed, words, 400), words)
+    config = fitted_config(graph, sets=16, ways=4, trace_depth=65536)
+    loglik, _ = synthetic_loglikes(graph, seed, frames)
+    return graph, loglik_costs(loglik, 1.0, config.cost), config
+
+
+def _with(config, **changes):
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)
+
+
+def test_collection_keeps_a_long_utterance_decoding_in_a_small_trace():
+    graph, costs, config = _many_word_utterance()
+    reference = decode(graph, costs, _with(config, trace_gc_free=0))  # 65,536 entries
+    assert not reference.trace_overflow and reference.words
+    assert reference.trace_appends > 4000  # what a trace without collection needs
+    small = _with(config, trace_depth=512, trace_gc_free=256)
+    assert decode(graph, costs, _with(small, trace_gc_free=0)).trace_overflow
+    collected = decode(graph, costs, small)
+    assert not collected.trace_overflow
+    assert collected.counters.trace_collections >= 10
+    assert collected.trace_peak <= 512 and collected.trace_appends == reference.trace_appends
+    assert collected.words == reference.words
+    assert collected.total_cost == reference.total_cost
+    for name in ("inserts", "updates", "replacements", "drops", "beam_pruned"):
+        assert getattr(collected.counters, name) == getattr(reference.counters, name)
+
+
+def _chain(pointer, word, parent, free=frozenset()):
+    """Words of the chain from ``pointer``; none of its entries may be free."""
+    words = []
+    while pointer != -1:
+        assert pointer not in free, ("a live entry on the free list", pointer)
+        assert len(words) < len(word), "a cycle"
+        words.append(int(word[pointer]))
+        pointer = int(parent[pointer])
+    return words
+
+
+def test_free_list_never_holds_an_entry_a_hypothesis_can_reach():
+    """After every frame each table entry's chain reads the same words as with an unbounded,
+    uncollected trace, and no entry on any chain is on the free list."""
+    graph, costs, config = _many_word_utterance(frames=120)
+    reference = decode(graph, costs, _with(config, trace_gc_free=0), keep_tables=True)
+    small = _with(config, trace_depth=384, trace_gc_free=240)
+    collected = decode(graph, costs, small, keep_tables=True)
+    assert not collected.trace_overflow and collected.counters.trace_collections >= 5
+    for frame, (table, trace) in enumerate(zip(collected.tables, collected.traces,
+                                               strict=True)):
+        word, parent, head, high_water = trace
+        free, pointer = set(), head
+        while pointer != -1:
+            assert pointer not in free and 0 <= pointer < high_water, frame
+            free.add(pointer)
+            pointer = int(parent[pointer])
+        reference_table = reference.tables[frame]
+        reference_word, reference_parent = reference.traces[frame][:2]
+        assert np.array_equal(table[..., :2], reference_table[..., :2]), frame
+
+        for s, w in zip(*np.nonzero(table[..., 0] >= 0), strict=True):
+            assert _chain(int(table[s, w, 2]), word, parent, free) == _chain(
+                int(reference_table[s, w, 2]), reference_word, reference_parent), (frame, s, w)
+
+
+def test_sweep_frees_upward_so_the_highest_free_entry_is_taken_first():
+    from sw.golden.viterbi import WordTrace
+
+    trace = WordTrace(8)
+    for word in range(1, 7):  # entry word - 1; chains 3 -> 1 -> 0 and 2 -> 0; 4, 5 alone
+        trace.append(word, {1: -1, 2: 0, 3: 0, 4: 1, 5: -1, 6: -1}[word])
+    trace.collect([3, -1, 1, 3])  # live: 3 -> 1 -> 0 (1 and 3 reached twice)
+    assert trace.free_list() == [5, 4, 2] and trace.free == 8 - 3
+    assert trace.chain(3) == [4, 2, 1] and trace.chain(1) == [2, 1]
+    assert [trace.append(9, 3) for _ in range(4)] == [5, 4, 2, 6]  # then the high-water mark
+    assert trace.free == 1 and not trace.marked.any()
+
+
+def test_trace_is_full_only_when_free_list_and_high_water_are_exhausted():
+    from sw.golden.viterbi import WordTrace
+
+    trace = WordTrace(2)
+    assert [trace.append(1, -1), trace.append(2, 0), trace.append(3, 1)] == [0, 1, -1]
+    trace.collect([0])
+    assert trace.append(4, 0) == 1 and trace.append(5, 1) == -1
+
+
+def test_digit_like_task_rarely_collects_with_the_default_threshold():
+    from sw.decoder import synthetic_loglikes
+    from sw.experiments.tasks import fitted_config, loglik_costs, task_graph
+
+    graph, _ = task_graph("digits")
+    config = fitted_config(graph, sets=64, ways=4)
+    assert config.trace_gc_threshold == config.trace_depth // 2
+    loglik, _ = synthetic_loglikes(graph, 3, 200)
+    result = decode(graph, loglik_costs(loglik, 1.0, config.cost), config)
+    assert result.counters.trace_collections == 0 and not result.trace_overflow
+
+
+def test_rejects_gc_threshold_above_the_trace_depth():
+    with pytest.raises(ConfigError, match=r"ViterbiConfig.trace_gc_free must be an int from 0 "
+                                          r"to 64, not 65"):
+        ViterbiConfig(trace_depth=64, trace_gc_free=65)
+
+
+def test_rejects_negative_gc_threshold():
+    with pytest.raises(ConfigError, match=r"ViterbiConfig.trace_gc_free must be an int from 0 "
+                                          r"to 4096, not -1"):
+        ViterbiConfig(trace_gc_free=-1)

@@ -26,10 +26,26 @@ Every rule is written once, here:
   cost + arc cost). Scans repeat until one changes nothing or ``max_epsilon_passes`` scans
   have run (then ``epsilon_limit_hit`` is counted). The start state is closed the same way
   before frame 0.
-- **Traceback**: taking an arc with an output label appends ``(word, frame, parent)`` to the
-  trace memory when the hypothesis is inserted (or improves an entry); the hypothesis then
-  points at that trace entry, otherwise it inherits its parent's pointer (-1 = no word yet). A
-  full trace memory sets ``trace_overflow`` and the word is lost.
+- **Traceback**: taking an arc with an output label appends ``(word, parent)`` to the trace
+  memory (:class:`WordTrace`) when the hypothesis is inserted (or improves an entry); the
+  hypothesis then points at that trace entry, otherwise it inherits its parent's pointer (-1 =
+  no word yet). A full trace memory sets ``trace_overflow`` and the word is lost.
+- **Trace allocation**: a free list linked through the entries' ``parent`` field (``head``,
+  -1 = empty) and a high-water mark for entries never used. An append pops the free list's
+  head if it is not empty, else takes the high-water entry and increments the mark; with
+  neither, the trace is full.
+- **Trace collection** (:meth:`WordTrace.collect`): at a frame boundary, before the current
+  table is read for expansion, when fewer than ``config.trace_gc_threshold`` entries are free
+  (never at the end of the utterance). *Mark*: for every valid entry of the current table in
+  read order, follow its pointer chain, marking entries, until -1 or an entry already marked.
+  *Sweep*: for index 0 .. high-water - 1 in increasing order, a marked entry is unmarked, an
+  unmarked one is pushed on the free list, rebuilt from empty (its ``parent`` becomes the old
+  head), so the head ends as the highest free index. The sweep order fixes which pointers
+  later appends get, so the RTL follows it exactly; the mark order does not matter (marking
+  is idempotent). Only the current table is live at that moment: the next one is empty, and
+  the final choice reads only the current table. Entries appended during a frame are not
+  reclaimed before the next boundary, so a frame that traces more words than are free still
+  overflows.
 - **End**: the best of ``read cost + final cost`` over the final table (ties: first in order)
   gives the words; with no final state in the table, the best hypothesis is used and
   ``final_reached`` is False.
@@ -44,7 +60,8 @@ import numpy as np
 from hw.config import ConfigError, ViterbiConfig
 from sw.graph import Graph
 
-__all__ = ["GoldenResult", "HypothesisTable", "ViterbiInputError", "decode", "set_index"]
+__all__ = ["GoldenResult", "HypothesisTable", "ViterbiInputError", "WordTrace", "decode",
+           "set_index"]
 
 EMPTY = -1
 
@@ -80,6 +97,7 @@ class Counters:
     drops: int = 0
     beam_pruned: int = 0
     epsilon_limit_hit: int = 0
+    trace_collections: int = 0
 
 
 class HypothesisTable:
@@ -143,9 +161,86 @@ class HypothesisTable:
         return np.stack([self.state, self.cost, self.trace], axis=-1).copy()
 
 
+class WordTrace:
+    """The word-trace memory: ``(word, parent)`` entries, a free list and its collector.
+
+    Parameters
+    ----------
+    depth : int
+        Entries (``config.trace_depth``).
+    """
+
+    def __init__(self, depth: int):
+        self.depth = depth
+        self.word = np.zeros(depth, dtype=np.int64)
+        self.parent = np.full(depth, EMPTY, dtype=np.int64)
+        self.marked = np.zeros(depth, dtype=bool)
+        self.head = EMPTY  # first free entry below the high-water mark
+        self.high_water = 0  # entries at and above were never used
+        self.free = depth  # entries an append can still take
+        self.appends = 0
+        self.peak_in_use = 0
+
+    def append(self, word: int, parent: int) -> int:
+        """Store ``(word, parent)``; return its index, or ``EMPTY`` when the trace is full."""
+        if self.head != EMPTY:
+            index = self.head
+            self.head = int(self.parent[index])
+        elif self.high_water < self.depth:
+            index = self.high_water
+            self.high_water += 1
+        else:
+            return EMPTY
+        self.word[index], self.parent[index] = word, parent
+        self.free -= 1
+        self.appends += 1
+        self.peak_in_use = max(self.peak_in_use, self.depth - self.free)
+        return index
+
+    def chain(self, pointer: int) -> list:
+        """Words from entry ``pointer`` back to the first, last word first."""
+        words = []
+        while pointer != EMPTY:
+            if len(words) == self.depth:  # only a broken free list can link a cycle
+                raise RuntimeError("word-trace chain longer than the trace: a cycle")
+            words.append(int(self.word[pointer]))
+            pointer = int(self.parent[pointer])
+        return words
+
+    def collect(self, pointers) -> None:
+        """Mark every entry reachable from ``pointers`` (in order), free all the others."""
+        for pointer in pointers:
+            while pointer != EMPTY and not self.marked[pointer]:
+                self.marked[pointer] = True
+                pointer = int(self.parent[pointer])
+        self.head = EMPTY
+        self.free = self.depth - self.high_water
+        for index in range(self.high_water):
+            if self.marked[index]:
+                self.marked[index] = False
+            else:
+                self.parent[index] = self.head
+                self.head = index
+                self.free += 1
+
+    def free_list(self) -> list:
+        """Indices on the free list, head first (for checks)."""
+        out, pointer = [], self.head
+        while pointer != EMPTY and len(out) <= self.depth:
+            out.append(pointer)
+            pointer = int(self.parent[pointer])
+        return out
+
+    def snapshot(self) -> tuple:
+        """Copy of ``(word, parent, head, high_water)`` up to the high-water mark."""
+        return (self.word[:self.high_water].copy(), self.parent[:self.high_water].copy(),
+                self.head, self.high_water)
+
+
 @dataclass
 class GoldenResult:
-    """Outcome of :func:`decode`."""
+    """Outcome of :func:`decode`; ``trace_appends`` counts words traced, ``trace_peak`` the
+    most trace entries in use at once (both equal without collections)."""
 
     words: list
     total_cost: int
@@ -154,6 +249,9 @@ class GoldenResult:
     counters: Counters
     tokens_per_frame: list = field(default_factory=list)
     tables: list = field(default_factory=list)
+    traces: list = field(default_factory=list)
+    trace_appends: int = 0
+    trace_peak: int = 0
 
 
 class _Search:
@@ -162,10 +260,9 @@ class _Search:
     def __init__(self, graph, arc_cost, config):
         self.graph, self.arc_cost, self.config = graph, arc_cost, config
         self.counters = Counters()
-        self.trace: list[tuple[int, int, int]] = []
+        self.trace = WordTrace(config.trace_depth)
         self.trace_overflow = False
         self.best = config.cost_max
-        self.frame = 0
 
     def add(self, a, b):
         return min(a + b, self.config.cost_max)
@@ -178,9 +275,9 @@ class _Search:
         self.best = min(self.best, cost)
         pointer = parent
         if olabel and table.would_change(state, cost):
-            if len(self.trace) < self.config.trace_depth:
-                self.trace.append((olabel, self.frame, parent))
-                pointer = len(self.trace) - 1
+            index = self.trace.append(olabel, parent)
+            if index != EMPTY:
+                pointer = index
             else:
                 self.trace_overflow = True
         return table.insert(state, cost, pointer, self.counters)
@@ -242,7 +339,8 @@ def decode(graph: Graph, costs, config: ViterbiConfig, *, keep_tables: bool = Fa
     config : ViterbiConfig
         Table geometry, hash, beam, widths.
     keep_tables : bool
-        Keep a snapshot of the table after every frame (for RTL comparisons).
+        Keep a snapshot of the table and of the trace memory (:meth:`WordTrace.snapshot`)
+        after every frame (for RTL comparisons and checks).
     """
     costs = _check_inputs(graph, costs, config)
     arc_cost, final_cost = graph.fixed_point_costs(config.cost.cost_frac, config.cost_max)
@@ -251,9 +349,13 @@ def decode(graph: Graph, costs, config: ViterbiConfig, *, keep_tables: bool = Fa
     current.insert(graph.start, 0, EMPTY, search.counters)
     search.epsilon_passes(current)
     total = 0
-    tokens, tables = [], []
+    tokens, tables, traces = [], [], []
+    trace = search.trace
     for frame in range(costs.shape[0]):
-        search.frame, search.best = frame, config.cost_max
+        search.best = config.cost_max
+        if trace.free < config.trace_gc_threshold:
+            trace.collect(entry[4] for entry in current.entries())
+            search.counters.trace_collections += 1
         base = current.best()
         total += base
         following = HypothesisTable(config)
@@ -277,6 +379,7 @@ def decode(graph: Graph, costs, config: ViterbiConfig, *, keep_tables: bool = Fa
         current = following
         if keep_tables:
             tables.append(current.snapshot())
+            traces.append(trace.snapshot())
 
     base = current.best()
     best_final = best_any = None
@@ -289,14 +392,9 @@ def decode(graph: Graph, costs, config: ViterbiConfig, *, keep_tables: bool = Fa
                                                      or ending < best_final[0]):
             best_final = (ending, parent)
     chosen = best_final or best_any
-    words = []
-    if chosen is not None:
-        pointer = chosen[1]
-        while pointer != EMPTY:
-            word, _frame, pointer = search.trace[pointer]
-            words.append(word)
-        words.reverse()
+    words = trace.chain(chosen[1])[::-1] if chosen is not None else []
     return GoldenResult(words=words, total_cost=total + base + (chosen[0] if chosen else 0),
                         final_reached=best_final is not None,
                         trace_overflow=search.trace_overflow, counters=search.counters,
-                        tokens_per_frame=tokens, tables=tables)
+                        tokens_per_frame=tokens, tables=tables, traces=traces,
+                        trace_appends=trace.appends, trace_peak=trace.peak_in_use)
