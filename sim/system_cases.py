@@ -25,14 +25,16 @@ SMALL_COST = CostConfig(cost_width=12, cost_frac=4, max_outputs=64)
 
 @dataclass(frozen=True)
 class Utterance:
-    """One utterance as the host sends it: quantized first-layer activations."""
+    """One utterance as the host sends it: quantized first-layer activations, and the word ids
+    spoken when they are known."""
 
     name: str
     activations: np.ndarray
+    reference: tuple = ()
 
 
-def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: int = 8
-                 ) -> SystemDesign:
+def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: int = 8,
+                 sets: int = 8, ways: int = 2) -> SystemDesign:
     """A 3-layer, 70 %-pruned model (24 inputs) and a random 40-state graph over its pdfs."""
     shape = ModelConfig(num_pdfs=num_pdfs, hidden=(20, 16), feature_bins=8, context=1)
     model = MLP.initialize(shape, seed=seed)
@@ -46,7 +48,7 @@ def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: 
                                calibration=calibration)
     graph = random_graph(seed, num_states=40, num_pdfs=num_pdfs, num_words=10,
                          arcs_per_state=2.5, epsilon_fraction=0.15)
-    viterbi = ViterbiConfig(sets=8, ways=2, state_bits=6, max_states=64, max_arcs=256,
+    viterbi = ViterbiConfig(sets=sets, ways=ways, state_bits=6, max_states=64, max_arcs=256,
                             max_pdfs=num_pdfs, beam=30 * 16, trace_depth=256, word_bits=6,
                             cost=SMALL_COST)
     # four clock cycles per bit: the fastest line the UART takes, so simulations stay short

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "sw.commands.viterbi",
     "sw.commands.experiment",
     "sw.commands.board",
+    "sw.commands.compare",
     "sw.commands.corpus",
     "sw.commands.model",
 )

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from hw.config import LinkConfig
-from hw.protocol import SYNC, FrameType, LinkError, crc16_ccitt_false
+from hw.protocol import SYNC, FrameType, LinkError, Status, crc16_ccitt_false
 
 __all__ = [
     "Frame",
@@ -170,7 +170,15 @@ class HostLink:
                           f"{self.retries + 1} attempts: {problem}")
 
     def recognize(self, activations: np.ndarray) -> list[int]:
-        """Send one utterance (``int16[frames, dims]`` activations); return the word ids."""
+        """Send one utterance (``int16[frames, dims]`` activations); return the word ids.
+        A non-zero status (:class:`hw.protocol.Status`) raises :class:`LinkFailure`."""
+        words, status = self.utterance(activations)
+        if status:
+            raise LinkFailure(f"device reports status 0x{status:04x} ({Status(status)!r})")
+        return words
+
+    def utterance(self, activations: np.ndarray) -> tuple[list[int], int]:
+        """Send one utterance; return the word ids and the device's status word."""
         activations = np.asarray(activations)
         if activations.ndim != 2 or activations.dtype.kind not in "iu":
             raise ValueError(f"activations must be a 2-D integer array, not "
@@ -184,10 +192,7 @@ class HostLink:
         words = np.frombuffer(reply.payload, dtype="<u2")
         if words.size == 0:
             raise LinkFailure("WORDS reply has no status word")
-        status = int(words[-1])
-        if status:
-            raise LinkFailure(f"device reports status 0x{status:04x} (e.g. trace overflow)")
-        return [int(w) for w in words[:-1]]
+        return [int(w) for w in words[:-1]], int(words[-1])
 
     @staticmethod
     def _expect(reply: Frame, frame_type: FrameType) -> Frame:

@@ -14,8 +14,16 @@ def register(top, groups):
                     "board's FPGA, and write a JSON report of resource use and Fmax.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     build.add_argument("--board", required=True, choices=["icebreaker", "ulx3s-85f"])
-    build.add_argument("--unit", required=True, choices=["spmv", "viterbi"],
-                       help="hardware unit to build")
+    build.add_argument("--unit", default="system", choices=["system", "spmv", "viterbi"],
+                       help="the whole recognizer on the board's pins (a bitstream), or one "
+                            "unit out of context (resources and Fmax only)")
+    system = build.add_argument_group(
+        "system (the recognizer: model + digit graph, table from the viterbi options; without "
+        "--model a reduced random 3-layer model and graph, to check the flow quickly)")
+    system.add_argument("--model", type=Path,
+                        help="'asrhw model pipeline' output (or its export/ directory)")
+    system.add_argument("--corpus", type=Path, default=Path("runs/corpus"),
+                        help="corpus whose digit loop is the graph (with --model)")
     spmv = build.add_argument_group("spmv unit (hw.config.SpMVConfig)")
     spmv.add_argument("--pes", type=int, default=4, help="SpMV processing elements")
     spmv.add_argument("--fifo-depth", type=int, default=8)
@@ -65,6 +73,8 @@ def run_build(args) -> int:
     from sw.cli import CommandError
 
     board = board_named(args.board)
+    if args.unit == "system":
+        return _build_system(args, board)
     freq = args.freq or (40.0 if board.device.startswith("ice40") else 125.0)
     try:
         if args.unit == "spmv":
@@ -101,6 +111,43 @@ def run_build(args) -> int:
                      for name, v in report["utilization"].items())
     print(f"Fmax {report['fmax_mhz']} MHz (constraint {freq} MHz); {used}")
     print(f"report written to {args.json}")
+    return 0
+
+
+def _build_system(args, board) -> int:
+    from boards.fit import FitError
+    from boards.synth import SynthesisError
+    from boards.system import build_system
+    from sw.cli import CommandError
+
+    if args.model is None:
+        from sim.system_cases import small_design
+
+        design, what = small_design(0, pes=4), "reduced: random 24-20-16-12 model, 40-state graph"
+    else:
+        from sim.compare import CompareError, DesignChoice, digit_design
+
+        try:
+            # the table is the viterbi group's --sets / --ways / --trace-depth; the graph
+            # memories are sized for the digit loop
+            design = digit_design(args.model, args.corpus, DesignChoice(
+                sets=args.sets, ways=args.ways, trace_depth=args.trace_depth))
+        except CompareError as error:
+            raise CommandError(str(error)) from error
+        what = f"model {args.model}, digit loop of {args.corpus}"
+    build_dir = args.build_dir / f"system-{board.name}"
+    print(f"building the recognizer ({what}) for {board.name} in {build_dir} ...", flush=True)
+    try:
+        report = build_system(design, board, build_dir=build_dir)
+    except (FitError, SynthesisError) as error:
+        raise CommandError(str(error)) from error
+    report["design"] = what
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    used = ", ".join(f"{name} {v['used']}/{v['available']}"
+                     for name, v in report["utilization"].items())
+    print(f"Fmax {report['fmax_mhz']} MHz (board clock {report['clock_mhz']} MHz); {used}")
+    print(f"bitstream {report['bitstream']}; report written to {args.json}")
     return 0
 
 

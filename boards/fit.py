@@ -1,0 +1,106 @@
+"""Will a design fit a device? Its memories and multipliers against the device's budget.
+
+The memories are read from the elaborated design itself (every ``Memory`` with its width,
+depth and port kinds), so the check cannot drift from the RTL. Each one is costed in the
+device's block RAM (iCE40 EBR: 4 Kbit, 256 x 16 up to 2048 x 2; ECP5 DP16KD: 18 Kbit, 1024 x 18
+up to 16384 x 1) the way yosys maps it; memories read asynchronously (FIFO storage) and tiny
+ones become logic. The estimate runs before synthesis, so a design that cannot fit is refused in
+seconds with what does not fit and by how much; nextpnr's report remains the measured figure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from amaranth import Shape
+from amaranth.hdl import Fragment
+
+from boards.synth import DEVICES
+
+__all__ = ["FitError", "MemoryUse", "check_fit", "estimate", "memories"]
+
+# (width, depth) shapes of one block RAM
+BLOCK_SHAPES = {
+    "ice40": ((16, 256), (8, 512), (4, 1024), (2, 2048)),
+    "ecp5": ((18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384)),
+}
+BLOCK_RESOURCE = {"ice40": "ICESTORM_RAM", "ecp5": "DP16KD"}
+MULTIPLIER_RESOURCE = {"ice40": ("ICESTORM_DSP", 16), "ecp5": ("MULT18X18D", 18)}
+# below this many bits yosys keeps a memory in logic (flip-flops, or LUT RAM on ECP5)
+LOGIC_BITS = {"ice40": 256, "ecp5": 2048}
+
+
+class FitError(ValueError):
+    """The design does not fit the device; the message lists every shortfall."""
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """One memory of the design and the block RAMs it takes."""
+
+    path: str
+    width: int
+    depth: int
+    blocks: int
+
+
+def memories(design) -> list:
+    """``(path, width, depth, read_ports, synchronous)`` of every memory in the elaborated
+    ``design``."""
+    found = []
+
+    def walk(fragment, path):
+        for sub, name, *_ in fragment.subfragments:
+            where = f"{path}.{name}" if path else str(name)
+            if type(sub).__name__ == "MemoryInstance":
+                data = sub._data
+                synchronous = all(port._domain != "comb" for port in sub._read_ports)
+                found.append((where, Shape.cast(data.shape).width, data.depth,
+                              len(sub._read_ports), synchronous))
+            walk(sub, where)
+
+    walk(Fragment.get(design, None), "")
+    return found
+
+
+def _blocks(family: str, width: int, depth: int) -> int:
+    return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in BLOCK_SHAPES[family])
+
+
+def estimate(design, *, device: str, multipliers) -> dict:
+    """Block RAMs and multipliers ``design`` needs on ``device``.
+
+    ``multipliers`` lists the ``(a_bits, b_bits)`` of every hardware multiplier (the PEs' MACs,
+    the cost unit's scale), which the elaborated netlist does not name.
+    """
+    family = DEVICES[device].family
+    uses = []
+    for path, width, depth, reads, synchronous in memories(design):
+        in_logic = not synchronous or width * depth < LOGIC_BITS[family]
+        # a block RAM has one read port: yosys copies the memory for every further one
+        uses.append(MemoryUse(path, width, depth, 0 if in_logic else
+                              max(1, reads) * _blocks(family, width, depth)))
+    resource, size = MULTIPLIER_RESOURCE[family]
+    dsp = sum(math.ceil(a / size) * math.ceil(b / size) for a, b in multipliers)
+    return {"memories": uses, BLOCK_RESOURCE[family]: sum(u.blocks for u in uses),
+            resource: dsp}
+
+
+def check_fit(design, *, device: str, multipliers) -> dict:
+    """:func:`estimate`, raising :class:`FitError` when a resource exceeds the device."""
+    family = DEVICES[device].family
+    need = estimate(design, device=device, multipliers=multipliers)
+    budget = DEVICES[device].budget
+    problems = []
+    for resource in (BLOCK_RESOURCE[family], MULTIPLIER_RESOURCE[family][0]):
+        have = budget[resource]
+        if need[resource] > have:
+            problems.append(f"{resource}: needs {need[resource]}, the device has {have} "
+                            f"({need[resource] - have} more)")
+    if problems:
+        biggest = sorted(need["memories"], key=lambda u: -u.blocks)[:6]
+        users = ", ".join(f"{u.path} {u.width}x{u.depth} = {u.blocks}" for u in biggest)
+        raise FitError(f"the design does not fit {device}: {'; '.join(problems)}. Largest "
+                       f"block RAM users: {users}")
+    return need

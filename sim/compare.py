@@ -1,0 +1,182 @@
+"""``asrhw compare``: the same utterances through golden, the simulators and a board.
+
+The design is the digit recognizer: an exported model (``asrhw model pipeline`` writes
+``DIR/export``), the digit-loop graph of the corpus, and a Viterbi unit sized for that graph.
+Every answer (words and status) is held against the golden system model; the simulators'
+cycle counters give cycles per frame, which at a board's Fmax (its ``asrhw build`` report)
+project the hardware's time per frame. The CPU peer is what the same job costs in software:
+the model's NumPy forward pass and Kaldi's FasterDecoder on the same graph, timed here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hw.config import ConfigError
+from sim.system import check_core, simulate_core
+from sim.system_cases import Utterance
+from sw.system import SystemDesign, golden_recognize, system_design
+
+__all__ = ["CompareError", "DesignChoice", "cpu_peer", "digit_design", "load_test_utterances",
+           "projected", "run_compare"]
+
+REPORTS = Path(__file__).resolve().parent.parent / "boards" / "reports"
+
+
+class CompareError(RuntimeError):
+    """Inputs for a comparison are missing or inconsistent; the message says what to run."""
+
+
+@dataclass(frozen=True)
+class DesignChoice:
+    """The Viterbi unit of the compared design (beam in cost units, float)."""
+
+    sets: int = 16
+    ways: int = 4
+    beam: float = 12.0
+    trace_depth: int = 1024
+
+
+def _export_dir(model: Path) -> Path:
+    for candidate in (model, model / "export"):
+        if (candidate / "manifest.json").is_file():
+            return candidate
+    raise CompareError(f"{model} holds no exported model (manifest.json): run 'asrhw model "
+                       f"pipeline --out {model}' (add --quick for a small one) first")
+
+
+def digit_design(model: Path, corpus: Path, choice: DesignChoice = DesignChoice()
+                 ) -> SystemDesign:
+    """The digit recognizer of ``model`` (pipeline or export directory) and ``corpus``."""
+    from sw.corpus import CorpusError
+    from sw.experiments.tasks import fitted_config, task_graph
+    from sw.quantized import load_export
+
+    quantized = load_export(_export_dir(Path(model)))
+    try:
+        graph, _ = task_graph("digits", corpus=corpus)
+    except (CorpusError, FileNotFoundError) as error:
+        raise CompareError(f"{corpus} is not a usable corpus ({error}): run 'asrhw corpus "
+                           f"--out {corpus}' first") from error
+    try:
+        viterbi = fitted_config(graph, sets=choice.sets, ways=choice.ways, beam=choice.beam,
+                                trace_depth=choice.trace_depth, cost=quantized.cost)
+        return system_design(quantized, graph, viterbi)
+    except ConfigError as error:
+        raise CompareError(str(error)) from error
+
+
+def load_test_utterances(design: SystemDesign, corpus: Path, count: int) -> list:
+    """The first ``count`` test-voice digit utterances, quantized as the host sends them."""
+    from sw.corpus import load_utterances
+    from sw.quantized import quantize_features
+
+    chosen = load_utterances(corpus, "digits", "test")[:count]
+    if len(chosen) < count:
+        raise CompareError(f"the corpus has {len(chosen)} digit test utterances; "
+                           f"--utterances asked for {count}")
+    index = {word: i for i, word in enumerate(design.graph.words)}
+    return [Utterance(name=u.uid, activations=quantize_features(
+                          u.features, design.config.spmv, input_dim=design.input_dim),
+                      reference=tuple(index[w] for w in u.words if w in index))
+            for u in chosen]
+
+
+def cpu_peer(design: SystemDesign, utterances) -> dict:
+    """Seconds per frame of the software recognizer on this CPU: the NumPy forward pass of the
+    same quantized model, then Kaldi FasterDecoder on the same graph with the same beam and as
+    many active tokens as the hardware table holds."""
+    from sw.decoder import DecoderOptions
+    from sw.model import log_softmax
+    from sw.peers import KaldiFasterDecoder
+    from sw.quantized import fast_forward
+
+    viterbi = design.config.viterbi
+    options = DecoderOptions(acoustic_scale=design.quantized.acoustic_scale,
+                             beam=viterbi.beam / (1 << viterbi.cost.cost_frac),
+                             max_active=viterbi.table_entries)
+    decoder = KaldiFasterDecoder(design.graph, options)
+    dnn = search = 0.0
+    frames = 0
+    words = []
+    for utterance in utterances:
+        began = time.perf_counter()
+        outputs, _ = fast_forward(design.quantized, utterance.activations)
+        loglik = log_softmax(design.quantized.output_logits(outputs))
+        dnn += time.perf_counter() - began
+        result = decoder.decode(loglik)
+        search += result.seconds
+        frames += len(utterance.activations)
+        words.append(list(result.words))
+    frames = max(frames, 1)
+    return {"dnn_seconds_per_frame": dnn / frames, "search_seconds_per_frame": search / frames,
+            "seconds_per_frame": (dnn + search) / frames, "frames": frames, "words": words}
+
+
+def projected(cycles_per_frame: float, reports=REPORTS) -> list:
+    """Hardware time per frame at the Fmax of each board's system build report."""
+    rows = []
+    for path in sorted(Path(reports).glob("system_*.json")):
+        report = json.loads(path.read_text())
+        fmax = report.get("fmax_mhz")
+        if fmax:
+            rows.append({"board": report["board"], "fmax_mhz": fmax, "report": path.name,
+                         "seconds_per_frame": cycles_per_frame / (fmax * 1e6)})
+    return rows
+
+
+def run_compare(design: SystemDesign, utterances, *, simulators, board_link=None,
+                progress=print) -> dict:
+    """Every utterance through golden, each simulator and (``board_link``, a
+    ``sw.link.HostLink``) the board; per-utterance answers, tallies and timing."""
+    rows = []
+    began = time.perf_counter()
+    golden = [golden_recognize(design, u.activations) for u in utterances]
+    golden_seconds = time.perf_counter() - began
+    for utterance, result in zip(utterances, golden, strict=True):
+        rows.append({"name": utterance.name, "frames": len(utterance.activations),
+                     "reference": list(utterance.reference),
+                     "golden": {"words": result.words, "status": result.status}})
+    runs = {}
+    for simulator in simulators:
+        progress(f"{simulator}: building and running {len(utterances)} utterances ...")
+        result = simulate_core(design, utterances, simulator=simulator, name="compare")
+        checks = check_core(design, utterances, result)
+        runs[simulator] = {"build_seconds": result["build_seconds"],
+                           "run_seconds": result["run_seconds"]}
+        for row, check in zip(rows, checks, strict=True):
+            row[simulator] = {"words": check.words, "status": check.status,
+                              "match": check.matches, **check.counters}
+    if board_link is not None:
+        progress(f"board: {len(utterances)} utterances over the link ...")
+        for row, utterance in zip(rows, utterances, strict=True):
+            words, status = board_link.utterance(utterance.activations)
+            row["board"] = {"words": words, "status": status,
+                            "match": (words, status) == (row["golden"]["words"],
+                                                         row["golden"]["status"])}
+    targets = [*simulators] + (["board"] if board_link is not None else [])
+    for row in rows:
+        row["match"] = all(row[target]["match"] for target in targets)
+    passed = sum(row["match"] for row in rows)
+    report = {"utterances": len(rows), "passed": passed, "failed": len(rows) - passed,
+              "compared": ["golden", *targets], "runs": runs,
+              "golden_seconds": golden_seconds, "rows": rows}
+    counted = [row[simulators[0]] for row in rows if simulators] if simulators else []
+    frames = sum(row["frames"] for row in rows)
+    if counted and frames:
+        cycles = sum(c["utterance_cycles"] for c in counted)
+        report["cycles_per_frame"] = cycles / frames
+        report["engine_cycles_per_frame"] = sum(c["engine_cycles"] for c in counted) / frames
+        report["viterbi_cycles_per_frame"] = sum(c["viterbi_cycles"] for c in counted) / frames
+    references = [(row["reference"], row["golden"]["words"]) for row in rows
+                  if row["reference"]]
+    if references:
+        from sw.decoder import word_errors
+
+        report["golden_wer"] = (sum(word_errors(r, h) for r, h in references)
+                                / max(1, sum(len(r) for r, _ in references)))
+    return report
+

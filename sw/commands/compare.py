@@ -1,0 +1,136 @@
+"""``asrhw compare``: golden = Icarus = Verilator (= board) on real digit utterances."""
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(top, groups):
+    """Add ``compare`` to the ``asrhw`` parser."""
+    compare = top.add_parser(
+        "compare", help="the same utterances through golden, Icarus, Verilator and a board",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Build the digit recognizer (exported model + the corpus's digit loop + "
+                    "a Viterbi unit sized for it), run N test-voice utterances through the "
+                    "golden system model, each simulator (the whole recognizer core: every "
+                    "layer on the SpMV engine, cost unit, Viterbi unit) and, with --port, the "
+                    "board; print words and match per utterance, cycles per frame, the "
+                    "hardware-projected time per frame at each built board's Fmax "
+                    "(boards/reports/system_*.json) next to the measured CPU time of the NumPy "
+                    "forward pass + Kaldi FasterDecoder on the same model and graph. The last "
+                    "line is 'N passed, M failed'; any mismatch exits non-zero.")
+    compare.add_argument("--utterances", type=int, default=50, help="test utterances")
+    compare.add_argument("--simulators", default="icarus,verilator",
+                         help="comma-separated: icarus, verilator (or 'none')")
+    compare.add_argument("--model", type=Path, default=Path("runs/pipeline"),
+                         help="'asrhw model pipeline' output (or its export/ directory)")
+    compare.add_argument("--corpus", type=Path, default=Path("runs/corpus"),
+                         help="corpus directory ('asrhw corpus')")
+    unit = compare.add_argument_group("Viterbi unit of the compared design")
+    unit.add_argument("--sets", type=int, default=16)
+    unit.add_argument("--ways", type=int, default=4)
+    unit.add_argument("--beam", type=float, default=12.0, help="beam in cost units")
+    unit.add_argument("--trace-depth", type=int, default=1024)
+    board = compare.add_argument_group("board (optional)")
+    board.add_argument("--board", choices=["icebreaker", "ulx3s-85f"],
+                       help="also run the utterances on this board (flashed with the design)")
+    board.add_argument("--port", help="its serial port, e.g. /dev/ttyUSB1")
+    compare.add_argument("--json", type=Path, help="write the full report here")
+    compare.set_defaults(func=run_compare_command)
+
+
+def _simulators(text):
+    from sw.cli import CommandError
+
+    if text == "none":
+        return []
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in ("icarus", "verilator")]
+    if unknown or not names:
+        raise CommandError(f"--simulators must list icarus and/or verilator (or 'none'), not "
+                           f"{text!r}")
+    return names
+
+
+def _board_link(args, design):
+    from sw.cli import CommandError
+    from sw.link import HostLink
+
+    if args.board is None:
+        return None
+    if not args.port:
+        raise CommandError(f"--board {args.board} needs --port (the board's serial port)")
+    try:
+        import serial
+    except ImportError as error:
+        raise CommandError("the board link needs pyserial: pip install -e '.[fpga]'") from error
+    try:
+        port = serial.Serial(args.port, design.config.link.baud, timeout=0.05)
+    except serial.SerialException as error:
+        raise CommandError(f"no {args.board} board found at {args.port}: {error}") from error
+    return HostLink(port, config=design.config.link, timeout=2.0)
+
+
+def run_compare_command(args) -> int:
+    """Run the comparison and print the table."""
+    from sim.compare import (
+        CompareError,
+        DesignChoice,
+        cpu_peer,
+        digit_design,
+        load_test_utterances,
+        projected,
+        run_compare,
+    )
+    from sw.cli import CommandError
+
+    simulators = _simulators(args.simulators)
+    if args.utterances < 1:
+        raise CommandError(f"--utterances must be at least 1, not {args.utterances}")
+    try:
+        design = digit_design(args.model, args.corpus,
+                              DesignChoice(sets=args.sets, ways=args.ways, beam=args.beam,
+                                           trace_depth=args.trace_depth))
+        utterances = load_test_utterances(design, args.corpus, args.utterances)
+    except CompareError as error:
+        raise CommandError(str(error)) from error
+    link = _board_link(args, design)
+    report = run_compare(design, utterances, simulators=simulators, board_link=link)
+    peer = cpu_peer(design, utterances)
+    report["cpu_peer"] = {k: v for k, v in peer.items() if k != "words"}
+    targets = report["compared"][1:]
+    words = design.graph.words
+    print(f"{'utterance':<28} {'frames':>6}  {'golden words':<34} "
+          + " ".join(f"{t:>9}" for t in targets))
+    for row in report["rows"]:
+        text = " ".join(words[w] for w in row["golden"]["words"])
+        if row["golden"]["status"]:
+            text += f" [status {row['golden']['status']:#x}]"
+        marks = " ".join(f"{'match' if row[t]['match'] else 'MISMATCH':>9}" for t in targets)
+        print(f"{row['name'][:28]:<28} {row['frames']:>6}  {text[:34]:<34} {marks}")
+    if "golden_wer" in report:
+        print(f"golden WER against the transcripts: {100 * report['golden_wer']:.1f} %")
+    if "cycles_per_frame" in report:
+        cycles = report["cycles_per_frame"]
+        print(f"cycles per frame: {cycles:.0f} (engine busy {report['engine_cycles_per_frame']:.0f}"
+              f", Viterbi {report['viterbi_cycles_per_frame']:.0f}; they overlap)")
+        cpu = peer["seconds_per_frame"]
+        print(f"CPU peer (NumPy forward pass + Kaldi FasterDecoder): {1e6 * cpu:.0f} us/frame "
+              f"(DNN {1e6 * peer['dnn_seconds_per_frame']:.0f}, search "
+              f"{1e6 * peer['search_seconds_per_frame']:.0f})")
+        report["projected"] = projected(cycles)
+        for row in report["projected"]:
+            row["speedup_vs_cpu"] = cpu / row["seconds_per_frame"]
+            print(f"{row['board']}: {1e6 * row['seconds_per_frame']:.1f} us/frame at "
+                  f"{row['fmax_mhz']} MHz -> {row['speedup_vs_cpu']:.1f}x the CPU peer")
+        if not report["projected"]:
+            print("no board build report (boards/reports/system_*.json): run 'asrhw build "
+                  "--board ulx3s-85f --json boards/reports/system_ulx3s-85f.json' for a "
+                  "projected time")
+    for target, run in report["runs"].items():
+        print(f"{target}: build {run['build_seconds']:.1f} s, run {run['run_seconds']:.1f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"{report['passed']} passed, {report['failed']} failed")
+    return 0 if report["failed"] == 0 else 1

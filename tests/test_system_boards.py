@@ -1,0 +1,67 @@
+# amaranth: UnusedElaboratable=no
+"""The recognizer on the boards: fit check from the elaborated design, board tops, one build."""
+
+import json
+
+import pytest
+
+from boards import BOARDS, board_named
+from boards.fit import FitError, check_fit, estimate, memories
+from boards.system import BoardTop, board_design, build_system, multipliers, platform_of
+from hw.top import SystemTop
+from sim.system_cases import small_design
+
+
+def _top(design):
+    return SystemTop(design.config, model=design.model, graph=design.image, scale=design.scale)
+
+
+def test_memories_are_read_from_the_design():
+    design = small_design(0, pes=3)
+    found = {path: (width, depth) for path, width, depth, _, _ in memories(_top(design))}
+    spmv = design.config.spmv
+    assert found["core.engine.pe2.entries"] == (spmv.entry_width, spmv.entry_depth)
+    assert found["core.viterbi.trace_memory"][1] == design.config.viterbi.trace_depth
+    assert "host.receiver.buffer" in found
+
+
+def test_fifo_storage_is_logic_and_a_second_read_port_doubles_the_blocks():
+    design = small_design(0, pes=3)
+    uses = {u.path: u for u in estimate(_top(design), device="ice40-up5k",
+                                        multipliers=multipliers(design))["memories"]}
+    assert uses["core.engine.pe0.column_fifo.storage"].blocks == 0
+    assert uses["core.viterbi.table.way0"].blocks == 2 * 2  # 28 bits wide, two read ports
+
+
+def test_a_design_too_large_for_the_ice40_is_refused_with_the_shortfall():
+    design = small_design(0, pes=8)
+    with pytest.raises(FitError, match=r"does not fit ice40-up5k: ICESTORM_RAM: needs (\d+), "
+                                       r"the device has 30 \(\d+ more\)[.;]"):
+        check_fit(_top(design), device="ice40-up5k", multipliers=multipliers(design))
+
+
+def test_too_many_multipliers_are_refused():
+    design = small_design(0, pes=3)
+    with pytest.raises(FitError, match=r"ICESTORM_DSP: needs 12, the device has 8 \(4 more\)"):
+        check_fit(_top(design), device="ice40-up5k", multipliers=[(16, 16)] * 12)
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_board_top_elaborates_with_the_board_clock(board):
+    design = board_design(small_design(0), board_named(board))
+    platform = platform_of(board_named(board))
+    assert design.config.link.clock_hz == int(platform.default_clk_frequency)
+    plan = platform.build(BoardTop(design), do_build=False)
+    assert plan.files  # Verilog and constraints were generated
+
+
+@pytest.mark.fpga
+def test_reduced_recognizer_builds_for_icebreaker(tmp_path):
+    design = small_design(0, pes=2, sets=4, ways=2)
+    report = build_system(design, board_named("icebreaker"), build_dir=tmp_path)
+    used = {name: value["used"] for name, value in report["utilization"].items()}
+    assert report["fmax_mhz"] > 12  # runs at the board's 12 MHz
+    assert 0 < used["ICESTORM_LC"] <= 5280 and 0 < used["ICESTORM_RAM"] <= 30
+    assert used["ICESTORM_DSP"] >= 2  # the PEs' MACs are in DSPs
+    assert (tmp_path / "top.bin").stat().st_size > 0
+    json.dumps(report)
