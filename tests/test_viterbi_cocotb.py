@@ -39,6 +39,41 @@ def test_1000_random_graphs_bit_exact_on_verilator(tmp_path):
     assert (result["passed"], result["failed"]) == (1000, 0)
 
 
+def _collect_expectations(count, seed):
+    from sim.viterbi_cases import COLLECT_CONFIG, make_collect_cases
+
+    return [expectation(case, COLLECT_CONFIG) for case in make_collect_cases(count, seed)]
+
+
+@pytest.mark.icarus
+def test_trace_collections_bit_exact_on_icarus(tmp_path):
+    """Tens of collections per utterance (48-entry trace, collected below 24 free entries):
+    tables with their trace pointers, words and counters equal the golden model's."""
+    from sim.viterbi_cases import COLLECT_CONFIG
+
+    expectations = _collect_expectations(12, seed=21)
+    result = simulate_expectations(expectations, simulator="icarus", config=COLLECT_CONFIG,
+                                   build_root=tmp_path, name="viterbi-collect")
+    assert result["failures"] == []
+    assert (result["passed"], result["failed"]) == (12, 0)
+    assert sum(row["trace_collections"] for row in result["utterances"]) >= 12 * 10
+    assert all(row["collect_cycles"] > 0 for row in result["utterances"])
+
+
+@pytest.mark.verilator
+def test_trace_collections_bit_exact_on_verilator(tmp_path):
+    from sim.viterbi_cases import COLLECT_CONFIG
+
+    expectations = _collect_expectations(60, seed=22)
+    result = simulate_expectations(expectations, simulator="verilator", config=COLLECT_CONFIG,
+                                   build_root=tmp_path, name="viterbi-collect")
+    assert result["failures"] == []
+    assert (result["passed"], result["failed"]) == (60, 0)
+    rows = result["utterances"]
+    assert sum(row["trace_collections"] for row in rows) >= 60 * 10
+    assert any(row["trace_overflow"] for row in rows)  # a frame can still outgrow the trace
+
+
 def _task_expectations(task, count, frames, sets, ways, seed):
     from sim.viterbi_workload import fitted_config, task_graph, workload
 

@@ -10,7 +10,14 @@ from amaranth.sim import Simulator
 
 from hw.config import ViterbiConfig
 from hw.viterbi.unit import ViterbiUnit
-from sim.viterbi_cases import GOLDEN_COUNTERS, SIM_CONFIG, expectation, make_cases
+from sim.viterbi_cases import (
+    COLLECT_CONFIG,
+    GOLDEN_COUNTERS,
+    SIM_CONFIG,
+    expectation,
+    make_cases,
+    make_collect_cases,
+)
 
 
 def run_unit(config, expectations, seed, *, gap=0.2, backpressure=0.3):
@@ -108,6 +115,17 @@ def test_random_utterances_match_golden():
     for expected, produced in zip(expectations, run_unit(SIM_CONFIG, expectations, seed=1),
                                   strict=True):
         check(expected, produced)
+
+
+def test_trace_collections_many_times_per_utterance_match_golden():
+    """A 48-entry trace collected below 24 free entries: tables (with trace pointers), words
+    and counters equal the golden model's after tens of collections per utterance."""
+    cases = make_collect_cases(3, seed=2)
+    expectations = [expectation(case, COLLECT_CONFIG) for case in cases]
+    produced = run_unit(COLLECT_CONFIG, expectations, seed=2)
+    for expected, result in zip(expectations, produced, strict=True):
+        check(expected, result)
+    assert min(e["counters"]["trace_collections"] for e in expectations) >= 10
 
 
 @pytest.mark.parametrize("sets, ways", [(s, w) for s in (1, 4, 16, 64) for w in (1, 2, 4, 8)])

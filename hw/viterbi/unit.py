@@ -4,9 +4,12 @@
 Phases of an utterance (``start`` -> words out), each a state of the control FSM:
 
 - **init**: empty both table banks, insert the start state, run the epsilon passes, swap.
-- per frame: **fill** the score buffer from ``scores``; **expand** every hypothesis of the
-  current bank along its emitting arcs into the next bank; **epsilon** passes over the next
-  bank; **swap** (the new current bank's best cost becomes the base subtracted on reading).
+- per frame: **fill** the score buffer from ``scores``; when fewer than
+  ``config.trace_gc_threshold`` word-trace entries are free, **collect** the trace (mark the
+  chains of the current bank's hypotheses, then sweep the unmarked entries onto the free list,
+  in the golden model's order); **expand** every hypothesis of the current bank along its
+  emitting arcs into the next bank; **epsilon** passes over the next bank; **swap** (the new
+  current bank's best cost becomes the base subtracted on reading).
 - **final**: pick the best final hypothesis (or the best one) and **trace** its words back.
 
 The expansion path is a pipeline with one arc per cycle and no bubble between hypotheses::
@@ -34,10 +37,10 @@ __all__ = ["COUNTERS", "LoadTarget", "ViterbiUnit", "score_layout", "word_layout
 COUNTER_BITS = 32
 TOTAL_COST_BITS = 48
 
-# What the unit counts; the first nine are the golden model's Counters, in the same order.
+# What the unit counts; the first ten are the golden model's Counters, in the same order.
 COUNTERS = ("frames", "hypotheses_read", "arcs_expanded", "inserts", "updates",
-            "replacements", "drops", "beam_pruned", "epsilon_limit_hit",
-            "cycles", "expand_cycles", "expand_arcs", "epsilon_cycles")
+            "replacements", "drops", "beam_pruned", "epsilon_limit_hit", "trace_collections",
+            "cycles", "expand_cycles", "expand_arcs", "epsilon_cycles", "collect_cycles")
 
 
 class LoadTarget:
@@ -158,6 +161,11 @@ class ViterbiUnit(wiring.Component):
         state_read, arc_read = state_memory.read_port(), arc_memory.read_port()
         score_write, score_read = score_memory.write_port(), score_memory.read_port()
         trace_write, trace_read = trace_memory.write_port(), trace_memory.read_port()
+        # One mark bit per trace entry, for the collector (a separate memory: one EBR on iCE40
+        # at 4,096 entries, and the trace's word and parent are left alone while marking).
+        m.submodules.mark_memory = mark_memory = Memory(
+            shape=1, depth=config.trace_depth, init=[])
+        mark_write, mark_read = mark_memory.write_port(), mark_memory.read_port()
 
         counters = {name: Signal(COUNTER_BITS, name=f"count_{name}") for name in COUNTERS}
         for name, signal in counters.items():
@@ -175,7 +183,7 @@ class ViterbiUnit(wiring.Component):
                                      & (beat.target == LoadTarget.ARCS))]
 
         # ---- utterance state -----------------------------------------------------------
-        EXPAND, EPSILON, FINAL = 0, 1, 2
+        EXPAND, EPSILON, FINAL, COLLECT = 0, 1, 2, 3
         mode = Signal(2)
         mode_next = Signal(2)  # the scan's first read must already use the new mode's bank
         m.d.comb += mode_next.eq(mode)
@@ -184,12 +192,22 @@ class ViterbiUnit(wiring.Component):
         next_min = Signal(cost_width)  # best cost written to the next bank so far
         next_written = Signal()
         total = Signal(TOTAL_COST_BITS)
-        trace_count = Signal(range(config.trace_depth + 1))
         overflow = Signal()
         pass_changed = Signal()
-        m.d.comb += [self.total_cost.eq(total), self.trace_overflow.eq(overflow),
-                     table.trace_next.eq(trace_count),
-                     table.trace_full.eq(trace_count == config.trace_depth)]
+        m.d.comb += [self.total_cost.eq(total), self.trace_overflow.eq(overflow)]
+
+        # ---- word-trace allocation: free list through the parent field, high-water mark --
+        depth = config.trace_depth
+        head = Signal(config.trace_bits, init=none)  # first free entry (none: list empty)
+        link = Signal(config.trace_bits)  # the head's parent field: the entry after it
+        link_on_port = Signal()  # the trace read port shows the head's parent (just popped)
+        high_water = Signal(range(depth + 1))  # entries at and above were never used
+        free = Signal(range(depth + 1))  # entries an append can still take
+        trace_entry = trace_layout(trace_read.data)
+        head_link = Signal(config.trace_bits)
+        m.d.comb += [head_link.eq(Mux(link_on_port, trace_entry.parent, link)),
+                     table.trace_next.eq(Mux(head != none, head, high_water)),
+                     table.trace_full.eq((head == none) & (high_water == depth))]
 
         # ---- scan: hypotheses out of the table, in set-then-way order -----------------
         scan_start = Signal()
@@ -275,9 +293,10 @@ class ViterbiUnit(wiring.Component):
         range_trace = Signal(config.trace_bits)
         record = state_layout(state_read.data)
         range_taken = Signal()
-        m.d.comb += [sink_ready.eq(~range_valid | range_taken),
+        chase_ready = Signal()  # collection: the mark stage takes a new chain
+        m.d.comb += [sink_ready.eq(Mux(mode == COLLECT, chase_ready, ~range_valid | range_taken)),
                      state_read.addr.eq(emitted.state), state_read.en.eq(emit)]
-        with m.If(emit):
+        with m.If(emit & (mode != COLLECT)):
             m.d.sync += [range_valid.eq(1), range_trace.eq(emitted.trace),
                          range_cost.eq(Mux(mode == EPSILON, emitted.cost, emitted.cost - base))]
         with m.Elif(range_taken):
@@ -375,11 +394,24 @@ class ViterbiUnit(wiring.Component):
             m.d.sync += [pass_changed.eq(1), next_written.eq(1)]
             with m.If(~next_written | (table.decided_cost < next_min)):
                 m.d.sync += next_min.eq(table.decided_cost)
-        m.d.comb += [trace_write.addr.eq(trace_count), trace_write.en.eq(table.trace_append),
+        m.d.comb += [trace_write.addr.eq(table.trace_next), trace_write.en.eq(table.trace_append),
                      trace_write.data.word.eq(table.trace_word),
                      trace_write.data.parent.eq(table.trace_parent)]
+        # Popping the head needs the next one's parent at once for back-to-back appends: the
+        # head's parent is kept in ``link``, and a pop reads the new head's parent, which the
+        # read port shows the cycle after (``link_on_port``) and ``link`` keeps from then on.
+        pointer = Signal(config.trace_bits)  # traceback: the entry being read
+        trace_read_addr = Signal(config.trace_bits)
+        m.d.comb += [trace_read.addr.eq(trace_read_addr), trace_read_addr.eq(pointer)]
         with m.If(table.trace_append):
-            m.d.sync += trace_count.eq(trace_count + 1)
+            m.d.sync += free.eq(free - 1)
+            with m.If(head != none):
+                m.d.comb += trace_read_addr.eq(head_link)
+                m.d.sync += [head.eq(head_link), link_on_port.eq(1)]
+            with m.Else():
+                m.d.sync += high_water.eq(high_water + 1)
+        with m.Elif(link_on_port):
+            m.d.sync += [link.eq(trace_entry.parent), link_on_port.eq(0)]
         with m.If(table.trace_lost):
             m.d.sync += overflow.eq(1)
 
@@ -400,10 +432,37 @@ class ViterbiUnit(wiring.Component):
                 m.d.sync += [final_seen.eq(1), final_cost.eq(ending),
                              final_trace.eq(range_trace)]
 
-        # ---- traceback -----------------------------------------------------------------
-        pointer = Signal(config.trace_bits)
-        trace_entry = trace_layout(trace_read.data)
-        m.d.comb += trace_read.addr.eq(pointer)
+        # ---- collection, mark: the scan hands over the current bank's hypotheses ---------
+        # The mark stage follows one chain at a time, one entry per cycle: the ports show the
+        # entry read last cycle (its parent and mark bit); an unmarked one is marked and its
+        # parent read next, a marked one (or the chain's end) ends the chain and the scan's
+        # next hypothesis is read in the same cycle. Marking is idempotent, so a read that
+        # misses a mark written in the same cycle only costs cycles.
+        chasing = Signal()
+        chase_at = Signal(config.trace_bits)  # the entry the ports show
+        chase_mark = Signal()  # the entry is unmarked: mark it
+        chase_more = Signal()  # ... and it has a parent: follow it
+        chase_start = Signal()
+        m.d.comb += [chase_mark.eq(chasing & ~mark_read.data),
+                     chase_more.eq(chase_mark & (trace_entry.parent != none)),
+                     chase_ready.eq(~chase_more),
+                     chase_start.eq(emit & (mode == COLLECT) & (emitted.trace != none))]
+        mark_at = Signal(config.trace_bits)
+        m.d.comb += [mark_at.eq(Mux(chase_more, trace_entry.parent, emitted.trace)),
+                     mark_read.addr.eq(mark_at)]
+        with m.If(chase_more):
+            m.d.sync += chase_at.eq(trace_entry.parent)
+        with m.Elif(chase_start):
+            m.d.sync += [chase_at.eq(emitted.trace), chasing.eq(1)]
+        with m.Else():
+            m.d.sync += chasing.eq(0)
+
+        # ---- collection, sweep: index 0 .. high_water - 1 upward, one per cycle -----------
+        sweep_index = Signal(range(depth + 1))  # the next entry to read
+        sweep_at = Signal(config.trace_bits)  # the entry whose mark the port shows
+        sweep_have = Signal()
+        sweep_issue = Signal()
+
 
         # ---- control ---------------------------------------------------------------------
         score_count = Signal(range(config.max_pdfs + 1))
@@ -421,12 +480,18 @@ class ViterbiUnit(wiring.Component):
             start_scan(EPSILON)
             m.d.sync += pass_changed.eq(0)
 
+        def collect_mark_ports():
+            m.d.comb += [trace_read_addr.eq(mark_at),
+                         mark_write.addr.eq(chase_at), mark_write.data.eq(1),
+                         mark_write.en.eq(chase_mark)]
+
         with m.FSM(name="control"):
             with m.State("IDLE"):
                 m.d.comb += idle.eq(1)
                 with m.If(self.start):
                     m.d.sync += [counters[name].eq(0) for name in COUNTERS]
-                    m.d.sync += [total.eq(0), trace_count.eq(0), overflow.eq(0),
+                    m.d.sync += [total.eq(0), head.eq(none), link_on_port.eq(0),
+                                 high_water.eq(0), free.eq(depth), overflow.eq(0),
                                  best.eq(cost_max), next_written.eq(0), passes.eq(0),
                                  from_frame.eq(0), score_count.eq(0),
                                  self.score_error.eq(0), self.final_reached.eq(0),
@@ -461,8 +526,42 @@ class ViterbiUnit(wiring.Component):
                             m.d.sync += score_count.eq(score_count + 1)
                         with m.If(self.scores.payload.frame_end):
                             m.d.sync += [score_count.eq(0), best.eq(cost_max), from_frame.eq(1)]
-                            start_scan(EXPAND)
-                            m.next = "EXPAND"
+                            with m.If(free < config.trace_gc_threshold):
+                                m.d.sync += counters["trace_collections"].eq(
+                                    counters["trace_collections"] + 1)
+                                start_scan(COLLECT)
+                                m.next = "COLLECT_MARK"
+                            with m.Else():
+                                start_scan(EXPAND)
+                                m.next = "EXPAND"
+            with m.State("COLLECT_MARK"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += counters["collect_cycles"].eq(counters["collect_cycles"] + 1)
+                collect_mark_ports()
+                with m.If(~scan_on & ~chasing):
+                    m.d.sync += [sweep_index.eq(0), sweep_have.eq(0), head.eq(none),
+                                 free.eq(depth - high_water)]
+                    m.next = "COLLECT_SWEEP"
+            with m.State("COLLECT_SWEEP"):
+                m.d.comb += [self.busy.eq(1), sweep_issue.eq(sweep_index != high_water),
+                             mark_read.addr.eq(sweep_index)]
+                m.d.sync += [counters["collect_cycles"].eq(counters["collect_cycles"] + 1),
+                             sweep_have.eq(sweep_issue), sweep_at.eq(sweep_index)]
+                with m.If(sweep_issue):
+                    m.d.sync += sweep_index.eq(sweep_index + 1)
+                with m.If(sweep_have):
+                    with m.If(mark_read.data):
+                        m.d.comb += [mark_write.addr.eq(sweep_at), mark_write.data.eq(0),
+                                     mark_write.en.eq(1)]
+                    with m.Else():
+                        # Push: the entry's parent becomes the old head (its word is dead).
+                        m.d.comb += [trace_write.addr.eq(sweep_at), trace_write.en.eq(1),
+                                     trace_write.data.word.eq(0),
+                                     trace_write.data.parent.eq(head)]
+                        m.d.sync += [head.eq(sweep_at), link.eq(head), free.eq(free + 1)]
+                with m.If(~sweep_issue & ~sweep_have):
+                    start_scan(EXPAND)
+                    m.next = "EXPAND"
             with m.State("EXPAND"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += counters["expand_cycles"].eq(counters["expand_cycles"] + 1)
