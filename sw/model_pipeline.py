@@ -63,6 +63,9 @@ class PipelineSettings:
     scope : str
         Pruning scope: ``"layer"`` (every layer at the sparsity) or ``"global"`` (the whole
         model at the sparsity, weights ranked across layers).
+    gradual : int
+        Pruning steps per sparsity level on Zhu & Gupta's cubic schedule (1 = all at once;
+        :func:`sw.prune.prune_schedule`).
     entropy_coef : float
         Entropy regulariser weight of the ``entropy`` method.
     spmv : SpMVConfig
@@ -83,18 +86,25 @@ class PipelineSettings:
     """
 
     hidden: tuple = (256, 256)
+    # dense: the plateau-only schedule still improved at its last evaluation; annealing the
+    # step size to near zero over a few more epochs settles it (cosine)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=12, frames_per_epoch=400_000, evals_per_epoch=2, patience=4,
-        learning_rate=1e-3, batch_size=256))
+        epochs=14, frames_per_epoch=400_000, evals_per_epoch=2, patience=4,
+        learning_rate=1e-3, batch_size=256, lr_schedule="cosine", min_lr_fraction=0.02))
+    # fine-tuning: every remaining weight matters (one-shot 80 -> 90 % drops test accuracy from
+    # 75 to 18 %), so the levels are reached gradually (`gradual`), with a large step size
+    # (2e-3 recovered 3 points more than 5e-4 in the same steps) and the dense model's
+    # posteriors as part of the target (distillation)
     finetune: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=2, frames_per_epoch=400_000, evals_per_epoch=3, patience=3,
-        learning_rate=5e-4, batch_size=256))
+        learning_rate=2e-3, batch_size=256, distill_weight=0.7))
     share_finetune: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=1, frames_per_epoch=100_000, evals_per_epoch=4, patience=2,
         learning_rate=1e-3, batch_size=256))
     sparsities: tuple = DEFAULT_SPARSITIES
     block: tuple = (1, 4)
     scope: str = "global"
+    gradual: int = 12
     entropy_coef: float = 0.3
     spmv: SpMVConfig = field(default_factory=lambda: SpMVConfig(pes=8))
     acoustic_scale: float = 0.1
@@ -110,9 +120,11 @@ class PipelineSettings:
         """A small run for CI: fewer frames per epoch, fewer epochs."""
         quick = dict(
             train=TrainConfig(epochs=4, frames_per_epoch=100_000, evals_per_epoch=2,
-                              patience=3, learning_rate=1e-3, batch_size=256),
+                              patience=3, learning_rate=1e-3, batch_size=256,
+                              lr_schedule="cosine", min_lr_fraction=0.02),
             finetune=TrainConfig(epochs=1, frames_per_epoch=40_000, evals_per_epoch=2,
-                                 patience=2, learning_rate=5e-4, batch_size=256),
+                                 patience=2, learning_rate=2e-3, batch_size=256,
+                                 distill_weight=0.7),
             share_finetune=TrainConfig(epochs=1, frames_per_epoch=20_000, evals_per_epoch=2,
                                        patience=2, learning_rate=1e-3, batch_size=256),
             golden_frames=50, calibration_frames=2000)
@@ -121,6 +133,10 @@ class PipelineSettings:
 
     def __post_init__(self):
         check_block(self.block)
+        if (isinstance(self.gradual, bool) or not isinstance(self.gradual, int)
+                or not 1 <= self.gradual <= 64):
+            raise ModelError(f"PipelineSettings.gradual must be an int from 1 to 64, not "
+                             f"{self.gradual!r}")
         if self.export_method not in METHODS:
             raise ModelError(f"export_method must be one of {', '.join(METHODS)}, not "
                              f"{self.export_method!r}")
@@ -326,7 +342,8 @@ def _run(out_dir: Path, data: FrameData, settings: PipelineSettings, progress, l
                                  sparsities=settings.sparsities,
                                  finetune=settings.finetune.replace(seed=settings.seed),
                                  entropy_coef=settings.entropy_coef, block=settings.block,
-                                 scope=settings.scope, progress=progress)
+                                 scope=settings.scope, gradual=settings.gradual,
+                                 progress=progress)
         seconds[f"prune_{method}"] = time.perf_counter() - t
         entries = []
         for result in results:

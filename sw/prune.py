@@ -18,13 +18,14 @@ layers of larger weights (the output layer) keep more. Biases are never pruned.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from hw.config import bits_for
 from sw.model import MLP, ModelError
-from sw.train import TrainConfig, evaluate, train
+from sw.train import TrainConfig, evaluate, planned_steps, train
 
 __all__ = [
     "DEFAULT_SPARSITIES",
@@ -231,7 +232,8 @@ def index_storage(mask, block=(1, 4), *, index_bits: int = 4) -> dict:
 def prune_schedule(model: MLP, train_data, dev_data, *, method: str = "magnitude",
                    sparsities=DEFAULT_SPARSITIES, finetune: TrainConfig | None = None,
                    entropy_coef: float = 0.0, block=(1, 4), scope: str = "layer",
-                   progress: bool = True) -> list[dict]:
+                   teacher: MLP | None = None, gradual: int = 1, progress: bool = True
+                   ) -> list[dict]:
     """Iteratively prune ``model`` to each of ``sparsities`` (increasing), fine-tuning each.
 
     Parameters
@@ -254,6 +256,15 @@ def prune_schedule(model: MLP, train_data, dev_data, *, method: str = "magnitude
     scope : str
         ``"layer"``: every layer reaches the sparsity; ``"global"``: all weights are ranked
         together and the sparsity is that of the whole model.
+    teacher : MLP, optional
+        Teacher of the fine-tuning when ``finetune.distill_weight`` > 0 (knowledge
+        distillation); ``model`` itself (the dense model) when not given.
+    gradual : int
+        Pruning steps per level (1 to 64). 1 prunes to the level at once, then fine-tunes.
+        More spread the pruning from the previous level over the first half of the level's
+        fine-tuning on Zhu & Gupta's (2017) cubic schedule ``s_k = s + (s_prev - s)(1 -
+        k/gradual)^3``: big cuts while many weights are redundant, small ones near the target,
+        each followed by training before the next.
 
     Returns
     -------
@@ -274,14 +285,26 @@ def prune_schedule(model: MLP, train_data, dev_data, *, method: str = "magnitude
     else:
         finetune = finetune.replace(entropy_coef=0.0)
     block = check_block(block)
+    if isinstance(gradual, bool) or not isinstance(gradual, int) or not 1 <= gradual <= 64:
+        raise ModelError(f"gradual must be an int from 1 to 64 (pruning steps per level), not "
+                         f"{gradual!r}")
+    if finetune.distill_weight and teacher is None:
+        teacher = model
+    # the sparsity the model starts from (it may be pruned already): where a gradual level
+    # ramps from
+    previous = model.total_sparsity() if scope == "global" else min(model.sparsity())
     results, current = [], model
     for level in levels:
         if level == 0:
             pruned, history = current.copy(), None
         else:
-            masks = masks_for(method, current, level, block, scope=scope)
+            reprune = _gradual_steps(method, level, previous, gradual, block, scope,
+                                     planned_steps(finetune, len(train_data[1])))
+            masks = masks_for(method, current, level if reprune is None else reprune[0][1],
+                              block, scope=scope)
             pruned, history = train(apply_masks(current, masks), train_data, dev_data, finetune,
-                                    masks=masks, progress=progress,
+                                    masks=masks, teacher=teacher, progress=progress,
+                                    reprune=None if reprune is None else dict(reprune[1:]),
                                     desc=f"{method} {level:.0%}")
         if history:
             pruned.info["finetune"] = {"steps": history["steps"],
@@ -296,5 +319,25 @@ def prune_schedule(model: MLP, train_data, dev_data, *, method: str = "magnitude
             pruned.info["entropy_coef"] = float(entropy_coef)
         dev = history["best_dev"] if history else evaluate(pruned, *dev_data)
         results.append({"sparsity": level, "model": pruned, "history": history, "dev": dev})
-        current = pruned
+        current, previous = pruned, level
     return results
+
+
+def _gradual_steps(method, level, previous, gradual, block, scope, steps):
+    """``[(step, sparsity or mask function)]`` of a gradual level: the first entry is the step 0
+    sparsity, the others map fine-tuning steps to functions that prune the model then."""
+    count = min(gradual, max(1, steps // 2))
+    if count <= 1:
+        return None
+    ramp = steps // 2  # prune over the first half, fine-tune at the target in the second
+    # cut k (0-based) at step k * ramp / (count - 1), to the cubic schedule's sparsity there
+    targets = [level + (previous - level) * (1 - (k + 1) / count) ** 3 for k in range(count)]
+    plan = [(0, targets[0])]
+    for k in range(1, count):
+        plan.append((k * ramp // (count - 1),
+                     functools.partial(_masks_at, method, targets[k], block, scope)))
+    return plan
+
+
+def _masks_at(method, sparsity, block, scope, model):
+    return masks_for(method, model, sparsity, block, scope=scope)

@@ -5,6 +5,18 @@ second term (zero by default) is the regulariser that keeps the posteriors of a 
 peaked (Gao et al., KDD 2020). Its gradient with respect to the logits ``z`` of a frame is
 ``-p * (log p + H)`` with ``p = softmax(z)`` and ``H`` the frame's entropy.
 
+Knowledge distillation (Hinton et al. 2015, temperature 1): with a ``teacher`` model and
+``distill_weight`` = a, the cross-entropy target of a frame is ``(1 - a) * onehot(label) +
+a * softmax(teacher(x))``. Pruned models are fine-tuned this way with the dense model as the
+teacher: its posteriors carry which states are confusable, far more information per frame than
+the label, so the pruned model recovers in fewer steps.
+
+Learning rate: ``lr_schedule="plateau"`` keeps the step size until a dev evaluation does not
+improve, then multiplies it by ``lr_decay``; ``"cosine"`` also anneals it over the run to
+``min_lr_fraction`` of the start (Loshchilov & Hutter 2017), which settles the weights into a
+better minimum than a constant step. ``dropout`` zeroes that fraction of every hidden unit's
+outputs in training (inverted dropout; none at evaluation).
+
 Pruned models are fine-tuned with fixed masks: gradients of pruned weights are zeroed and the
 weights are multiplied by the mask after every step, so a pruned weight stays exactly zero.
 The run is deterministic for a given seed (shuffling and subsampling use one generator).
@@ -22,8 +34,10 @@ import numpy as np
 
 from sw.model import MLP, ModelError, check_frames, entropy, log_softmax, softmax
 
-__all__ = ["TrainConfig", "blas_threads", "evaluate", "label_log_priors", "loss_and_gradients",
-           "train"]
+__all__ = ["LR_SCHEDULES", "TrainConfig", "blas_threads", "evaluate", "label_log_priors",
+           "loss_and_gradients", "planned_steps", "train"]
+
+LR_SCHEDULES = ("plateau", "cosine")
 
 _BLAS_SYMBOLS = (  # (set, get) in the OpenBLAS builds NumPy wheels ship
     ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
@@ -100,6 +114,16 @@ class TrainConfig:
         L2 penalty on the weights (>= 0), added to the gradient.
     dev_frames : int or None
         Dev frames used for early stopping (a fixed random subset); all when None.
+    distill_weight : float
+        Fraction of the target taken from a teacher's posteriors (0 to 1; > 0 needs
+        ``teacher`` in :func:`train`).
+    lr_schedule : str
+        ``"plateau"`` (step size only cut on a dev evaluation without improvement) or
+        ``"cosine"`` (annealed over the run as well).
+    min_lr_fraction : float
+        Final step size of the cosine schedule as a fraction of the first (0 to 1).
+    dropout : float
+        Fraction of hidden-unit outputs zeroed per training frame (0 to below 1).
     seed : int
         Seed of the shuffling generator.
     blas_threads : int or None
@@ -116,6 +140,10 @@ class TrainConfig:
     entropy_coef: float = 0.0
     weight_decay: float = 0.0
     dev_frames: int | None = 50_000
+    distill_weight: float = 0.0
+    lr_schedule: str = "plateau"
+    min_lr_fraction: float = 0.0
+    dropout: float = 0.0
     seed: int = 0
     blas_threads: int | None = 1
 
@@ -147,6 +175,19 @@ class TrainConfig:
             fail("weight_decay", "a finite number >= 0")
         if self.dev_frames is not None and not (is_int(self.dev_frames) and self.dev_frames >= 1):
             fail("dev_frames", "None or an int >= 1")
+        if not (isinstance(self.distill_weight, (int, float))
+                and not isinstance(self.distill_weight, bool)
+                and 0 <= self.distill_weight <= 1):
+            fail("distill_weight", "a number from 0 to 1")
+        if self.lr_schedule not in LR_SCHEDULES:
+            fail("lr_schedule", f"one of {', '.join(LR_SCHEDULES)}")
+        if not (isinstance(self.min_lr_fraction, (int, float))
+                and not isinstance(self.min_lr_fraction, bool)
+                and 0 <= self.min_lr_fraction <= 1):
+            fail("min_lr_fraction", "a number from 0 to 1")
+        if not (isinstance(self.dropout, (int, float)) and not isinstance(self.dropout, bool)
+                and 0 <= self.dropout < 1):
+            fail("dropout", "a number from 0 to below 1")
         if not is_int(self.seed):
             fail("seed", "an int")
         if self.blas_threads is not None and not (
@@ -178,16 +219,43 @@ def evaluate(model: MLP, features: np.ndarray, labels: np.ndarray, *, batch: int
     return {"frame_accuracy": correct / n, "mean_entropy": ent / n, "cross_entropy": xent / n}
 
 
-def loss_and_gradients(model: MLP, x: np.ndarray, y: np.ndarray, *, entropy_coef: float = 0.0
+def loss_and_gradients(model: MLP, x: np.ndarray, y: np.ndarray, *, entropy_coef: float = 0.0,
+                       soft_targets: np.ndarray | None = None, distill_weight: float = 0.0,
+                       dropout: float = 0.0, rng: np.random.Generator | None = None
                        ) -> tuple[float, list, list]:
-    """Loss of one minibatch and its gradients ``(dW per layer, db per layer)``."""
-    z, inputs = model.forward(x, keep=True)
+    """Loss of one minibatch and its gradients ``(dW per layer, db per layer)``.
+
+    ``soft_targets`` (``[N, num_pdfs]`` posteriors of a teacher) are mixed into the one-hot
+    targets with weight ``distill_weight``; ``dropout`` (with ``rng``) drops hidden outputs.
+    """
     n = len(y)
+    if dropout:
+        if rng is None:
+            raise ModelError("dropout needs a random generator (rng)")
+        keep_scale = 1.0 / (1.0 - dropout)
+        h = np.asarray(x, dtype=np.float32)
+        inputs = []
+        for index, (w, b) in enumerate(zip(model.weights, model.biases, strict=True)):
+            inputs.append(h)
+            h = h @ w.T + b
+            if index < model.num_layers - 1:
+                h = np.maximum(h, 0.0)
+                h *= (rng.random(h.shape, dtype=np.float32) >= dropout) * np.float32(keep_scale)
+        z = h
+    else:
+        keep_scale = 1.0
+        z, inputs = model.forward(x, keep=True)
     p = softmax(z)
     logp = log_softmax(z)
-    loss = -float(logp[np.arange(n), y].mean())
-    dz = p.copy()
-    dz[np.arange(n), y] -= 1.0
+    if soft_targets is not None and distill_weight:
+        targets = distill_weight * soft_targets
+        targets[np.arange(n), y] += 1.0 - distill_weight
+        loss = -float((targets * logp).sum(axis=1).mean())
+        dz = p - targets
+    else:
+        loss = -float(logp[np.arange(n), y].mean())
+        dz = p.copy()
+        dz[np.arange(n), y] -= 1.0
     if entropy_coef:
         h = -(p * logp).sum(axis=1, keepdims=True)
         loss += entropy_coef * float(h.mean())
@@ -198,8 +266,9 @@ def loss_and_gradients(model: MLP, x: np.ndarray, y: np.ndarray, *, entropy_coef
         grads_w[index] = dz.T @ inputs[index]
         grads_b[index] = dz.sum(axis=0)
         if index:
-            # the input of layer index is the ReLU output of the layer before it
-            dz = (dz @ model.weights[index]) * (inputs[index] > 0)
+            # the input of layer index is the ReLU output of the layer before it (times the
+            # dropout scale where the unit was kept; dropped units are 0 like inactive ones)
+            dz = (dz @ model.weights[index]) * ((inputs[index] > 0) * np.float32(keep_scale))
     return loss, grads_w, grads_b
 
 
@@ -226,8 +295,8 @@ class _Adam:
 
 
 def train(model: MLP, train_data, dev_data, config: TrainConfig = TrainConfig(), *,
-          masks=None, tied=None, progress: bool = True, desc: str = "train"
-          ) -> tuple[MLP, dict]:
+          masks=None, tied=None, teacher: MLP | None = None, reprune=None,
+          progress: bool = True, desc: str = "train") -> tuple[MLP, dict]:
     """Train a copy of ``model``; return the copy with the best dev frame accuracy and a history.
 
     Parameters
@@ -245,13 +314,22 @@ def train(model: MLP, train_data, dev_data, config: TrainConfig = TrainConfig(),
         step each cluster's weights are replaced by their mean, so each layer keeps at most 15
         distinct values and the step moves the shared values (Han et al.'s trained
         quantization, with Adam's per-weight steps averaged over the cluster).
+    teacher : MLP, optional
+        Model whose posteriors are mixed into the targets (``config.distill_weight``); it must
+        take the same input and have the same outputs.
+    reprune : dict, optional
+        Gradual pruning: ``{step: function(model) -> masks}``; before that step the masks are
+        replaced by the function's (computed from the weights as they are then). Dev
+        evaluations before the last of these steps are recorded but neither keep a model nor
+        count towards early stopping: the run keeps the best model at the final sparsity.
     progress : bool
         Show a tqdm progress bar.
     desc : str
         Label of the progress bar.
     """
     with blas_threads(config.blas_threads):
-        return _train(model, train_data, dev_data, config, masks, tied, progress, desc)
+        return _train(model, train_data, dev_data, config, masks, tied, teacher, reprune,
+                      progress, desc)
 
 
 def _tie(weights: np.ndarray, codes: np.ndarray) -> None:
@@ -264,7 +342,22 @@ def _tie(weights: np.ndarray, codes: np.ndarray) -> None:
     weights[...] = means[codes].astype(weights.dtype)
 
 
-def _train(model, train_data, dev_data, config, masks, tied, progress, desc):
+def planned_steps(config: TrainConfig, train_frames: int) -> int:
+    """Steps a run of ``config`` on ``train_frames`` frames takes unless it stops early."""
+    per_epoch = min(config.frames_per_epoch or train_frames, train_frames)
+    return max(1, round(config.epochs * max(1, per_epoch // config.batch_size)))
+
+
+def _lr_factor(config: TrainConfig, step: int, total_steps: int) -> float:
+    """Factor of the schedule on the step size at ``step`` (0-based) of ``total_steps``."""
+    if config.lr_schedule == "plateau":
+        return 1.0
+    low = config.min_lr_fraction
+    return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+
+
+def _train(model, train_data, dev_data, config, masks, tied, teacher, reprune, progress,
+           desc):
     from tqdm import tqdm
 
     dims = dict(input_dim=model.config.input_dim, num_pdfs=model.config.num_pdfs)
@@ -274,6 +367,17 @@ def _train(model, train_data, dev_data, config, masks, tied, progress, desc):
     if config.dev_frames is not None and len(x_dev) > config.dev_frames:
         keep = np.sort(rng.choice(len(x_dev), config.dev_frames, replace=False))
         x_dev, y_dev = x_dev[keep], y_dev[keep]
+
+    if config.distill_weight and teacher is None:
+        raise ModelError(f"TrainConfig.distill_weight is {config.distill_weight}: distillation "
+                         f"needs a teacher model")
+    if teacher is not None and (teacher.config.input_dim, teacher.config.num_pdfs) != (
+            model.config.input_dim, model.config.num_pdfs):
+        raise ModelError(f"the teacher maps {teacher.config.input_dim} inputs to "
+                         f"{teacher.config.num_pdfs} pdfs; the model "
+                         f"{model.config.input_dim} to {model.config.num_pdfs}")
+    # a generator of its own, so dropout does not change the shuffling of a given seed
+    dropout_rng = np.random.default_rng([config.seed, 1])
 
     model = model.copy()
     if masks is not None:
@@ -296,14 +400,21 @@ def _train(model, train_data, dev_data, config, masks, tied, progress, desc):
 
     per_epoch = min(config.frames_per_epoch or len(x_train), len(x_train))
     steps_per_epoch = max(1, per_epoch // config.batch_size)
-    total_steps = max(1, round(config.epochs * steps_per_epoch))
+    total_steps = planned_steps(config, len(x_train))
     eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
+    reprune = dict(reprune or {})
+    if reprune and (tied is not None or not all(
+            isinstance(k, int) and 0 <= k < total_steps for k in reprune)):
+        raise ModelError(f"reprune steps must be ints from 0 to {total_steps - 1} (and cannot "
+                         f"be combined with tied weights), not {sorted(reprune)}")
+    last_reprune = max(reprune) if reprune else -1
 
     best = evaluate(model, x_dev, y_dev)
     best_params = [p.copy() for p in params]
     history = {"config": asdict(config), "evaluations": [{"step": 0, **best}],
                "stopped_early": False}
     bad_evals, order, cursor, losses = 0, np.empty(0, dtype=np.int64), 0, []
+    base_lr = config.learning_rate  # cut on a plateau; the schedule scales it per step
     bar = tqdm(range(total_steps), desc=desc, disable=not progress, leave=False,
                mininterval=0.5)
     for step in bar:
@@ -312,8 +423,21 @@ def _train(model, train_data, dev_data, config, masks, tied, progress, desc):
             cursor = 0
         batch = order[cursor:cursor + config.batch_size]
         cursor += config.batch_size
-        loss, gw, gb = loss_and_gradients(model, x_train[batch], y_train[batch],
-                                          entropy_coef=config.entropy_coef)
+        if step in reprune:
+            masks = [np.asarray(m, dtype=bool) for m in reprune[step](model)]
+            for w, m in zip(model.weights, masks, strict=True):
+                w *= m
+            if step == last_reprune:  # final sparsity reached: keep the best model from here
+                best, bad_evals = evaluate(model, x_dev, y_dev), 0
+                best_params = [p.copy() for p in params]
+        x_batch = x_train[batch]
+        soft = (softmax(teacher.forward(x_batch)) if teacher is not None
+                and config.distill_weight else None)
+        adam.lr = base_lr * _lr_factor(config, step, total_steps)
+        loss, gw, gb = loss_and_gradients(model, x_batch, y_train[batch],
+                                          entropy_coef=config.entropy_coef, soft_targets=soft,
+                                          distill_weight=config.distill_weight,
+                                          dropout=config.dropout, rng=dropout_rng)
         losses.append(loss)
         if config.weight_decay:
             gw = [g + config.weight_decay * w for g, w in zip(gw, model.weights, strict=True)]
@@ -334,12 +458,14 @@ def _train(model, train_data, dev_data, config, masks, tied, progress, desc):
             losses = []
             bar.set_postfix(dev_acc=f"{result['frame_accuracy']:.3f}",
                             ent=f"{result['mean_entropy']:.2f}")
+            if step < last_reprune:
+                continue  # still pruning: neither a model to keep nor a plateau
             if result["frame_accuracy"] > best["frame_accuracy"]:
                 best, bad_evals = result, 0
                 best_params = [p.copy() for p in params]
             else:
                 bad_evals += 1
-                adam.lr *= config.lr_decay
+                base_lr *= config.lr_decay
                 if bad_evals >= config.patience:
                     history["stopped_early"] = True
                     break

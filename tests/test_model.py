@@ -159,15 +159,93 @@ def test_entropy_matches_its_definition():
     assert np.allclose(entropy(z), [np.log(2), 0.0], atol=1e-7)
 
 
-@pytest.mark.parametrize("coef", [0.0, 0.7])
-def test_gradients_match_finite_differences(coef):
+@pytest.mark.parametrize(("field", "value", "rule"), [
+    ("distill_weight", 1.5, "a number from 0 to 1"),
+    ("distill_weight", -0.1, "a number from 0 to 1"),
+    ("lr_schedule", "linear", "one of plateau, cosine"),
+    ("min_lr_fraction", 2.0, "a number from 0 to 1"),
+    ("dropout", 1.0, "a number from 0 to below 1"),
+    ("dropout", -0.2, "a number from 0 to below 1"),
+])
+def test_train_config_rejects_bad_new_options(field, value, rule):
+    with pytest.raises(ModelError, match=rf"TrainConfig.{field} must be {rule}, not "):
+        TrainConfig(**{field: value})
+
+
+def test_distillation_needs_a_teacher(data):
+    with pytest.raises(ModelError, match=r"TrainConfig.distill_weight is 0.5: distillation "
+                                         r"needs a teacher model"):
+        train(MLP.initialize(SMALL, seed=0), data["train"], data["dev"],
+              quick(distill_weight=0.5), progress=False)
+
+
+def test_distillation_refuses_a_teacher_of_other_outputs(data):
+    other = MLP.initialize(ModelConfig(num_pdfs=7, hidden=(4,), feature_bins=8, context=1))
+    with pytest.raises(ModelError, match=r"the teacher maps 24 inputs to 7 pdfs; the model "
+                                         r"24 to 6"):
+        train(MLP.initialize(SMALL, seed=0), data["train"], data["dev"],
+              quick(distill_weight=0.5), teacher=other, progress=False)
+
+
+def test_distillation_pulls_the_student_towards_the_teacher(data):
+    teacher, _ = train(MLP.initialize(SMALL, seed=0), data["train"], data["dev"], quick(),
+                       progress=False)
+    student = MLP.initialize(SMALL, seed=1)
+    config = quick(epochs=1, learning_rate=3e-3)
+    plain, _ = train(student, data["train"], data["dev"], config, progress=False)
+    taught, _ = train(student, data["train"], data["dev"], config.replace(distill_weight=1.0),
+                      teacher=teacher, progress=False)
+    x = data["test"][0]
+
+    def agreement(model):
+        return float(np.mean(model.logits(x).argmax(1) == teacher.logits(x).argmax(1)))
+
+    assert agreement(taught) > agreement(plain)
+
+
+def test_cosine_schedule_anneals_the_learning_rate(data):
+    config = quick(lr_schedule="cosine", min_lr_fraction=0.1, evals_per_epoch=4, patience=100)
+    _, history = train(MLP.initialize(SMALL, seed=0), data["train"], data["dev"], config,
+                       progress=False)
+    rates = [e["learning_rate"] for e in history["evaluations"][1:]]
+    assert rates == sorted(rates, reverse=True) and rates[0] < 1e-2
+    assert rates[-1] == pytest.approx(1e-3, rel=0.05)  # 10 % of the start at the last step
+
+
+def test_dropout_trains_and_is_deterministic(data):
+    config = quick(dropout=0.2)
+    first, _ = train(MLP.initialize(SMALL, seed=0), data["train"], data["dev"], config,
+                     progress=False)
+    second, _ = train(MLP.initialize(SMALL, seed=0), data["train"], data["dev"], config,
+                      progress=False)
+    assert all(np.array_equal(a, b) for a, b in zip(first.weights, second.weights, strict=True))
+    assert evaluate(first, *data["test"])["frame_accuracy"] > 0.7
+
+
+def test_dropout_needs_a_generator():
+    model = MLP.initialize(SMALL, seed=0)
+    with pytest.raises(ModelError, match="dropout needs a random generator"):
+        loss_and_gradients(model, np.zeros((2, 24), np.float32), np.array([0, 1]), dropout=0.5)
+
+
+@pytest.mark.parametrize(("coef", "distill", "dropout"),
+                         [(0.0, 0.0, 0.0), (0.7, 0.0, 0.0), (0.0, 0.6, 0.0), (0.3, 0.6, 0.4)])
+def test_gradients_match_finite_differences(coef, distill, dropout):
     rng = np.random.default_rng(0)
     config = ModelConfig(num_pdfs=4, hidden=(5,), feature_bins=6, context=0)
     model = MLP.initialize(config, seed=2)
     model.biases[0] += 0.3  # keep ReLUs away from their kink
     x = rng.normal(size=(7, 6)).astype(np.float32)
     y = rng.integers(0, 4, 7)
-    _, gw, gb = loss_and_gradients(model, x, y, entropy_coef=coef)
+    soft = rng.dirichlet(np.ones(4), size=7).astype(np.float32)
+
+    def loss_and_grads():
+        # a fresh generator per call: the same units are dropped in every evaluation
+        return loss_and_gradients(model, x, y, entropy_coef=coef, soft_targets=soft,
+                                  distill_weight=distill, dropout=dropout,
+                                  rng=np.random.default_rng(9))
+
+    _, gw, gb = loss_and_grads()
     eps = 1e-2
     for layer in range(model.num_layers):
         for params, grads in ((model.weights, gw), (model.biases, gb)):
@@ -175,9 +253,9 @@ def test_gradients_match_finite_differences(coef):
             for index in range(0, flat.size, 3):
                 saved = flat[index]
                 flat[index] = saved + eps
-                up = loss_and_gradients(model, x, y, entropy_coef=coef)[0]
+                up = loss_and_grads()[0]
                 flat[index] = saved - eps
-                down = loss_and_gradients(model, x, y, entropy_coef=coef)[0]
+                down = loss_and_grads()[0]
                 flat[index] = saved
                 numeric = (up - down) / (2 * eps)
                 assert grads[layer].reshape(-1)[index] == pytest.approx(numeric, abs=2e-3)

@@ -121,6 +121,27 @@ def test_bad_sparsity_is_refused(trained, tmp_path, capsys):
           "--sparsity", "1.5"], capsys, r"sparsity must be a number from 0 to below 1, not 1.5")
 
 
+def test_prune_distils_gradually_with_a_cosine_schedule(trained, tmp_path, capsys):
+    assert run(["prune", "--synthetic", "--model", str(trained), "--out",
+                str(tmp_path / "p.npz"), "--sparsity", "0.8", "--distill-weight", "0.5",
+                "--gradual", "3", "--lr-schedule", "cosine", "--weight-decay", "1e-5",
+                "--no-progress"]) == 0
+    assert "magnitude 80% test" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--distill-weight", "2", r"TrainConfig.distill_weight must be a number from 0 to 1, not 2"),
+    ("--lr-schedule", "step", r"TrainConfig.lr_schedule must be one of plateau, cosine, not "
+                              r"'step'"),
+    ("--weight-decay", "-1", r"TrainConfig.weight_decay must be a finite number >= 0, not -1"),
+    ("--gradual", "0", r"gradual must be an int from 1 to 64 \(pruning steps per level\), "
+                       r"not 0"),
+])
+def test_bad_prune_options_are_refused(trained, tmp_path, capsys, option, value, message):
+    fail(["prune", "--synthetic", "--model", str(trained), "--out", str(tmp_path / "p.npz"),
+          option, value], capsys, message)
+
+
 def test_bad_hidden_widths_are_refused(tmp_path, capsys):
     fail(["train", "--synthetic", "--hidden", "32,abc", "--out", str(tmp_path / "m.npz")],
          capsys, r"--hidden must be comma-separated widths, not '32,abc'")
@@ -135,3 +156,13 @@ def test_model_too_big_for_the_engine_memory_is_refused(trained, tmp_path, capsy
     fail(["export", "--model", str(trained), "--out", str(tmp_path / "e"), "--pes", "1",
           "--entry-depth", "1000"], capsys,
          r"layer needs \d+ entries in one PE; the engine holds entry_depth=1000")
+
+
+@pytest.mark.parametrize("gradual", [0, 65, 1.5])
+def test_pipeline_settings_refuse_a_bad_gradual_count(gradual):
+    from sw.model import ModelError
+    from sw.model_pipeline import PipelineSettings
+
+    with pytest.raises(ModelError, match=r"PipelineSettings.gradual must be an int from 1 to "
+                                         r"64, not "):
+        PipelineSettings(gradual=gradual)

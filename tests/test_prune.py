@@ -13,7 +13,7 @@ from sw.prune import (
     masks_for,
     prune_schedule,
 )
-from sw.train import TrainConfig
+from sw.train import TrainConfig, evaluate, train
 
 CONFIG = ModelConfig(num_pdfs=6, hidden=(18, 12), feature_bins=10, context=1)  # 30 inputs
 FINETUNE = TrainConfig(batch_size=32, learning_rate=3e-3, epochs=1)
@@ -108,6 +108,50 @@ def test_schedule_of_block_and_entropy_methods(model, data):
                              progress=False)
     assert entropy[0]["history"]["config"]["entropy_coef"] == 0.5
     assert entropy[0]["model"].sparsity() == pytest.approx([0.5] * 3, abs=0.01)
+
+
+def test_schedule_distils_from_the_dense_model(model, data):
+    dense, _ = train(model, data["train"], data["dev"], FINETUNE.replace(epochs=2),
+                     progress=False)
+    results = prune_schedule(dense, data["train"], data["dev"], method="magnitude",
+                             sparsities=(0.5, 0.8),
+                             finetune=FINETUNE.replace(distill_weight=0.7), progress=False)
+    assert results[1]["history"]["config"]["distill_weight"] == 0.7
+    assert results[1]["model"].sparsity() == pytest.approx([0.8] * 3, abs=0.01)
+    assert evaluate(results[1]["model"], *data["test"])["frame_accuracy"] > 0.5
+
+
+def test_gradual_schedule_reaches_each_level_with_cubic_steps(model, data):
+    from sw.prune import _gradual_steps
+
+    plan = _gradual_steps("magnitude", 0.9, 0.8, 4, (1, 4), "layer", 400)
+    assert [step for step, _ in plan] == [0, 66, 133, 200]  # over the first half of 400
+    sparsities = [plan[0][1]] + [f.args[1] for _, f in plan[1:]]
+    assert sparsities == pytest.approx([0.9 - 0.1 * (3 / 4) ** 3, 0.9 - 0.1 * (2 / 4) ** 3,
+                                        0.9 - 0.1 * (1 / 4) ** 3, 0.9])
+    results = prune_schedule(model, data["train"], data["dev"], method="magnitude",
+                             sparsities=(0.5, 0.8), finetune=FINETUNE, gradual=3,
+                             progress=False)
+    # the model kept is one at the level's sparsity (dev evaluations during the cuts, of less
+    # sparse models, do not count)
+    for result in results:
+        assert result["model"].sparsity() == pytest.approx([result["sparsity"]] * 3, abs=0.01)
+    for a, b in zip(results[0]["model"].weights, results[1]["model"].weights, strict=True):
+        assert not np.any(b[a == 0])
+
+
+@pytest.mark.parametrize("gradual", [0, 65, 2.5, True])
+def test_bad_gradual_step_count_is_refused(model, data, gradual):
+    with pytest.raises(ModelError, match=r"gradual must be an int from 1 to 64 \(pruning steps "
+                                         r"per level\), not "):
+        prune_schedule(model, data["train"], data["dev"], sparsities=(0.5,),
+                       finetune=FINETUNE, gradual=gradual, progress=False)
+
+
+def test_reprune_steps_outside_the_run_are_refused(model, data):
+    with pytest.raises(ModelError, match=r"reprune steps must be ints from 0 to"):
+        train(model, data["train"], data["dev"], FINETUNE, reprune={10**6: lambda m: None},
+              progress=False)
 
 
 def test_sparsity_of_one_is_refused(model):

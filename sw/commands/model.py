@@ -37,6 +37,11 @@ def _add_finetune_options(parser, *, epochs):
     group.add_argument("--learning-rate", type=float, default=None,
                        help="Adam step size (default 1e-3 for training, 3e-4 for pruning)")
     group.add_argument("--batch-size", type=int, default=256)
+    group.add_argument("--weight-decay", type=float, default=0.0,
+                       help="L2 penalty on the weights, added to the gradient")
+    group.add_argument("--lr-schedule", default="plateau",
+                       help="plateau: cut the step size when dev accuracy stalls; cosine: "
+                            "also anneal it to 0 over the run")
     group.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -78,6 +83,11 @@ def register(top, groups):
     prune.add_argument("--scope", choices=["layer", "global"], default="global",
                        help="sparsity of every layer, or of the whole model (weights ranked "
                             "across layers)")
+    prune.add_argument("--distill-weight", type=float, default=0.0,
+                       help="fine-tune towards this mix of the input model's posteriors and "
+                            "the labels (knowledge distillation; 0 = labels only)")
+    prune.add_argument("--gradual", type=int, default=1,
+                       help="pruning steps per level on a cubic schedule (1 = at once)")
     _add_finetune_options(prune, epochs=1)
     _add_data_options(prune)
     prune.set_defaults(func=run_prune)
@@ -146,6 +156,9 @@ def register(top, groups):
                           help="entropy regulariser weight")
     pipeline.add_argument("--scope", choices=["layer", "global"], default="global",
                           help="sparsity of every layer, or of the whole model")
+    pipeline.add_argument("--gradual", type=int, default=12,
+                          help="pruning steps per sparsity level on a cubic schedule (1 = at "
+                               "once)")
     pipeline.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_engine_options(pipeline)
     _add_data_options(pipeline)
@@ -212,7 +225,8 @@ def _train_config(args, *, learning_rate, evals_per_epoch):
     return TrainConfig(epochs=args.epochs, frames_per_epoch=args.frames_per_epoch,
                        learning_rate=args.learning_rate or learning_rate,
                        batch_size=args.batch_size, evals_per_epoch=evals_per_epoch,
-                       seed=args.seed)
+                       weight_decay=args.weight_decay, lr_schedule=args.lr_schedule,
+                       distill_weight=getattr(args, "distill_weight", 0.0), seed=args.seed)
 
 
 def _engine(args):
@@ -289,7 +303,7 @@ def run_prune(args) -> int:
             model, data["train"], data["dev"], method=args.method, sparsities=levels,
             finetune=_train_config(args, learning_rate=3e-4, evals_per_epoch=4),
             entropy_coef=args.entropy_coef, block=block, scope=args.scope,
-            progress=not args.no_progress)
+            gradual=args.gradual, progress=not args.no_progress)
         for result in results:
             _print_metrics(f"{args.method} {result['sparsity']:.0%} dev", result["dev"])
         final = results[-1]["model"]
@@ -420,7 +434,8 @@ def run_pipeline(args) -> int:
         make = PipelineSettings.quick if args.quick else PipelineSettings
         settings = make(hidden=_hidden(args.hidden), block=_block(args.block),
                         entropy_coef=args.entropy_coef, scope=args.scope,
-                        spmv=_engine(args), acoustic_scale=args.acoustic_scale, seed=args.seed)
+                        gradual=args.gradual, spmv=_engine(args),
+                        acoustic_scale=args.acoustic_scale, seed=args.seed)
         started = time.perf_counter()
         data = _data(args, build=True, quick=args.quick)
         report = pipeline(args.out, data, settings, progress=not args.no_progress,
