@@ -49,3 +49,32 @@ def test_200_utterances_agree():
     logliks = [synthetic_loglikes(graph, 1000 + i, 80)[0] for i in range(50)]
     same = _agreeing(cases) + agreement(graph, logliks, acoustic_scale=1.0)["same_words"]
     assert same / 200 >= 0.95
+
+
+def test_ablation_changes_one_setting_at_a_time():
+    from hw.config import CostConfig
+    from sw.experiments.agreement import FINE_COST, ablation
+
+    graph, _ = task_graph("digits")
+    scored = [synthetic_loglikes(graph, 40 + i, 40, boost=3.0) for i in range(3)]
+    variants = {"base": {}, "fine cost": {"cost": FINE_COST},
+                "more ways": {"sets": 2, "ways": 8}}
+    result = ablation(graph, scored, acoustic_scale=1.0, word_penalty=1.0,
+                      base={"sets": 4, "ways": 4, "cost": CostConfig()}, variants=variants)
+    assert result["utterances"] == 3 and 0 <= result["float"]["wer"]
+    base, fine, ways = (result["variants"][name] for name in variants)
+    assert base["table_entries"] == 16 and base["cost_frac"] == 4 and base["beam_units"] == 256
+    assert fine["cost_frac"] == 10 and fine["beam_units"] == 16 << 10
+    assert ways["table_entries"] == 16 and ways["change"] == {"sets": 2, "ways": 8}
+    for row in result["variants"].values():
+        assert row["same_words_as_float"] + len(row["differing"]) == 3
+        assert row["trace_overflows"] == 0
+
+
+def test_penalized_refuses_a_negative_penalty():
+    from sw.experiments.tasks import penalized
+
+    graph, _ = task_graph("digits")
+    assert penalized(graph, 0.0) is graph
+    with pytest.raises(ValueError, match="word penalty must be a finite number >= 0"):
+        penalized(graph, -1.0)

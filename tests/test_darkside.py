@@ -1,11 +1,12 @@
 """The dark-side experiment's mechanics on a tiny synthetic run (the real run is a command)."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from sw.cli import main
-from sw.experiments.darkside import DarksideSettings, run_darkside
+from sw.experiments.darkside import DarksideSettings, run_darkside, smallest_table
 
 TINY = DarksideSettings(tasks=("digits",), sparsities=(0.0, 0.9), table_entries=(16, 64),
                         utterances=4, dev_utterances=3, golden_utterances=2, frames=40,
@@ -42,3 +43,67 @@ def test_models_without_corpus_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["experiment", "darkside", "--out", str(tmp_path), "--models", str(tmp_path)])
     assert "--models needs --corpus" in capsys.readouterr().err
+
+
+def test_golden_rows_report_trace_and_use_the_default_trace_depth(tmp_path):
+    from hw.config import ViterbiConfig
+
+    report = run_darkside(tmp_path, settings=TINY, progress=False)
+    golden = [r for r in report["rows"] if r["decoder"] == "golden"]
+    assert golden
+    for row in golden:
+        assert row["trace_depth"] == ViterbiConfig().trace_depth
+        assert row["trace_overflows"] == 0
+        assert 0 < row["trace_peak_entries"] <= row["trace_depth_needed"] <= row["trace_depth"]
+        assert row["sets"] * row["ways"] == row["table_entries"]
+    summary = report["summary"]["digits/tuned"]
+    assert summary["golden_run"] and summary["golden_trace_overflows"] == 0
+
+
+def test_fixed_and_tuned_share_decodes_and_golden_modes_are_honoured(tmp_path):
+    settings = replace(TINY, golden_modes=("tuned",), golden_utterances=(("digits", 1),))
+    report = run_darkside(tmp_path, settings=settings, progress=False)
+    golden = [r for r in report["rows"] if r["decoder"] == "golden"]
+    assert {r["scale_mode"] for r in golden} == {"tuned"}
+    assert all(r["utterances"] == 1 for r in golden)
+    assert report["complete"] is True
+    assert report["summary"]["digits/fixed"]["golden_run"] is False
+
+
+def _golden(sparsity, entries, wer, float_wer):
+    return {"sparsity": sparsity, "table_entries": entries, "wer": wer,
+            "float_wer_same_utterances": float_wer}
+
+
+def test_smallest_table_keeps_the_float_wer_at_every_sparsity_up_to_90():
+    rows = [_golden(0.0, 16, 0.10, 0.02), _golden(0.9, 16, 0.20, 0.03),
+            _golden(0.0, 64, 0.02, 0.02), _golden(0.9, 64, 0.04, 0.03),  # 1 % worse at 90 %
+            _golden(0.0, 256, 0.024, 0.02), _golden(0.9, 256, 0.035, 0.03),
+            _golden(0.95, 256, 0.5, 0.05)]  # above 90 %: not counted
+    assert smallest_table(rows) == 256
+    assert smallest_table(rows, margin=0.02) == 64
+    assert smallest_table([_golden(0.0, 16, 0.5, 0.0)]) is None
+
+
+def test_per_task_counts_and_their_errors():
+    settings = DarksideSettings(utterances=(("words", 100), ("digits", 500)),
+                                golden_utterances=7)
+    assert settings.test_count("digits") == 500 and settings.test_count("words") == 100
+    assert settings.golden_count("words") == 7
+    with pytest.raises(ValueError, match="golden_utterances must be counts >= 0"):
+        DarksideSettings(golden_utterances=(("words", -1),))
+    with pytest.raises(ValueError, match="golden_modes holds 'fixed' and/or 'tuned'"):
+        DarksideSettings(golden_modes=("both",))
+
+
+def test_cli_bad_golden_mode_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["experiment", "darkside", "--out", str(tmp_path), "--golden-modes", "sometimes"])
+    assert "golden_modes holds" in capsys.readouterr().err
+
+
+def test_cli_counts():
+    from sw.commands.experiment import _counts
+
+    assert _counts("20") == 20
+    assert _counts("digits=40, words=5".replace(" ", "")) == (("digits", 40), ("words", 5))

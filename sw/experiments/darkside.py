@@ -23,34 +23,66 @@ from pathlib import Path
 
 import numpy as np
 
-from sw.experiments.tasks import fitted_config, loglik_costs, task_graph
+from hw.config import ViterbiConfig
+from sw.experiments.tasks import fitted_config, loglik_costs, penalized, task_graph
 from sw.model import log_softmax
 
-__all__ = ["DarksideSettings", "run_darkside", "summarize", "write_plot"]
+__all__ = ["DarksideSettings", "golden_config", "run_darkside", "summarize", "write_plot"]
 
 
 @dataclass(frozen=True)
 class DarksideSettings:
-    """What the experiment runs (``quick`` is a CI-sized version)."""
+    """What the experiment runs (``quick`` is a CI-sized version).
+
+    ``golden_utterances`` is the number of test utterances the (slow, bit-exact) golden
+    decoder runs per row, either one int for every task or ``((task, count), ...)``;
+    ``golden_modes`` the scale modes it runs in. ``trace_depth`` is the golden decoder's
+    word-trace memory (``None``: the ``ViterbiConfig`` default); every golden row reports its
+    overflows and the most entries in use, so an undersized trace is visible, never hidden.
+    """
 
     tasks: tuple = ("digits", "words")
     sparsities: tuple = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95)
     table_entries: tuple = (16, 64, 256, 1024, 4096)
     ways: int = 4
-    utterances: int = 100
+    utterances: int | tuple = 100
     dev_utterances: int = 30
-    golden_utterances: int = 20
+    golden_utterances: int | tuple = 20
+    golden_modes: tuple = ("fixed", "tuned")
+    trace_depth: int | None = None
     frames: int = 150  # synthetic utterances only
     beam: float = 16.0
     scales: tuple = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
     penalties: tuple = (0.0, 1.0, 2.0)  # >= 0: the hardware's graph costs are unsigned
     seed: int = 0
 
+    def __post_init__(self):
+        for mode in self.golden_modes:
+            if mode not in ("fixed", "tuned"):
+                raise ValueError(f"golden_modes holds 'fixed' and/or 'tuned', not {mode!r}")
+        for name in ("utterances", "golden_utterances"):
+            value = getattr(self, name)
+            counts = (value,) if isinstance(value, int) else tuple(c for _, c in value)
+            if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts):
+                raise ValueError(f"{name} must be counts >= 0, not {value!r}")
+
+    def test_count(self, task: str) -> int:
+        """Test utterances of ``task`` (``utterances``: one int or ``((task, n), ...)``)."""
+        return _per_task(self.utterances, task)
+
+    def golden_count(self, task: str) -> int:
+        """Test utterances the golden decoder runs on ``task``."""
+        return _per_task(self.golden_utterances, task)
+
     @classmethod
     def quick(cls) -> DarksideSettings:
         return cls(sparsities=(0.0, 0.9, 0.95), table_entries=(16, 64, 256), utterances=12,
                    dev_utterances=6, golden_utterances=4, frames=60, scales=(0.1, 0.3, 1.0),
                    penalties=(0.0, 1.0))
+
+
+def _per_task(value, task: str) -> int:
+    return value if isinstance(value, int) else dict(value).get(task, 0)
 
 
 # ---- score sources -----------------------------------------------------------------------
@@ -74,7 +106,7 @@ class _Utterances:
                 chosen = load_utterances(corpus, task, split)[:count]
                 return [(u.features, u.labels, tuple(index[w] for w in u.words if w in index))
                         for u in chosen]
-            self.test = pick("test", settings.utterances)
+            self.test = pick("test", settings.test_count(task))
             self.dev = pick("dev", settings.dev_utterances)
         else:
             from sw.decoder import synthetic_loglikes
@@ -87,7 +119,7 @@ class _Utterances:
                                                        settings.frames, boost=50.0, noise=0.0)
                     items.append((None, loglik.argmax(axis=1), tuple(words)))
                 return items
-            self.test = walk(0, settings.utterances)
+            self.test = walk(0, settings.test_count(task))
             self.dev = walk(100_000, settings.dev_utterances)
 
 
@@ -115,13 +147,6 @@ def _scorer(sparsity, models, seed, num_pdfs):
 
 # ---- decoding --------------------------------------------------------------------------------
 
-def _penalized(graph, penalty):
-    if penalty == 0:
-        return graph
-    cost = graph.arc_cost + np.where(graph.arc_olabel != 0, penalty, 0.0)
-    return dataclasses.replace(graph, arc_cost=cost)
-
-
 def _wer(pairs):
     from sw.decoder import word_errors
 
@@ -147,16 +172,19 @@ def _float_rows(graph, scored, options):
     return out
 
 
+def golden_config(graph, entries: int, settings: DarksideSettings) -> ViterbiConfig:
+    """The hardware unit of a darkside row: ``entries`` in sets of ``settings.ways`` ways and a
+    hardware-sized word trace (``settings.trace_depth``, default the config's, collected)."""
+    depth = {} if settings.trace_depth is None else {"trace_depth": settings.trace_depth}
+    return fitted_config(graph, sets=max(1, entries // settings.ways),
+                         ways=min(settings.ways, entries), beam=settings.beam, **depth)
+
+
 def _golden_rows(graph, scored, *, scale, penalty, entries, settings):
     from sw.golden.viterbi import decode as golden_decode
 
-    sets = max(1, entries // settings.ways)
-    # The word trace is never collected, so it grows with every word-arc insert: 4,096
-    # entries overflow on every 1,000-word utterance (words lost, WER near 1). The largest
-    # trace memory keeps the comparison about the table; overflows are still counted.
-    config = fitted_config(graph, sets=sets, ways=min(settings.ways, entries),
-                           beam=settings.beam, trace_depth=65536)
-    hardware_graph = _penalized(graph, penalty)
+    config = golden_config(graph, entries, settings)
+    hardware_graph = penalized(graph, penalty)
     out = []
     for loglik, reference in scored:
         costs = loglik_costs(loglik, scale, config.cost)
@@ -165,9 +193,31 @@ def _golden_rows(graph, scored, *, scale, penalty, entries, settings):
         out.append({"reference": reference, "words": tuple(result.words),
                     "tokens": np.array(result.tokens_per_frame),
                     "arcs": result.counters.arcs_expanded, "frames": len(loglik),
-                    "trace_overflow": result.trace_overflow,
+                    "trace_overflow": result.trace_overflow, "trace_peak": result.trace_peak,
+                    "trace_collections": result.counters.trace_collections,
+                    "final_reached": result.final_reached,
                     "seconds": time.perf_counter() - began})
-    return out
+    return out, config
+
+
+def _golden_row(golden, config, float_subset_wer):
+    """One darkside row of golden results (with its trace figures, overflows included)."""
+    frames = sum(g["frames"] for g in golden)
+    tokens = np.concatenate([g["tokens"] for g in golden]) if golden else np.zeros(1)
+    peak_trace = max((g["trace_peak"] for g in golden), default=0)
+    return {"decoder": "golden", "table_entries": config.table_entries,
+            "sets": config.sets, "ways": config.ways, "utterances": len(golden),
+            "frames": frames, "wer": _wer([(g["reference"], g["words"]) for g in golden]),
+            "float_wer_same_utterances": float_subset_wer,
+            "tokens_per_frame": float(tokens.mean()), "peak_tokens_per_frame": int(tokens.max()),
+            "arcs_per_frame": sum(g["arcs"] for g in golden) / max(1, frames),
+            "seconds_per_frame": sum(g["seconds"] for g in golden) / max(1, frames),
+            "trace_depth": config.trace_depth,
+            "trace_overflows": sum(bool(g["trace_overflow"]) for g in golden),
+            "trace_peak_entries": peak_trace,
+            "trace_depth_needed": 1 << max(0, int(peak_trace) - 1).bit_length(),
+            "trace_collections": sum(g["trace_collections"] for g in golden),
+            "final_not_reached": sum(not g["final_reached"] for g in golden)}
 
 
 def run_darkside(out_dir, *, settings: DarksideSettings | None = None, corpus=None, models=None,
@@ -186,6 +236,7 @@ def run_darkside(out_dir, *, settings: DarksideSettings | None = None, corpus=No
         raise ValueError("--models needs --corpus: the models score the corpus's test voices")
     rows, tuning, sources = [], [], {}
     base_options = DecoderOptions(beam=settings.beam)
+    golden_cache = {}
     for task in settings.tasks:
         graph, graph_source = task_graph(task, seed=settings.seed, corpus=corpus)
         data = _Utterances(task, graph, settings, corpus)
@@ -202,10 +253,13 @@ def run_darkside(out_dir, *, settings: DarksideSettings | None = None, corpus=No
             tuning.append({"task": task, "sparsity": sparsity, "acoustic_scale":
                            tuned.acoustic_scale, "word_penalty": tuned.word_penalty,
                            "dev_wer": tuned.wer})
+            float_cache = {}
             for mode, chosen in (("fixed", fixed), ("tuned", tuned)):
                 options = replace(base_options, acoustic_scale=chosen.acoustic_scale,
                                   word_penalty=chosen.word_penalty)
-                decoded = _float_rows(graph, test, options)
+                if options not in float_cache:  # fixed = tuned at the dense model
+                    float_cache[options] = _float_rows(graph, test, options)
+                decoded = float_cache[options]
                 frames = sum(d["frames"] for d in decoded)
                 common = {"task": task, "sparsity": sparsity, "scale_mode": mode,
                           "acoustic_scale": chosen.acoustic_scale,
@@ -222,38 +276,52 @@ def run_darkside(out_dir, *, settings: DarksideSettings | None = None, corpus=No
                                  "arcs_per_frame": arcs / max(1, frames),
                                  "seconds_per_frame": sum(d[seconds] for d in decoded)
                                  / max(1, frames)})
-                subset = test[:settings.golden_utterances]
-                float_subset = _wer([(d["reference"], d["float"])
-                                     for d in decoded[:settings.golden_utterances]])
+                if mode not in settings.golden_modes:
+                    continue
+                count = settings.golden_count(task)
+                subset = test[:count]
+                float_subset = _wer([(d["reference"], d["float"]) for d in decoded[:count]])
                 for entries in settings.table_entries:
-                    golden = _golden_rows(graph, subset, scale=chosen.acoustic_scale,
-                                          penalty=chosen.word_penalty, entries=entries,
-                                          settings=settings)
-                    g_frames = sum(g["frames"] for g in golden)
-                    g_tokens = np.concatenate([g["tokens"] for g in golden]) if golden \
-                        else np.zeros(1)
-                    rows.append({**common, "decoder": "golden", "table_entries": entries,
-                                 "utterances": len(golden), "frames": g_frames,
-                                 "wer": _wer([(g["reference"], g["words"]) for g in golden]),
-                                 "float_wer_same_utterances": float_subset,
-                                 "tokens_per_frame": float(g_tokens.mean()),
-                                 "peak_tokens_per_frame": int(g_tokens.max()),
-                                 "arcs_per_frame": sum(g["arcs"] for g in golden)
-                                 / max(1, g_frames),
-                                 "seconds_per_frame": sum(g["seconds"] for g in golden)
-                                 / max(1, g_frames),
-                                 "trace_overflows": sum(g["trace_overflow"] for g in golden)})
+                    key = (task, sparsity, chosen.acoustic_scale, chosen.word_penalty, entries)
+                    if key not in golden_cache:  # fixed = tuned at the dense model
+                        golden_cache[key] = _golden_rows(
+                            graph, subset, scale=chosen.acoustic_scale,
+                            penalty=chosen.word_penalty, entries=entries, settings=settings)
+                    rows.append({**common, **_golden_row(*golden_cache[key], float_subset)})
+            # A long run leaves its rows so far on disk (marked incomplete) after every model.
+            _write(out_dir, settings, corpus, models, sources, tuning, rows, complete=False)
+    return _write(out_dir, settings, corpus, models, sources, tuning, rows, complete=True)
+
+
+def _write(out_dir, settings, corpus, models, sources, tuning, rows, *, complete):
     report = {"settings": dataclasses.asdict(settings), "corpus": str(corpus) if corpus else None,
-              "models": str(models) if models else None, "score_sources": sources,
-              "tuning": tuning, "rows": rows}
+              "models": str(models) if models else None, "complete": complete,
+              "score_sources": sources, "tuning": tuning, "rows": rows}
     report["summary"] = summarize(rows, settings)
     (out_dir / "darkside.json").write_text(json.dumps(report, indent=1) + "\n")
-    write_plot(rows, out_dir / "darkside.png")
+    write_plot(rows, out_dir / "darkside.png", report["summary"])
     return report
 
 
+def smallest_table(golden_rows, float_rows=None, *, up_to: float = 0.9,
+                   margin: float = 0.005):
+    """The smallest table whose golden WER is within ``margin`` (absolute) of the unbounded
+    float decoder's on the same utterances at every sparsity ``<= up_to`` (None if none is)."""
+    sparsities = {r["sparsity"] for r in golden_rows if r["sparsity"] <= up_to}
+    for entries in sorted({r["table_entries"] for r in golden_rows}):
+        at = {r["sparsity"]: r for r in golden_rows
+              if r["table_entries"] == entries and r["sparsity"] <= up_to}
+        if sparsities and set(at) == sparsities and all(
+                r["wer"] <= r["float_wer_same_utterances"] + margin + 1e-12
+                for r in at.values()):
+            return entries
+    return None
+
+
 def summarize(rows, settings) -> dict:
-    """Ratios against dense, and the smallest table that keeps the float decoder's WER."""
+    """Ratios against dense with WER beside them, and the smallest table that keeps the float
+    decoder's WER (within 0.5 % absolute at every sparsity up to 90 %) against a quarter of the
+    float decoder's peak active tokens per frame."""
     summary = {}
     for task in settings.tasks:
         for mode in ("fixed", "tuned"):
@@ -265,28 +333,34 @@ def summarize(rows, settings) -> dict:
                       for s, r in kaldi.items()}
             golden = [r for r in rows if r["task"] == task and r["scale_mode"] == mode
                       and r["decoder"] == "golden"]
-            smallest = None
-            for entries in settings.table_entries:
-                at = [r for r in golden if r["table_entries"] == entries and r["sparsity"] <= 0.9]
-                if at and all(r["wer"] <= r["float_wer_same_utterances"] + 0.005 for r in at):
-                    smallest = entries
-                    break
+            smallest = smallest_table(golden)
             peak = max((r["peak_tokens_per_frame"] for r in rows if r["task"] == task
                         and r["scale_mode"] == mode and r["decoder"] == "float"
                         and r["sparsity"] <= 0.9), default=None)
-            bounded = all(r["peak_tokens_per_frame"] <= r["table_entries"] for r in golden)
             summary[f"{task}/{mode}"] = {
                 "kaldi_tokens_ratio_vs_dense": ratios,
+                "kaldi_tokens_per_frame": {str(s): r["tokens_per_frame"]
+                                           for s, r in kaldi.items()},
+                "kaldi_wer": {str(s): r["wer"] for s, r in kaldi.items()},
+                "acoustic_scale": {str(s): r["acoustic_scale"] for s, r in kaldi.items()},
+                "golden_run": bool(golden),
                 "smallest_table_within_0.5pct_wer_up_to_90pct": smallest,
                 "float_peak_tokens_per_frame_up_to_90pct": peak,
                 "smallest_table_over_peak": (smallest / peak) if smallest and peak else None,
-                "golden_tokens_never_exceed_table": bounded,
+                "smallest_table_at_most_quarter_of_peak": (smallest <= peak / 4)
+                if smallest and peak else None,
+                "golden_tokens_never_exceed_table": all(
+                    r["peak_tokens_per_frame"] <= r["table_entries"] for r in golden),
+                "golden_trace_overflows": sum(r["trace_overflows"] for r in golden),
+                "golden_trace_peak_entries": max((r["trace_peak_entries"] for r in golden),
+                                                 default=None),
             }
     return summary
 
 
-def write_plot(rows, path) -> None:
-    """Tokens per frame and WER against sparsity, per task and scale mode."""
+def write_plot(rows, path, summary=None) -> None:
+    """Tokens per frame and WER against sparsity, per task and scale mode; the title of each
+    column names the smallest table that keeps the float decoder's WER (``summary``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -305,14 +379,21 @@ def write_plot(rows, path) -> None:
                             if r["decoder"] == decoder and r["table_entries"] == entries)
             if not points:
                 continue
-            label = "Kaldi FasterDecoder" if decoder == "kaldi" else f"table {entries}"
+            label = "Kaldi FasterDecoder (= float)" if decoder == "kaldi" \
+                else f"golden, table {entries}"
             style = "k-o" if decoder == "kaldi" else "--."
             top.plot([p[0] for p in points], [p[1] for p in points], style, label=label)
             bottom.plot([p[0] for p in points], [100 * p[2] for p in points], style, label=label)
-        top.set(yscale="log", title=f"{task}, {mode} scale", xlabel="sparsity",
-                ylabel="hypotheses per frame")
+        title = f"{task}, {mode} scale"
+        found = (summary or {}).get(f"{task}/{mode}", {})
+        if found.get("golden_run"):
+            smallest = found["smallest_table_within_0.5pct_wer_up_to_90pct"]
+            title += (f"\nsmallest table within 0.5 % WER (<= 90 %): {smallest}"
+                      f" (float peak {found['float_peak_tokens_per_frame_up_to_90pct']})")
+        top.set(yscale="log", title=title, xlabel="sparsity", ylabel="hypotheses per frame")
         bottom.set(xlabel="sparsity", ylabel="WER %")
         top.legend(fontsize=7)
+        top.title.set_fontsize(9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

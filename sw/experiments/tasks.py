@@ -7,12 +7,14 @@ lexicon and random sentences of the same size stand in (labelled ``synthetic``).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from hw.config import CostConfig, ViterbiConfig, bits_for
 from sw.graph import Graph
 
-__all__ = ["DEFAULT_COST", "fitted_config", "loglik_costs", "task_graph"]
+__all__ = ["DEFAULT_COST", "fitted_config", "loglik_costs", "penalized", "task_graph"]
 
 DEFAULT_COST = CostConfig()
 
@@ -45,6 +47,18 @@ def task_graph(task: str, *, seed: int = 0, corpus=None) -> tuple[Graph, str]:
     words = sorted(lexicon.prons)
     sentences = random_sentences(seed, words, 3000)
     return build_bigram_graph(lexicon, sentences, words), "synthetic 1,000-word bigram"
+
+
+def penalized(graph: Graph, penalty: float) -> Graph:
+    """``graph`` with ``penalty`` added to every arc with an output label (the word insertion
+    penalty as the hardware sees it: part of the graph's unsigned costs)."""
+    if penalty == 0:
+        return graph
+    if not np.isfinite(penalty) or penalty < 0:
+        raise ValueError(f"word penalty must be a finite number >= 0 for the hardware's "
+                         f"unsigned graph costs, not {penalty!r}")
+    cost = graph.arc_cost + np.where(graph.arc_olabel != 0, float(penalty), 0.0)
+    return dataclasses.replace(graph, arc_cost=cost)
 
 
 def loglik_costs(loglik, acoustic_scale: float, cost: CostConfig = DEFAULT_COST) -> np.ndarray:
