@@ -169,3 +169,19 @@ def test_verilog_command_rejects_zero_ways(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["verilog", "viterbi", "--ways", "0", "--output", str(tmp_path / "v.v")])
     assert "ways must be an int from 1 to 16, not 0" in capsys.readouterr().err
+
+
+def test_bench_command_rejects_a_gc_threshold_above_the_trace(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "viterbi", "--trace-depth", "256", "--trace-gc-free", "300",
+              "--json", str(tmp_path / "b.json")])
+    assert exit_info.value.code == 2
+    assert "trace_gc_free must be an int from 0 to 256, not 300" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_bench_command_sweeps_one_thing_at_a_time(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "viterbi", "--sweep", "--trace-sweep", "--json", str(tmp_path / "b.json")])
+    assert exit_info.value.code == 2
+    assert "--sweep and --trace-sweep are exclusive" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from sw.commands.sim_report import add_sim_options, check_cases, report_sim
 # more than 12 GB to compile them (the valid bits are flip-flops indexed by set), so the sweep
 # stops at 1024.
 SWEEP_TABLES = ((4, 4), (16, 4), (64, 4), (256, 4))
+SWEEP_TRACES = (256, 1024, 4096)
 
 
 def _add_table_options(parser):
@@ -57,7 +58,11 @@ def register(top, groups):
                     "scores: a random walk through the graph with noisy posteriors), check them "
                     "against the golden model, and report arcs per cycle in the expansion "
                     "phase, cycles per frame and hypotheses per frame. --sweep runs table sizes "
-                    f"{', '.join(f'{s}x{w}' for s, w in SWEEP_TABLES)} and writes a PNG too.")
+                    f"{', '.join(f'{s}x{w}' for s, w in SWEEP_TABLES)} and writes a PNG too; "
+                    f"--trace-sweep runs word-trace depths "
+                    f"{', '.join(str(d) for d in SWEEP_TRACES)} on one table and plots trace "
+                    f"entries in use (collected) against words appended (not collected) and "
+                    f"the share of cycles spent collecting.")
     _add_table_options(bench)
     bench.add_argument("--task", choices=["words", "digits"], default="words")
     bench.add_argument("--corpus", type=Path,
@@ -68,7 +73,13 @@ def register(top, groups):
     bench.add_argument("--beam", type=float, default=16.0, help="beam in cost units")
     bench.add_argument("--simulator", choices=["icarus", "verilator"], default="verilator")
     bench.add_argument("--seed", type=int, default=1)
+    bench.add_argument("--trace-depth", type=int, default=4096, help="word-trace entries")
+    bench.add_argument("--trace-gc-free", type=int, default=None,
+                       help="collect the trace below this many free entries (0: never; "
+                            "default: half the trace depth)")
     bench.add_argument("--sweep", action="store_true", help="run several table sizes")
+    bench.add_argument("--trace-sweep", action="store_true",
+                       help="run several word-trace depths (with their default threshold)")
     bench.add_argument("--json", type=Path, required=True, help="report to write")
     bench.set_defaults(func=run_bench)
 
@@ -118,9 +129,19 @@ def _check_table(sets, ways):
         raise CommandError(str(error)) from error
 
 
+def _check_trace(depth, gc_free):
+    from hw.config import ConfigError, ViterbiConfig
+    from sw.cli import CommandError
+
+    try:
+        ViterbiConfig(trace_depth=depth, trace_gc_free=gc_free)
+    except ConfigError as error:
+        raise CommandError(str(error)) from error
+
+
 def run_bench(args) -> int:
     """Benchmark one table size or the sweep; write JSON (and a PNG for the sweep)."""
-    from sim.bench_viterbi import bench_table, plot_sweep
+    from sim.bench_viterbi import bench_table, plot_sweep, plot_trace, trace_usage
     from sim.viterbi_workload import task_graph
     from sw.cli import CommandError
 
@@ -130,17 +151,32 @@ def run_bench(args) -> int:
     if args.corpus is not None and not args.corpus.is_dir():
         raise CommandError(f"--corpus {args.corpus} is not a directory (make one with "
                            f"`asrhw corpus --out DIR`)")
+    if args.sweep and args.trace_sweep:
+        raise CommandError("--sweep and --trace-sweep are exclusive: sweep one thing at a time")
     tables = SWEEP_TABLES if args.sweep else ((args.sets, args.ways),)
     for sets, ways in tables:
         _check_table(sets, ways)
+    if args.trace_sweep:
+        runs = [(args.sets, args.ways, depth, None) for depth in SWEEP_TRACES]
+    else:
+        runs = [(sets, ways, args.trace_depth, args.trace_gc_free) for sets, ways in tables]
+    for _sets, _ways, depth, gc_free in runs:
+        _check_trace(depth, gc_free)
     graph, source = task_graph(args.task, seed=args.seed, corpus=args.corpus)
     rows = []
-    for sets, ways in tables:
+    for sets, ways, depth, gc_free in runs:
         row = bench_table(task=args.task, sets=sets, ways=ways, utterances=args.utterances,
                           frames=args.frames, seed=args.seed, simulator=args.simulator,
-                          beam=args.beam, hash_kind=args.hash, graph=graph, source=source)
+                          beam=args.beam, hash_kind=args.hash, trace_depth=depth,
+                          trace_gc_free=gc_free, graph=graph, source=source)
         rows.append(row)
-        if len(tables) > 1:  # a long sweep keeps what it has measured so far
+        print(f"trace {depth} entries (collect below {row['trace_gc_threshold']} free): "
+              f"{row['trace_collections']} collections, {row['trace_appends_per_frame']:.0f} "
+              f"appends/frame, peak {row['trace_peak']} in use, "
+              f"{row['collect_cycles_per_frame']:.0f} collect cycles/frame "
+              f"({100 * row['collect_share']:.2f} % of cycles), "
+              f"{row['trace_overflows']} overflowing utterance(s)")
+        if len(runs) > 1:  # a long sweep keeps what it has measured so far
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"graph": source, "table": rows}, indent=1) + "\n")
         print(f"{sets:>5} x {ways:<2} ({row['table_entries']:>5} entries): "
@@ -152,7 +188,22 @@ def run_bench(args) -> int:
     report = rows[0] if len(rows) == 1 else {"graph": source, "table": rows}
     args.json.write_text(json.dumps(report, indent=1) + "\n")
     written = [str(args.json)]
-    if len(rows) > 1:
+    if args.trace_sweep:
+        from sim.viterbi_workload import fitted_config, workload
+
+        curves = []
+        for row in rows:
+            config = fitted_config(graph, sets=args.sets, ways=args.ways, beam=args.beam,
+                                   hash_kind=args.hash, trace_depth=row["trace_depth"])
+            costs = workload(graph, utterances=1, frames=args.frames, seed=args.seed,
+                             cost=config.cost)[0]
+            curves.append(trace_usage(graph, costs, config))
+        report["trace_curves"] = curves
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+        picture = args.json.with_suffix(".png")
+        plot_trace(rows, curves, picture)
+        written.append(str(picture))
+    elif len(rows) > 1:
         picture = args.json.with_suffix(".png")
         plot_sweep(rows, picture)
         written.append(str(picture))
