@@ -22,6 +22,7 @@ from amaranth.lib import io
 from boards import Board
 from boards.fit import check_fit
 from boards.fit import estimate as fit_estimate
+from boards.flash import find_loader
 from boards.synth import DEVICES, SynthesisError
 from hw.config import config_to_dict
 from hw.top import SystemTop
@@ -86,6 +87,8 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
                                                       multipliers=multipliers(design))
     for variable, command in TOOLS.items():
         os.environ.setdefault(variable, command)
+    # amaranth-boards' ULX3S flow insists on finding the programmer even when not programming
+    os.environ.setdefault("OPENFPGALOADER", find_loader())
     build_dir = Path(build_dir)
     started = time.monotonic()
     platform = platform_of(board)

@@ -85,6 +85,9 @@ def run_compare_command(args) -> int:
     from sw.cli import CommandError
 
     simulators = _simulators(args.simulators)
+    if not simulators and args.board is None:
+        raise CommandError("nothing to compare with the golden model: name a simulator "
+                           "(--simulators) or a board (--board, --port)")
     if args.utterances < 1:
         raise CommandError(f"--utterances must be at least 1, not {args.utterances}")
     try:

@@ -1,0 +1,59 @@
+"""``asrhw compare``: its refusals, the projection from board reports, and (slow) a real run."""
+
+import json
+import re
+import shutil
+
+import pytest
+
+from sim.compare import projected
+from sw.cli import main
+
+
+def fail(argv, capsys, pattern):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", *argv])
+    assert exit_info.value.code == 2
+    assert re.search(pattern, capsys.readouterr().err)
+
+
+def test_a_missing_model_says_how_to_make_one(tmp_path, capsys):
+    fail(["--model", str(tmp_path / "none"), "--corpus", str(tmp_path)], capsys,
+         r"holds no exported model \(manifest.json\): run 'asrhw model pipeline --out")
+
+
+def test_unknown_simulators_are_refused(tmp_path, capsys):
+    fail(["--simulators", "icarus,modelsim"], capsys,
+         r"--simulators must list icarus and/or verilator \(or 'none'\), not 'icarus,modelsim'")
+
+
+def test_nothing_to_compare_is_refused(capsys):
+    fail(["--simulators", "none"], capsys, r"nothing to compare with the golden model")
+
+
+def test_no_utterances_is_refused(capsys):
+    fail(["--utterances", "0"], capsys, r"--utterances must be at least 1, not 0")
+
+
+def test_projection_uses_each_board_report(tmp_path):
+    (tmp_path / "system_ulx3s-85f.json").write_text(json.dumps({"board": "ulx3s-85f",
+                                                                "fmax_mhz": 50.0}))
+    (tmp_path / "system_icebreaker.json").write_text(json.dumps({"board": "icebreaker",
+                                                                 "fmax_mhz": None}))
+    rows = projected(5000, reports=tmp_path)
+    assert [(r["board"], r["seconds_per_frame"]) for r in rows] == [("ulx3s-85f", 1e-4)]
+
+
+@pytest.mark.slow
+def test_compare_on_the_quick_digit_model(tmp_path, capsys):
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is needed to build the corpus")
+    corpus, run = tmp_path / "corpus", tmp_path / "run"
+    assert main(["model", "pipeline", "--quick", "--corpus", str(corpus), "--out", str(run),
+                 "--no-progress"]) == 0
+    report = tmp_path / "compare.json"
+    assert main(["compare", "--utterances", "2", "--simulators", "verilator", "--model",
+                 str(run), "--corpus", str(corpus), "--json", str(report)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "2 passed, 0 failed"
+    result = json.loads(report.read_text())
+    assert result["cycles_per_frame"] > 0 and result["cpu_peer"]["seconds_per_frame"] > 0
