@@ -50,10 +50,10 @@ def board_design(design: SystemDesign, board: Board) -> SystemDesign:
 
 
 def multipliers(design: SystemDesign) -> list:
-    """``(a_bits, b_bits)`` of the design's multipliers: one MAC per PE, the cost scale."""
-    spmv, cost = design.config.spmv, design.config.cost
-    return ([(spmv.act_width, spmv.codebook_width)] * spmv.pes
-            + [(spmv.act_width + 1, cost.scale_width)])
+    """``(a_bits, b_bits)`` of the design's multipliers: one MAC per PE. (The cost unit's
+    scale is a constant of the build, so its product becomes a few adders, not a DSP.)"""
+    spmv = design.config.spmv
+    return [(spmv.act_width, spmv.codebook_width)] * spmv.pes
 
 
 class BoardTop(Elaboratable):
