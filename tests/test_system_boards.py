@@ -66,3 +66,37 @@ def test_reduced_recognizer_builds_for_icebreaker(tmp_path):
     assert used["ICESTORM_DSP"] >= 1  # the MAC is in a DSP
     assert (tmp_path / "top.bin").stat().st_size > 0
     json.dumps(report)
+
+
+@pytest.fixture(scope="module")
+def quick_digit_model(tmp_path_factory):
+    """A quick pipeline's exported 90 %-sparse model and its corpus (about two minutes)."""
+    import shutil
+
+    from sw.cli import main
+
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is needed to build the corpus")
+    root = tmp_path_factory.mktemp("digits")
+    assert main(["model", "pipeline", "--quick", "--corpus", str(root / "corpus"), "--out",
+                 str(root / "run"), "--no-progress"]) == 0
+    return root / "run", root / "corpus"
+
+
+@pytest.mark.slow
+def test_full_digit_recognizer_builds_for_ulx3s(quick_digit_model, tmp_path):
+    from sim.compare import digit_design
+
+    design = digit_design(*quick_digit_model)
+    report = build_system(design, board_named("ulx3s-85f"), build_dir=tmp_path)
+    assert report["fmax_mhz"] > 25  # runs at the board's 25 MHz
+    assert (tmp_path / "top.bit").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_full_digit_recognizer_is_refused_for_icebreaker_with_the_shortfall(quick_digit_model):
+    from sim.compare import digit_design
+
+    design = board_design(digit_design(*quick_digit_model), board_named("icebreaker"))
+    with pytest.raises(FitError, match=r"ICESTORM_RAM: needs \d+, the device has 30"):
+        check_fit(_top(design), device="ice40-up5k", multipliers=multipliers(design))
