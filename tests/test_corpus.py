@@ -216,13 +216,28 @@ def test_same_arguments_reuse_the_cache(corpus):
     assert {p.name: p.stat().st_mtime_ns for p in corpus.iterdir()} == before
 
 
+def _differing_utterances(a, b) -> list:
+    """``(uid, voice, frames that differ)`` of the utterances whose filterbanks differ."""
+    out = []
+    offsets = a["offsets"]
+    for i, uid in enumerate(a["uids"]):
+        x, y = a["fbank"][offsets[i]:offsets[i + 1]], b["fbank"][offsets[i]:offsets[i + 1]]
+        if x.shape != y.shape or not np.array_equal(x, y):
+            rows = int((x != y).any(axis=1).sum()) if x.shape == y.shape else "shape"
+            out.append((str(uid), str(a["voices"][i]), rows))
+    return out
+
+
 def test_rebuild_with_the_same_seed_is_identical(corpus, tmp_path):
     build_corpus(tmp_path, seed=3, sizes=TINY, progress=False, workers=1)
     for name in ("words_test.npz", "digits_train.npz"):
         with np.load(corpus / name) as a, np.load(tmp_path / name) as b:
             assert sorted(a.files) == sorted(b.files)
             for key in a.files:
-                assert np.array_equal(a[key], b[key], equal_nan=a[key].dtype.kind == "f"), key
+                same = np.array_equal(a[key], b[key], equal_nan=a[key].dtype.kind == "f")
+                # name the utterances and voices that differ: the failure seen once in CI
+                # could not be reproduced, and this is what the next occurrence must tell
+                assert same, (name, key, _differing_utterances(a, b) if key == "fbank" else "")
     assert (corpus / "lexicon.json").read_text() == (tmp_path / "lexicon.json").read_text()
 
 
