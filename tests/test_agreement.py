@@ -78,3 +78,24 @@ def test_penalized_refuses_a_negative_penalty():
     assert penalized(graph, 0.0) is graph
     with pytest.raises(ValueError, match="word penalty must be a finite number >= 0"):
         penalized(graph, -1.0)
+
+
+def test_hardware_variants_change_one_setting_each():
+    from sw.experiments.agreement import hardware_variants
+
+    graph, _ = task_graph("digits")
+    variants = hardware_variants(graph, 64)
+    assert variants["darkside"] == {}
+    assert variants["4 x 16 (same entries)"] == {"sets": 4, "ways": 16}
+    assert variants["2x entries"] == {"sets": 32}
+    assert variants["beam 20"] == {"beam": 20.0}
+    assert all(len(change) <= 2 for change in variants.values())  # sets + ways move together
+
+
+def test_ablation_cli_needs_existing_directories(tmp_path, capsys):
+    from sw.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["experiment", "ablation", "--out", str(tmp_path), "--corpus",
+              str(tmp_path / "none"), "--models", str(tmp_path), "--scale", "1.0"])
+    assert "--corpus" in capsys.readouterr().err

@@ -54,7 +54,8 @@ def test_golden_rows_report_trace_and_use_the_default_trace_depth(tmp_path):
     for row in golden:
         assert row["trace_depth"] == ViterbiConfig().trace_depth
         assert row["trace_overflows"] == 0
-        assert 0 < row["trace_peak_entries"] <= row["trace_depth_needed"] <= row["trace_depth"]
+        assert row["trace_overflows_at_default"] == 0
+        assert 0 < row["trace_peak_entries"] <= row["trace_depth"] == row["trace_depth_default"]
         assert row["sets"] * row["ways"] == row["table_entries"]
     summary = report["summary"]["digits/tuned"]
     assert summary["golden_run"] and summary["golden_trace_overflows"] == 0
@@ -107,3 +108,18 @@ def test_cli_counts():
 
     assert _counts("20") == 20
     assert _counts("digits=40, words=5".replace(" ", "")) == (("digits", 40), ("words", 5))
+
+
+def test_an_overflowing_trace_is_counted_and_the_row_reruns_at_the_depth_it_needs(tmp_path):
+    settings = replace(TINY, sparsities=(0.0,), table_entries=(64,), trace_depth=4,
+                       golden_utterances=2)
+    report = run_darkside(tmp_path, settings=settings, progress=False)
+    row = next(r for r in report["rows"] if r["decoder"] == "golden")
+    assert row["trace_depth_default"] == 4
+    assert row["trace_overflows_at_default"] == 2  # every utterance traces more than 4 words
+    assert row["trace_overflows"] == 0
+    assert row["trace_depth"] > 4 and row["trace_depth"] & (row["trace_depth"] - 1) == 0
+    assert row["trace_peak_entries"] <= row["trace_depth"]
+    summary = report["summary"]["digits/tuned"]
+    assert summary["golden_trace_overflows_at_default_depth"] == 2
+    assert summary["golden_trace_depth_by_table"] == {"64": row["trace_depth"]}

@@ -39,9 +39,34 @@ def register(top, groups):
     darkside.add_argument("--sparsities", metavar="S,...", help="model sparsities (0,0.5,0.9)")
     darkside.add_argument("--tables", metavar="ENTRIES,...",
                           help="golden table sizes in entries (16,64,256)")
+    darkside.add_argument("--scales", metavar="S,...",
+                          help="acoustic scales of the dev-set tuning grid")
+    darkside.add_argument("--penalties", metavar="P,...",
+                          help="word insertion penalties (>= 0) of the tuning grid")
     darkside.add_argument("--trace-depth", type=int,
                           help="golden word-trace entries (default: the ViterbiConfig default)")
     darkside.set_defaults(func=run_darkside)
+
+    ablation = kinds.add_parser(
+        "ablation", help="golden vs float decoder, one hardware setting changed at a time",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Decode test utterances of one task and model with the float decoder and "
+                    "with the golden hardware decoder of a darkside table, then change one "
+                    "setting at a time (cost width and fraction, epsilon passes, hash, ways, "
+                    "entries, a table that never evicts, a wider beam) and report WER, "
+                    "utterances equal to the float decoder's, drops and flags per variant. "
+                    "Writes DIR/ablation_<task>_<sparsity>.json.")
+    ablation.add_argument("--out", type=Path, required=True, help="output directory")
+    ablation.add_argument("--corpus", type=Path, required=True, help="corpus directory")
+    ablation.add_argument("--models", type=Path, required=True, help="pipeline directory")
+    ablation.add_argument("--task", choices=("digits", "words"), default="digits")
+    ablation.add_argument("--sparsity", type=float, default=0.9, help="model sparsity")
+    ablation.add_argument("--utterances", type=int, default=100, help="test utterances")
+    ablation.add_argument("--tables", default="16,64", metavar="ENTRIES,...",
+                          help="darkside table sizes (4 ways) to study")
+    ablation.add_argument("--scale", type=float, required=True, help="acoustic scale")
+    ablation.add_argument("--penalty", type=float, default=0.0, help="word insertion penalty")
+    ablation.set_defaults(func=run_ablation)
 
 
 def run_darkside(args) -> int:
@@ -75,6 +100,10 @@ def run_darkside(args) -> int:
             changes["sparsities"] = tuple(float(x) for x in args.sparsities.split(","))
         if args.tables is not None:
             changes["table_entries"] = tuple(int(x) for x in args.tables.split(","))
+        if args.scales is not None:
+            changes["scales"] = tuple(float(x) for x in args.scales.split(","))
+        if args.penalties is not None:
+            changes["penalties"] = tuple(float(x) for x in args.penalties.split(","))
         if args.trace_depth is not None:
             changes["trace_depth"] = args.trace_depth
         settings = dataclasses.replace(settings, **changes)
@@ -83,6 +112,49 @@ def run_darkside(args) -> int:
     report = run_darkside(args.out, settings=settings, corpus=args.corpus, models=args.models)
     print(json.dumps(report["summary"], indent=1))
     print(f"report written to {args.out / 'darkside.json'} and {args.out / 'darkside.png'}")
+    return 0
+
+
+def run_ablation(args) -> int:
+    """Run :func:`sw.experiments.agreement.ablation` per table size; print and save it."""
+    import json
+
+    from sw.cli import CommandError
+    from sw.experiments.agreement import ablation, hardware_variants
+    from sw.experiments.darkside import DarksideSettings, scored_test_set
+    from sw.experiments.tasks import task_graph
+
+    for name in ("corpus", "models"):
+        if not getattr(args, name).is_dir():
+            raise CommandError(f"--{name} {getattr(args, name)} is not a directory")
+    if args.utterances < 1:
+        raise CommandError(f"--utterances must be at least 1, not {args.utterances}")
+    try:
+        tables = [int(x) for x in args.tables.split(",")]
+    except ValueError as error:
+        raise CommandError(f"--tables must be integers: {error}") from error
+    graph, source = task_graph(args.task, corpus=args.corpus)
+    settings = DarksideSettings(tasks=(args.task,), utterances=args.utterances,
+                                dev_utterances=0)
+    scored, scores = scored_test_set(graph, args.task, args.sparsity, settings, args.corpus,
+                                 args.models)
+    report = {"task": args.task, "sparsity": args.sparsity, "graph": source, "scores": scores,
+              "tables": {}}
+    for entries in tables:
+        result = ablation(graph, scored, acoustic_scale=args.scale, word_penalty=args.penalty,
+                          base={"sets": max(1, entries // 4), "ways": min(4, entries)},
+                          variants=hardware_variants(graph, entries), progress=True)
+        report["tables"][str(entries)] = result
+        print(f"table {entries}: float WER {100 * result['float']['wer']:.2f} %")
+        for name, row in result["variants"].items():
+            print(f"  {name:32s} WER {100 * row['wer']:6.2f} %  same as float "
+                  f"{row['same_words_as_float']}/{result['utterances']}  drops {row['drops']}"
+                  f"  no final {row['final_not_reached']}  trace overflows "
+                  f"{row['trace_overflows']}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"ablation_{args.task}_{int(round(args.sparsity * 100))}.json"
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"report written to {path}")
     return 0
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from hw.config import CostConfig, ViterbiConfig, bits_for
 from sw.experiments.tasks import fitted_config, loglik_costs
 
-__all__ = ["FINE_COST", "ablation", "agreement", "unbounded_config"]
+__all__ = ["FINE_COST", "ablation", "agreement", "hardware_variants", "unbounded_config"]
 
 FINE_COST = CostConfig(cost_width=28, cost_frac=10)
 
@@ -108,8 +108,8 @@ def ablation(graph, scored, *, acoustic_scale: float, word_penalty: float = 0.0,
                      "final_reached": sum(bool(f.final_reached) for f in floats)},
            "variants": {}}
     for name, change in tqdm(variants.items(), desc="ablation", disable=not progress):
-        settings = {**base, **change}
-        config = fitted_config(graph, beam=beam, **settings)
+        settings = {"beam": beam, **base, **change}
+        config = fitted_config(graph, **settings)
         errors, differing = 0, []
         totals = {"drops": 0, "replacements": 0, "beam_pruned": 0, "epsilon_limit_hit": 0,
                   "trace_overflows": 0, "final_not_reached": 0}
@@ -134,3 +134,25 @@ def ablation(graph, scored, *, acoustic_scale: float, word_penalty: float = 0.0,
             "same_words_as_float": len(scored) - len(differing), "differing": differing,
             **totals}
     return out
+
+
+def hardware_variants(graph, entries: int, ways: int = 4) -> dict:
+    """The single-setting changes of a darkside table of ``entries`` entries: finer and wider
+    costs, more epsilon passes, the other hash, the same entries in more ways, more entries,
+    a table that never evicts, and a wider beam (the hardware has no Kaldi ``min_active``)."""
+    unbounded = unbounded_config(graph)
+    sets = max(1, entries // ways)
+    variants = {"darkside": {},
+                "cost 16 bits, 8 fractional": {"cost": CostConfig(cost_width=16, cost_frac=8)},
+                "cost 28 bits, 10 fractional": {"cost": FINE_COST},
+                "16 epsilon passes": {"max_epsilon_passes": 16},
+                "multiplicative hash": {"hash_kind": "multiplicative"}}
+    for more in (4, 16):
+        if more > ways and entries >= more:
+            variants[f"{entries // more} x {more} (same entries)"] = {"sets": entries // more,
+                                                                     "ways": more}
+    for factor in (2, 4):
+        variants[f"{factor}x entries"] = {"sets": min(4096, sets * factor)}
+    variants["never evicts"] = {"sets": unbounded.sets, "ways": unbounded.ways}
+    variants["beam 20"] = {"beam": 20.0}
+    return variants

@@ -27,7 +27,8 @@ from hw.config import ViterbiConfig
 from sw.experiments.tasks import fitted_config, loglik_costs, penalized, task_graph
 from sw.model import log_softmax
 
-__all__ = ["DarksideSettings", "golden_config", "run_darkside", "summarize", "write_plot"]
+__all__ = ["DarksideSettings", "golden_config", "run_darkside", "smallest_table", "summarize",
+           "scored_test_set", "write_plot"]
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,9 @@ class DarksideSettings:
     ``golden_utterances`` is the number of test utterances the (slow, bit-exact) golden
     decoder runs per row, either one int for every task or ``((task, count), ...)``;
     ``golden_modes`` the scale modes it runs in. ``trace_depth`` is the golden decoder's
-    word-trace memory (``None``: the ``ViterbiConfig`` default); every golden row reports its
-    overflows and the most entries in use, so an undersized trace is visible, never hidden.
+    word-trace memory (``None``: the ``ViterbiConfig`` default); a row whose utterances
+    overflow it is run at the smallest power of two that does not, and reports both its
+    overflows at the configured depth and the depth it needed, never hiding either.
     """
 
     tasks: tuple = ("digits", "words")
@@ -145,6 +147,14 @@ def _scorer(sparsity, models, seed, num_pdfs):
     return score, f"SYNTHETIC (label boost {boost:.2f} + N(0,1) noise)"
 
 
+def scored_test_set(graph, task, sparsity, settings, corpus, models):
+    """``([(loglik, reference)], score source)`` of the test utterances of ``task`` scored by
+    the model of ``sparsity`` (the same keys as :func:`run_darkside`, so the same scores)."""
+    data = _Utterances(task, graph, settings, corpus)
+    score, source = _scorer(sparsity, models, settings.seed, graph.num_pdfs)
+    return [(score(f, lab, 1_000 + i), ref) for i, (f, lab, ref) in enumerate(data.test)], source
+
+
 # ---- decoding --------------------------------------------------------------------------------
 
 def _wer(pairs):
@@ -181,6 +191,12 @@ def golden_config(graph, entries: int, settings: DarksideSettings) -> ViterbiCon
 
 
 def _golden_rows(graph, scored, *, scale, penalty, entries, settings):
+    """Golden decodes of ``scored``. An utterance whose word trace overflows at the configured
+    depth is decoded again with the depth doubled until it fits (at most 65,536 entries):
+    without an overflow the words and counters do not depend on the depth (a collection frees
+    only entries no hypothesis reaches), so the row equals one run at the largest depth any
+    utterance needed, the smallest power of two with no overflow; the overflows at the
+    configured depth are counted, not hidden."""
     from sw.golden.viterbi import decode as golden_decode
 
     config = golden_config(graph, entries, settings)
@@ -189,11 +205,18 @@ def _golden_rows(graph, scored, *, scale, penalty, entries, settings):
     for loglik, reference in scored:
         costs = loglik_costs(loglik, scale, config.cost)
         began = time.perf_counter()
-        result = golden_decode(hardware_graph, costs, config)
+        used = config
+        result = golden_decode(hardware_graph, costs, used)
+        overflowed_at_default = result.trace_overflow
+        while result.trace_overflow and used.trace_depth < 65536:
+            used = dataclasses.replace(used, trace_depth=used.trace_depth * 2)
+            result = golden_decode(hardware_graph, costs, used)
         out.append({"reference": reference, "words": tuple(result.words),
                     "tokens": np.array(result.tokens_per_frame),
                     "arcs": result.counters.arcs_expanded, "frames": len(loglik),
-                    "trace_overflow": result.trace_overflow, "trace_peak": result.trace_peak,
+                    "trace_overflow": result.trace_overflow,
+                    "trace_overflow_at_default": overflowed_at_default,
+                    "trace_depth": used.trace_depth, "trace_peak": result.trace_peak,
                     "trace_collections": result.counters.trace_collections,
                     "final_reached": result.final_reached,
                     "seconds": time.perf_counter() - began})
@@ -212,10 +235,12 @@ def _golden_row(golden, config, float_subset_wer):
             "tokens_per_frame": float(tokens.mean()), "peak_tokens_per_frame": int(tokens.max()),
             "arcs_per_frame": sum(g["arcs"] for g in golden) / max(1, frames),
             "seconds_per_frame": sum(g["seconds"] for g in golden) / max(1, frames),
-            "trace_depth": config.trace_depth,
+            "trace_depth_default": config.trace_depth,
+            "trace_overflows_at_default": sum(bool(g["trace_overflow_at_default"])
+                                              for g in golden),
+            "trace_depth": max((g["trace_depth"] for g in golden), default=config.trace_depth),
             "trace_overflows": sum(bool(g["trace_overflow"]) for g in golden),
             "trace_peak_entries": peak_trace,
-            "trace_depth_needed": 1 << max(0, int(peak_trace) - 1).bit_length(),
             "trace_collections": sum(g["trace_collections"] for g in golden),
             "final_not_reached": sum(not g["final_reached"] for g in golden)}
 
@@ -352,6 +377,11 @@ def summarize(rows, settings) -> dict:
                 "golden_tokens_never_exceed_table": all(
                     r["peak_tokens_per_frame"] <= r["table_entries"] for r in golden),
                 "golden_trace_overflows": sum(r["trace_overflows"] for r in golden),
+                "golden_trace_overflows_at_default_depth": sum(
+                    r["trace_overflows_at_default"] for r in golden),
+                "golden_trace_depth_by_table": {
+                    str(e): max(r["trace_depth"] for r in golden if r["table_entries"] == e)
+                    for e in sorted({r["table_entries"] for r in golden})},
                 "golden_trace_peak_entries": max((r["trace_peak_entries"] for r in golden),
                                                  default=None),
             }
