@@ -15,7 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hw.config import ConfigError
+import numpy as np
+
+from hw.config import ConfigError, config_to_dict
 from sim.system import check_core, simulate_core
 from sim.system_cases import Utterance
 from sw.system import SystemDesign, golden_recognize, system_design
@@ -85,28 +87,53 @@ def load_test_utterances(design: SystemDesign, corpus: Path, count: int) -> list
             for u in chosen]
 
 
+def _float_layers(quantized) -> list:
+    """The model's layers as float32 ``(weights, bias, relu)``: the shared 4-bit weights and
+    the biases in float, what a software recognizer with the same model computes with."""
+    from sw.csc import decode
+
+    layers, total = [], 0
+    frac, act_frac = quantized.spmv.codebook_frac, quantized.spmv.act_frac
+    for layer, exponent in zip(quantized.layers, quantized.exponents, strict=True):
+        total += exponent
+        weights = layer.codebook[decode(layer)] / 2.0 ** (frac + exponent)
+        layers.append((np.ascontiguousarray(weights.T, dtype=np.float32),
+                       (layer.bias / 2.0 ** (act_frac + total)).astype(np.float32),
+                       bool(layer.relu)))
+    return layers
+
+
 def cpu_peer(design: SystemDesign, utterances) -> dict:
-    """Seconds per frame of the software recognizer on this CPU: the NumPy forward pass of the
-    same quantized model, then Kaldi FasterDecoder on the same graph with the same beam and as
-    many active tokens as the hardware table holds."""
+    """Seconds per frame of the software recognizer on one core of this CPU: the model's
+    float32 NumPy forward pass (OpenBLAS on one thread, a whole utterance at once), then Kaldi
+    FasterDecoder on the same graph with the same beam and as many active tokens as the
+    hardware table holds. (OpenBLAS's own threads, competing with other processes, made the
+    forward pass 20x slower here: one thread is the fair and stable figure.)"""
     from sw.decoder import DecoderOptions
     from sw.model import log_softmax
     from sw.peers import KaldiFasterDecoder
-    from sw.quantized import fast_forward
+    from sw.train import blas_threads
 
-    viterbi = design.config.viterbi
-    options = DecoderOptions(acoustic_scale=design.quantized.acoustic_scale,
+    viterbi, quantized = design.config.viterbi, design.quantized
+    options = DecoderOptions(acoustic_scale=quantized.acoustic_scale,
                              beam=viterbi.beam / (1 << viterbi.cost.cost_frac),
                              max_active=viterbi.table_entries)
     decoder = KaldiFasterDecoder(design.graph, options)
+    layers = _float_layers(quantized)
+    unit = np.float32(2.0 ** -quantized.spmv.act_frac)
     dnn = search = 0.0
     frames = 0
     words = []
     for utterance in utterances:
-        began = time.perf_counter()
-        outputs, _ = fast_forward(design.quantized, utterance.activations)
-        loglik = log_softmax(design.quantized.output_logits(outputs))
-        dnn += time.perf_counter() - began
+        with blas_threads(1):
+            began = time.perf_counter()
+            h = utterance.activations.astype(np.float32) * unit
+            for weights, bias, relu in layers:
+                h = h @ weights + bias
+                if relu:
+                    np.maximum(h, 0, out=h)
+            loglik = log_softmax(h.astype(np.float64) * 2.0 ** -quantized.logit_exponent)
+            dnn += time.perf_counter() - began
         result = decoder.decode(loglik)
         search += result.seconds
         frames += len(utterance.activations)
@@ -116,12 +143,18 @@ def cpu_peer(design: SystemDesign, utterances) -> dict:
             "seconds_per_frame": (dnn + search) / frames, "frames": frames, "words": words}
 
 
-def projected(cycles_per_frame: float, reports=REPORTS) -> list:
-    """Hardware time per frame at the Fmax of each board's system build report."""
+def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
+    """Hardware time per frame at the Fmax of each board's system build report; with
+    ``config`` (a ``SystemConfig``) only reports of a build with the same engine and Viterbi
+    unit count (another design's Fmax says nothing about this one)."""
     rows = []
     for path in sorted(Path(reports).glob("system_*.json")):
         report = json.loads(path.read_text())
         fmax = report.get("fmax_mhz")
+        built = report.get("config", {})
+        if config is not None and (built.get("spmv") != config_to_dict(config.spmv)
+                                   or built.get("viterbi") != config_to_dict(config.viterbi)):
+            continue
         if fmax:
             rows.append({"board": report["board"], "fmax_mhz": fmax, "report": path.name,
                          "seconds_per_frame": cycles_per_frame / (fmax * 1e6)})

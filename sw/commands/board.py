@@ -123,7 +123,9 @@ def _build_system(args, board) -> int:
     if args.model is None:
         from sim.system_cases import small_design
 
-        design, what = small_design(0, pes=4), "reduced: random 24-20-16-12 model, 40-state graph"
+        # the reduced design that fits the iCE40UP5K (one PE, a 2 x 2 table)
+        design = small_design(0, pes=1, sets=2, ways=2)
+        what = "reduced: random 24-20-16-12 model on 1 PE, 40-state graph, 2 x 2 table"
     else:
         from sim.compare import CompareError, DesignChoice, digit_design
 

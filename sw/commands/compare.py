@@ -118,18 +118,19 @@ def run_compare_command(args) -> int:
         print(f"cycles per frame: {cycles:.0f} (engine busy {report['engine_cycles_per_frame']:.0f}"
               f", Viterbi {report['viterbi_cycles_per_frame']:.0f}; they overlap)")
         cpu = peer["seconds_per_frame"]
-        print(f"CPU peer (NumPy forward pass + Kaldi FasterDecoder): {1e6 * cpu:.0f} us/frame "
+        print(f"CPU peer (float32 NumPy forward pass + Kaldi FasterDecoder): {1e6 * cpu:.0f} "
+              f"us/frame "
               f"(DNN {1e6 * peer['dnn_seconds_per_frame']:.0f}, search "
               f"{1e6 * peer['search_seconds_per_frame']:.0f})")
-        report["projected"] = projected(cycles)
+        report["projected"] = projected(cycles, design.config)
         for row in report["projected"]:
             row["speedup_vs_cpu"] = cpu / row["seconds_per_frame"]
             print(f"{row['board']}: {1e6 * row['seconds_per_frame']:.1f} us/frame at "
                   f"{row['fmax_mhz']} MHz -> {row['speedup_vs_cpu']:.1f}x the CPU peer")
         if not report["projected"]:
-            print("no board build report (boards/reports/system_*.json): run 'asrhw build "
-                  "--board ulx3s-85f --json boards/reports/system_ulx3s-85f.json' for a "
-                  "projected time")
+            print("no board build of this design (boards/reports/system_*.json with the same "
+                  "engine and Viterbi config): run 'asrhw build --board ulx3s-85f --model ... "
+                  "--json boards/reports/system_ulx3s-85f.json' for a projected time")
     for target, run in report["runs"].items():
         print(f"{target}: build {run['build_seconds']:.1f} s, run {run['run_seconds']:.1f} s")
     if args.json:
