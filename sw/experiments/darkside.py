@@ -418,9 +418,9 @@ def write_plot(rows, path, summary=None) -> None:
         found = (summary or {}).get(f"{task}/{mode}", {})
         if found.get("golden_run"):
             smallest = found["smallest_table_within_0.5pct_wer_up_to_90pct"]
-            title += (f"\nsmallest table within 0.5 % of float WER (<= 90 %): {smallest}"
-                      f"\nfloat peak tokens/frame (<= 90 %): "
-                      f"{found['float_peak_tokens_per_frame_up_to_90pct']}")
+            title += (f"\nsmallest table within 0.5 % WER: {smallest}"
+                      f"\nfloat peak tokens/frame: "
+                      f"{found['float_peak_tokens_per_frame_up_to_90pct']} (both <= 90 %)")
         top.set(yscale="log", title=title, xlabel="sparsity", ylabel="hypotheses per frame")
         bottom.set(xlabel="sparsity", ylabel="WER %")
         top.legend(fontsize=7)
