@@ -58,8 +58,10 @@ class SpMVTestbench:
 
     async def start(self):
         """Start the clock and reset the design."""
+        # one layer stored: it starts at pointer and bias address 0
         await start_clock_and_reset(
-            self.dut, ("activations__valid", "outputs__ready", "load__valid", "start"))
+            self.dut, ("activations__valid", "outputs__ready", "load__valid", "start",
+                       "column_base", "bias_base"))
 
     def _load_word(self, target, pe, address, value):
         value &= (1 << self.data_bits) - 1
