@@ -21,18 +21,12 @@ def _assert_all_match(design, utterances, result):
     assert any(check.golden_words for check in checks), "no utterance produced words"
 
 
-def test_core_on_icarus_equals_golden():
-    design = small_design(0)
-    utterances = small_utterances(design, 8, seed=11)
-    result = simulate_core(design, utterances, simulator="icarus", seed=1,
-                           gap_probability=0.2, backpressure=0.3)
-    _assert_all_match(design, utterances, result)
-
-
-def test_core_on_verilator_equals_golden():
-    design = small_design(1)
-    utterances = small_utterances(design, 40, seed=12)
-    result = simulate_core(design, utterances, simulator="verilator", seed=2,
+@pytest.mark.parametrize("simulator, design_seed, count", [("icarus", 0, 8),
+                                                            ("verilator", 1, 40)])
+def test_core_equals_golden(simulator, design_seed, count):
+    design = small_design(design_seed)
+    utterances = small_utterances(design, count, seed=11 + design_seed)
+    result = simulate_core(design, utterances, simulator=simulator, seed=1 + design_seed,
                            gap_probability=0.2, backpressure=0.3)
     _assert_all_match(design, utterances, result)
 

@@ -105,13 +105,18 @@ def run_build(args) -> int:
         raise CommandError(str(error)) from error
     report = {"board": board.name, "unit": args.unit, "config": config_to_dict(config),
               **report}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    used = ", ".join(f"{name} {v['used']}/{v['available']}"
-                     for name, v in report["utilization"].items())
+    used = _write_report(args.json, report)
     print(f"Fmax {report['fmax_mhz']} MHz (constraint {freq} MHz); {used}")
     print(f"report written to {args.json}")
     return 0
+
+
+def _write_report(path: Path, report: dict) -> str:
+    """Write a build report; return its resource use as one line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return ", ".join(f"{name} {v['used']}/{v['available']}"
+                     for name, v in report["utilization"].items())
 
 
 def _build_system(args, board) -> int:
@@ -144,10 +149,7 @@ def _build_system(args, board) -> int:
     except (FitError, SynthesisError) as error:
         raise CommandError(str(error)) from error
     report["design"] = what
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    used = ", ".join(f"{name} {v['used']}/{v['available']}"
-                     for name, v in report["utilization"].items())
+    used = _write_report(args.json, report)
     print(f"Fmax {report['fmax_mhz']} MHz (board clock {report['clock_mhz']} MHz); {used}")
     print(f"bitstream {report['bitstream']}; report written to {args.json}")
     return 0
