@@ -234,11 +234,17 @@ class MLP:
         zeros = sum(w.size - np.count_nonzero(w) for w in self.weights)
         return float(zeros / sum(w.size for w in self.weights))
 
-    def forward(self, x: np.ndarray, *, keep: bool = False):
+    def forward(self, x: np.ndarray, *, keep: bool = False, dropout: float = 0.0,
+                rng: np.random.Generator | None = None):
         """Logits for frames ``x[N, input_dim]``.
 
         With ``keep=True`` also returns the list of each layer's input (for backpropagation).
+        ``dropout`` (training only, with ``rng``) zeroes each hidden output with that
+        probability and scales the rest by ``1 / (1 - dropout)``.
         """
+        if dropout and rng is None:
+            raise ModelError("dropout needs a random generator (rng)")
+        keep_scale = np.float32(1.0 / (1.0 - dropout))
         h = np.asarray(x, dtype=np.float32)
         inputs = []
         for index, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
@@ -246,6 +252,8 @@ class MLP:
             h = h @ w.T + b
             if index < self.num_layers - 1:
                 h = np.maximum(h, 0.0)
+                if dropout:
+                    h *= (rng.random(h.shape, dtype=np.float32) >= dropout) * keep_scale
         return (h, inputs) if keep else h
 
     def logits(self, x: np.ndarray, *, batch: int = 8192) -> np.ndarray:

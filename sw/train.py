@@ -229,22 +229,8 @@ def loss_and_gradients(model: MLP, x: np.ndarray, y: np.ndarray, *, entropy_coef
     targets with weight ``distill_weight``; ``dropout`` (with ``rng``) drops hidden outputs.
     """
     n = len(y)
-    if dropout:
-        if rng is None:
-            raise ModelError("dropout needs a random generator (rng)")
-        keep_scale = 1.0 / (1.0 - dropout)
-        h = np.asarray(x, dtype=np.float32)
-        inputs = []
-        for index, (w, b) in enumerate(zip(model.weights, model.biases, strict=True)):
-            inputs.append(h)
-            h = h @ w.T + b
-            if index < model.num_layers - 1:
-                h = np.maximum(h, 0.0)
-                h *= (rng.random(h.shape, dtype=np.float32) >= dropout) * np.float32(keep_scale)
-        z = h
-    else:
-        keep_scale = 1.0
-        z, inputs = model.forward(x, keep=True)
+    z, inputs = model.forward(x, keep=True, dropout=dropout, rng=rng)
+    keep_scale = 1.0 / (1.0 - dropout)
     p = softmax(z)
     logp = log_softmax(z)
     if soft_targets is not None and distill_weight:
