@@ -87,22 +87,6 @@ def load_test_utterances(design: SystemDesign, corpus: Path, count: int) -> list
             for u in chosen]
 
 
-def _float_layers(quantized) -> list:
-    """The model's layers as float32 ``(weights, bias, relu)``: the shared 4-bit weights and
-    the biases in float, what a software recognizer with the same model computes with."""
-    from sw.csc import decode
-
-    layers, total = [], 0
-    frac, act_frac = quantized.spmv.codebook_frac, quantized.spmv.act_frac
-    for layer, exponent in zip(quantized.layers, quantized.exponents, strict=True):
-        total += exponent
-        weights = layer.codebook[decode(layer)] / 2.0 ** (frac + exponent)
-        layers.append((np.ascontiguousarray(weights.T, dtype=np.float32),
-                       (layer.bias / 2.0 ** (act_frac + total)).astype(np.float32),
-                       bool(layer.relu)))
-    return layers
-
-
 def cpu_peer(design: SystemDesign, utterances) -> dict:
     """Seconds per frame of the software recognizer on one core of this CPU: the model's
     float32 NumPy forward pass (OpenBLAS on one thread, a whole utterance at once), then Kaldi
@@ -112,6 +96,7 @@ def cpu_peer(design: SystemDesign, utterances) -> dict:
     from sw.decoder import DecoderOptions
     from sw.model import log_softmax
     from sw.peers import KaldiFasterDecoder
+    from sw.quantized import float_model
     from sw.train import blas_threads
 
     viterbi, quantized = design.config.viterbi, design.quantized
@@ -119,7 +104,7 @@ def cpu_peer(design: SystemDesign, utterances) -> dict:
                              beam=viterbi.beam / (1 << viterbi.cost.cost_frac),
                              max_active=viterbi.table_entries)
     decoder = KaldiFasterDecoder(design.graph, options)
-    layers = _float_layers(quantized)
+    model = float_model(quantized)
     unit = np.float32(2.0 ** -quantized.spmv.act_frac)
     dnn = search = 0.0
     frames = 0
@@ -127,12 +112,8 @@ def cpu_peer(design: SystemDesign, utterances) -> dict:
     for utterance in utterances:
         with blas_threads(1):
             began = time.perf_counter()
-            h = utterance.activations.astype(np.float32) * unit
-            for weights, bias, relu in layers:
-                h = h @ weights + bias
-                if relu:
-                    np.maximum(h, 0, out=h)
-            loglik = log_softmax(h.astype(np.float64) * 2.0 ** -quantized.logit_exponent)
+            logits = model.forward(utterance.activations.astype(np.float32) * unit)
+            loglik = log_softmax(logits.astype(np.float64))
             dnn += time.perf_counter() - began
         result = decoder.decode(loglik)
         search += result.seconds

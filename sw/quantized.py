@@ -49,6 +49,7 @@ __all__ = [
     "quantize_features",
     "quantize_model",
     "share_weights",
+    "float_model",
     "shared_float_model",
 ]
 
@@ -346,12 +347,10 @@ def finetune_shared(model: MLP, train_data, dev_data, config, *, progress: bool 
     return tuned, history
 
 
-def shared_float_model(model: MLP, quantized: QuantizedModel) -> MLP:
-    """The float model with the engine's shared, fixed-point weights and biases (float
-    arithmetic): isolates the cost of weight sharing from that of fixed-point activations.
-
-    Its ``info["shared_exponents"]`` records the scaling, which :func:`quantize_model` reuses
-    so that quantizing it again reproduces ``quantized`` exactly."""
+def float_model(quantized: QuantizedModel) -> MLP:
+    """The engine's layers as a float MLP: the shared weights and fixed-point biases the
+    engine stores, in float arithmetic; its outputs are logits (log-priors stay in the last
+    bias if they were folded there)."""
     weights, biases, total = [], [], 0
     frac, act_frac = quantized.spmv.codebook_frac, quantized.spmv.act_frac
     for layer, exponent in zip(quantized.layers, quantized.exponents, strict=True):
@@ -359,8 +358,19 @@ def shared_float_model(model: MLP, quantized: QuantizedModel) -> MLP:
         values = layer.codebook[decode(layer)].astype(np.float64)
         weights.append(values / 2.0 ** (frac + exponent))
         biases.append(layer.bias / 2.0 ** (act_frac + total))
+    return MLP(quantized.model_config, weights, biases)
+
+
+def shared_float_model(model: MLP, quantized: QuantizedModel) -> MLP:
+    """The float model with the engine's shared, fixed-point weights and biases (float
+    arithmetic): isolates the cost of weight sharing from that of fixed-point activations.
+
+    Its ``info["shared_exponents"]`` records the scaling, which :func:`quantize_model` reuses
+    so that quantizing it again reproduces ``quantized`` exactly."""
+    layers = float_model(quantized)
     info = {**model.info, "shared_exponents": list(quantized.exponents)}
-    shared = MLP(model.config, weights, biases, log_priors=model.log_priors, info=info)
+    shared = MLP(model.config, layers.weights, layers.biases, log_priors=model.log_priors,
+                 info=info)
     if quantized.priors_folded:
         shared.biases[-1] += model.log_priors
     return shared
