@@ -155,6 +155,13 @@ class Recognizer(wiring.Component):
                      self.utterance_cycles.eq(utterance_cycles)]
         with m.If(self.finish):
             m.d.sync += finish_pending.eq(1)
+        # counted from start until the Viterbi unit's last word; the engine part while the
+        # sequencer runs layers (codebook loads included)
+        running_layers, in_utterance = Signal(), Signal()
+        with m.If(running_layers):
+            m.d.sync += engine_cycles.eq(engine_cycles + 1)
+        with m.If(running_layers | in_utterance):
+            m.d.sync += utterance_cycles.eq(utterance_cycles + 1)
         code = Signal(5)
         written = Signal(range(spmv.max_rows + 1))
 
@@ -167,8 +174,7 @@ class Recognizer(wiring.Component):
                                  utterance_cycles.eq(0), depth.eq(0), status.eq(0)]
                     m.next = "FRAME"
             with m.State("FRAME"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += utterance_cycles.eq(utterance_cycles + 1)
+                m.d.comb += [self.busy.eq(1), in_utterance.eq(1)]
                 with m.If(finish_pending & (frames_scored == frames)):
                     m.next = "END"
                 with m.Elif(self.features.valid):
@@ -176,18 +182,15 @@ class Recognizer(wiring.Component):
                     m.next = "CODEBOOK"
             with m.State("CODEBOOK"):
                 # the codebook value of `code` is read during this cycle, written the next
-                m.d.comb += [self.busy.eq(1), codebook_read.addr.eq(layer * 16 + code)]
-                m.d.sync += [utterance_cycles.eq(utterance_cycles + 1),
-                             engine_cycles.eq(engine_cycles + 1)]
+                m.d.comb += [self.busy.eq(1), running_layers.eq(1),
+                             codebook_read.addr.eq(layer * 16 + code)]
                 m.next = "CODEBOOK_WRITE"
             with m.State("CODEBOOK_WRITE"):
-                m.d.comb += [self.busy.eq(1), codebook_read.addr.eq(layer * 16 + code),
-                             engine.load.valid.eq(1),
+                m.d.comb += [self.busy.eq(1), running_layers.eq(1),
+                             codebook_read.addr.eq(layer * 16 + code), engine.load.valid.eq(1),
                              engine.load.payload.target.eq(LoadTarget.CODEBOOK),
                              engine.load.payload.address.eq(code),
                              engine.load.payload.data.eq(codebook_read.data)]
-                m.d.sync += [utterance_cycles.eq(utterance_cycles + 1),
-                             engine_cycles.eq(engine_cycles + 1)]
                 with m.If(engine.load.ready):
                     m.d.sync += code.eq(code + 1)
                     with m.If(code == 15):
@@ -195,15 +198,11 @@ class Recognizer(wiring.Component):
                     with m.Else():
                         m.next = "CODEBOOK"
             with m.State("LAYER_START"):
-                m.d.comb += [self.busy.eq(1), engine.start.eq(1)]
-                m.d.sync += [utterance_cycles.eq(utterance_cycles + 1),
-                             engine_cycles.eq(engine_cycles + 1), read_index.eq(0),
-                             written.eq(0)]
+                m.d.comb += [self.busy.eq(1), running_layers.eq(1), engine.start.eq(1)]
+                m.d.sync += [read_index.eq(0), written.eq(0)]
                 m.next = "LAYER_RUN"
             with m.State("LAYER_RUN"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [utterance_cycles.eq(utterance_cycles + 1),
-                             engine_cycles.eq(engine_cycles + 1)]
+                m.d.comb += [self.busy.eq(1), running_layers.eq(1)]
                 with m.If(layer == 0):
                     m.d.comb += [engine.activations.payload.eq(self.features.payload),
                                  engine.activations.valid.eq(self.features.valid),
@@ -232,13 +231,11 @@ class Recognizer(wiring.Component):
                         m.d.sync += [layer.eq(layer + 1), code.eq(0)]
                         m.next = "CODEBOOK"
             with m.State("END"):
-                m.d.comb += [self.busy.eq(1), end_beat.eq(1)]
-                m.d.sync += utterance_cycles.eq(utterance_cycles + 1)
+                m.d.comb += [self.busy.eq(1), in_utterance.eq(1), end_beat.eq(1)]
                 with m.If(viterbi.scores.ready):
                     m.next = "COLLECT"
             with m.State("COLLECT"):
-                m.d.comb += [self.busy.eq(1), viterbi.words.ready.eq(1)]
-                m.d.sync += utterance_cycles.eq(utterance_cycles + 1)
+                m.d.comb += [self.busy.eq(1), in_utterance.eq(1), viterbi.words.ready.eq(1)]
                 with m.If(viterbi.words.valid):
                     with m.If(viterbi.words.payload.end):
                         m.d.sync += status.eq(
