@@ -21,7 +21,6 @@ from amaranth.lib import io
 
 from boards import Board
 from boards.fit import check_fit
-from boards.fit import estimate as fit_estimate
 from boards.flash import find_loader
 from boards.synth import DEVICES, SynthesisError
 from hw.config import config_to_dict
@@ -87,16 +86,13 @@ class BoardTop(Elaboratable):
         return m
 
 
-def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1,
-                 check: bool = True) -> dict:
+def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1) -> dict:
     """Fit-check, synthesize, place and route ``design`` for ``board``; return the report
-    (``bitstream``, ``fmax_mhz``, ``utilization``, the fit estimate, seconds). ``check=False``
-    skips the estimate's verdict (to calibrate it against nextpnr)."""
+    (``bitstream``, ``fmax_mhz``, ``utilization``, the fit estimate, seconds)."""
     design = board_design(design, board)
     device = DEVICES[board.device]
     top = BoardTop(design)
-    estimate = (check_fit if check else fit_estimate)(top.system, device=board.device,
-                                                      multipliers=multipliers(design))
+    estimate = check_fit(top.system, device=board.device, multipliers=multipliers(design))
     for variable, command in TOOLS.items():
         os.environ.setdefault(variable, command)
     # amaranth-boards' ULX3S flow insists on finding the programmer even when not programming

@@ -178,7 +178,7 @@ def run_compare(design: SystemDesign, utterances, *, simulators, board_link=None
     report = {"utterances": len(rows), "passed": passed, "failed": len(rows) - passed,
               "compared": ["golden", *targets], "runs": runs,
               "golden_seconds": golden_seconds, "rows": rows}
-    counted = [row[simulators[0]] for row in rows if simulators] if simulators else []
+    counted = [row[simulators[0]] for row in rows] if simulators else []
     frames = sum(row["frames"] for row in rows)
     if counted and frames:
         cycles = sum(c["utterance_cycles"] for c in counted)
