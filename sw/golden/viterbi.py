@@ -53,6 +53,7 @@ Every rule is written once, here:
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,65 +101,92 @@ class Counters:
     trace_collections: int = 0
 
 
+# What :meth:`HypothesisTable.place` decides for a hypothesis.
+UNCHANGED, UPDATE, INSERT, REPLACE, DROP = range(5)
+
+
 class HypothesisTable:
-    """``sets x ways`` entries of (state, cost, trace pointer); ``state == -1`` is free."""
+    """``sets x ways`` entries of (state, cost, trace pointer); ``state == -1`` is free.
+
+    The entries are plain Python lists (one per set): the model runs hypothesis by
+    hypothesis, and NumPy's per-call overhead on 4-way rows would cost more than the work.
+    """
 
     def __init__(self, config: ViterbiConfig):
         self.config = config
-        self.state = np.full((config.sets, config.ways), EMPTY, dtype=np.int64)
-        self.cost = np.zeros((config.sets, config.ways), dtype=np.int64)
-        self.trace = np.full((config.sets, config.ways), EMPTY, dtype=np.int64)
+        self.state = [[EMPTY] * config.ways for _ in range(config.sets)]
+        self.cost = [[0] * config.ways for _ in range(config.sets)]
+        self.trace = [[EMPTY] * config.ways for _ in range(config.sets)]
 
     def entries(self):
         """Valid entries as ``(set, way, state, cost, trace)`` in read order."""
-        for s in range(self.config.sets):
-            for w in range(self.config.ways):
-                if self.state[s, w] != EMPTY:
-                    yield s, w, int(self.state[s, w]), int(self.cost[s, w]), \
-                        int(self.trace[s, w])
+        rows = zip(self.state, self.cost, self.trace, strict=True)
+        for s, (states, costs, traces) in enumerate(rows):
+            for w, state in enumerate(states):
+                if state != EMPTY:
+                    yield s, w, state, costs[w], traces[w]
+
+    def place(self, s: int, state: int, cost: int) -> tuple[int, int]:
+        """The insert rule for ``state`` (of set ``s``) at ``cost``: ``(outcome, way)``.
+
+        Same state present -> ``UPDATE`` if the cost is lower (ties keep the old entry), else
+        ``UNCHANGED``; else the lowest free way -> ``INSERT``; else the way with the highest
+        cost (ties: lowest index) -> ``REPLACE`` if the new cost is lower, else ``DROP``.
+        """
+        states = self.state[s]
+        if state in states:
+            w = states.index(state)
+            return (UPDATE, w) if cost < self.cost[s][w] else (UNCHANGED, w)
+        if EMPTY in states:
+            return INSERT, states.index(EMPTY)
+        costs = self.cost[s]
+        worst = max(costs)
+        return (REPLACE, costs.index(worst)) if cost < worst else (DROP, -1)
+
+    def write(self, s: int, w: int, state: int, cost: int, trace: int) -> None:
+        """Store an entry in set ``s``, way ``w``."""
+        self.state[s][w], self.cost[s][w], self.trace[s][w] = state, cost, trace
 
     def insert(self, state: int, cost: int, trace: int, counters: Counters) -> bool:
         """Apply the insert rule; return whether the table changed."""
         s = set_index(state, self.config)
-        row = self.state[s]
-        same = np.flatnonzero(row == state)
-        if same.size:
-            w = int(same[0])
-            if cost < self.cost[s, w]:
-                self.cost[s, w], self.trace[s, w] = cost, trace
-                counters.updates += 1
-                return True
-            return False
-        free = np.flatnonzero(row == EMPTY)
-        if free.size:
-            w = int(free[0])
-            counters.inserts += 1
-        else:
-            w = int(np.argmax(self.cost[s]))  # argmax returns the lowest index on ties
-            if cost >= self.cost[s, w]:
-                counters.drops += 1
-                return False
-            counters.replacements += 1
-        self.state[s, w], self.cost[s, w], self.trace[s, w] = state, cost, trace
-        return True
+        outcome, w = self.place(s, state, cost)
+        return _count_and_write(self, counters, outcome, s, w, state, cost, trace)
 
     def would_change(self, state: int, cost: int) -> bool:
         """Whether :meth:`insert` would change the table (without counting anything)."""
-        s = set_index(state, self.config)
-        row = self.state[s]
-        same = np.flatnonzero(row == state)
-        if same.size:
-            return cost < self.cost[s, int(same[0])]
-        return bool(np.any(row == EMPTY)) or cost < self.cost[s].max()
+        return self.place(set_index(state, self.config), state, cost)[0] in (UPDATE, INSERT,
+                                                                            REPLACE)
 
     def best(self) -> int:
         """Lowest cost in the table (``0`` when empty)."""
-        valid = self.state != EMPTY
-        return int(self.cost[valid].min()) if valid.any() else 0
+        return min((cost for states, costs in zip(self.state, self.cost, strict=True)
+                    for state, cost in zip(states, costs, strict=True) if state != EMPTY),
+                   default=0)
 
     def snapshot(self) -> np.ndarray:
         """``int64[sets, ways, 3]`` copy of (state, cost, trace): what the RTL tests compare."""
-        return np.stack([self.state, self.cost, self.trace], axis=-1).copy()
+        return np.stack([np.array(self.state, dtype=np.int64).reshape(self.config.sets, -1),
+                         np.array(self.cost, dtype=np.int64).reshape(self.config.sets, -1),
+                         np.array(self.trace, dtype=np.int64).reshape(self.config.sets, -1)],
+                        axis=-1)
+
+
+def _count_and_write(table, counters, outcome, s, w, state, cost, trace) -> bool:
+    """Count ``outcome`` and store the entry when it changes the table."""
+    if outcome == UNCHANGED:
+        return False
+    if outcome == DROP:
+        counters.drops += 1
+        return False
+    if outcome == UPDATE:
+        counters.updates += 1
+    elif outcome == INSERT:
+        counters.inserts += 1
+    else:
+        counters.replacements += 1
+    table.write(s, w, state, cost, trace)
+    return True
 
 
 class WordTrace:
@@ -172,8 +200,8 @@ class WordTrace:
 
     def __init__(self, depth: int):
         self.depth = depth
-        self.word = np.zeros(depth, dtype=np.int64)
-        self.parent = np.full(depth, EMPTY, dtype=np.int64)
+        self.word = [0] * depth
+        self.parent = [EMPTY] * depth
         self.marked = np.zeros(depth, dtype=bool)
         self.head = EMPTY  # first free entry below the high-water mark
         self.high_water = 0  # entries at and above were never used
@@ -185,7 +213,7 @@ class WordTrace:
         """Store ``(word, parent)``; return its index, or ``EMPTY`` when the trace is full."""
         if self.head != EMPTY:
             index = self.head
-            self.head = int(self.parent[index])
+            self.head = self.parent[index]
         elif self.high_water < self.depth:
             index = self.high_water
             self.high_water += 1
@@ -203,37 +231,40 @@ class WordTrace:
         while pointer != EMPTY:
             if len(words) == self.depth:  # only a broken free list can link a cycle
                 raise RuntimeError("word-trace chain longer than the trace: a cycle")
-            words.append(int(self.word[pointer]))
-            pointer = int(self.parent[pointer])
+            words.append(self.word[pointer])
+            pointer = self.parent[pointer]
         return words
 
     def collect(self, pointers) -> None:
         """Mark every entry reachable from ``pointers`` (in order), free all the others."""
+        marked = self.marked.tolist()
         for pointer in pointers:
-            while pointer != EMPTY and not self.marked[pointer]:
-                self.marked[pointer] = True
-                pointer = int(self.parent[pointer])
+            while pointer != EMPTY and not marked[pointer]:
+                marked[pointer] = True
+                pointer = self.parent[pointer]
         self.head = EMPTY
         self.free = self.depth - self.high_water
         for index in range(self.high_water):
-            if self.marked[index]:
-                self.marked[index] = False
+            if marked[index]:
+                marked[index] = False
             else:
                 self.parent[index] = self.head
                 self.head = index
                 self.free += 1
+        self.marked[:] = marked
 
     def free_list(self) -> list:
         """Indices on the free list, head first (for checks)."""
         out, pointer = [], self.head
         while pointer != EMPTY and len(out) <= self.depth:
             out.append(pointer)
-            pointer = int(self.parent[pointer])
+            pointer = self.parent[pointer]
         return out
 
     def snapshot(self) -> tuple:
         """Copy of ``(word, parent, head, high_water)`` up to the high-water mark."""
-        return (self.word[:self.high_water].copy(), self.parent[:self.high_water].copy(),
+        return (np.array(self.word[:self.high_water], dtype=np.int64),
+                np.array(self.parent[:self.high_water], dtype=np.int64),
                 self.head, self.high_water)
 
 
@@ -254,51 +285,107 @@ class GoldenResult:
     trace_peak: int = 0
 
 
+@dataclass(frozen=True)
+class _Arcs:
+    """A graph's arcs as Python lists per state, split as the unit reads them: emitting arcs
+    ``(dest, set of dest, arc cost, pdf, olabel)`` and epsilon arcs ``(dest, set of dest,
+    arc cost, olabel)``, in CSR order; and the fixed-point final costs."""
+
+    emitting: list
+    epsilon: list
+    final_cost: list
+
+
+# Graph -> {(cost_frac, cost_max, sets, hash): _Arcs}: an experiment decodes many utterances on
+# one graph, and building the lists costs as much as decoding a short utterance.
+_ARCS_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _graph_arcs(graph: Graph, config: ViterbiConfig) -> _Arcs:
+    key = (config.cost.cost_frac, config.cost_max, config.sets, config.hash)
+    per_graph = _ARCS_CACHE.setdefault(graph, {})
+    if key not in per_graph:
+        arc_cost, final_cost = graph.fixed_point_costs(config.cost.cost_frac, config.cost_max)
+        sets = [set_index(state, config) for state in range(graph.num_states)]
+        dest, ilabel, olabel = (graph.arc_dest.tolist(), graph.arc_ilabel.tolist(),
+                                graph.arc_olabel.tolist())
+        cost, offset = arc_cost.tolist(), graph.state_offset.tolist()
+        emitting, epsilon = [], []
+        for state in range(graph.num_states):
+            arcs = range(offset[state], offset[state + 1])
+            emitting.append([(dest[a], sets[dest[a]], cost[a], ilabel[a] - 1, olabel[a])
+                             for a in arcs if ilabel[a]])
+            epsilon.append([(dest[a], sets[dest[a]], cost[a], olabel[a])
+                            for a in arcs if not ilabel[a]])
+        per_graph[key] = _Arcs(emitting, epsilon, final_cost.tolist())
+    return per_graph[key]
+
+
 class _Search:
     """One utterance's search state; methods are the unit's phases."""
 
-    def __init__(self, graph, arc_cost, config):
-        self.graph, self.arc_cost, self.config = graph, arc_cost, config
+    def __init__(self, graph, config):
+        self.arcs = _graph_arcs(graph, config)
+        self.config = config
+        self.cost_max, self.beam = config.cost_max, config.beam
         self.counters = Counters()
         self.trace = WordTrace(config.trace_depth)
         self.trace_overflow = False
         self.best = config.cost_max
 
     def add(self, a, b):
-        return min(a + b, self.config.cost_max)
+        return min(a + b, self.cost_max)
 
-    def offer(self, table, state, cost, parent, olabel):
+    def offer(self, table, s, state, cost, parent, olabel):
         """Beam check, then insert; a word is traced only when the insert changes the table."""
-        if cost > self.add(self.best, self.config.beam):
+        limit = self.best + self.beam
+        if cost > (limit if limit < self.cost_max else self.cost_max):
             self.counters.beam_pruned += 1
             return False
-        self.best = min(self.best, cost)
+        if cost < self.best:
+            self.best = cost
+        outcome, w = table.place(s, state, cost)
         pointer = parent
-        if olabel and table.would_change(state, cost):
+        if olabel and outcome in (UPDATE, INSERT, REPLACE):
             index = self.trace.append(olabel, parent)
             if index != EMPTY:
                 pointer = index
             else:
                 self.trace_overflow = True
-        return table.insert(state, cost, pointer, self.counters)
+        return _count_and_write(table, self.counters, outcome, s, w, state, cost, pointer)
+
+    def expand(self, current, following, frame_costs, base) -> int:
+        """The emitting expansion of one frame; returns the hypotheses read."""
+        emitting, offer, cost_max = self.arcs.emitting, self.offer, self.cost_max
+        count = arcs = 0
+        for _s, _w, state, stored, parent in current.entries():
+            count += 1
+            cost = stored - base
+            for dest, s, arc_cost, pdf, olabel in emitting[state]:
+                arcs += 1
+                # saturating adds, spelled out: this loop is the model's running time
+                new = cost + arc_cost
+                new = (new if new < cost_max else cost_max) + frame_costs[pdf]
+                offer(following, s, dest, new if new < cost_max else cost_max, parent, olabel)
+        self.counters.arcs_expanded += arcs
+        self.counters.hypotheses_read += count
+        return count
 
     def epsilon_passes(self, table):
-        graph = self.graph
+        epsilon, offer, cost_max = self.arcs.epsilon, self.offer, self.cost_max
         for _ in range(self.config.max_epsilon_passes):
             changed = False
-            for s in range(self.config.sets):
-                for w in range(self.config.ways):
-                    state = int(table.state[s, w])
+            for s_, states in enumerate(table.state):
+                for w, state in enumerate(states):
+                    # Entries are read one at a time, so an entry written by this pass is
+                    # seen with its new cost when the scan reaches it, as in the unit.
                     if state == EMPTY:
                         continue
-                    cost, parent = int(table.cost[s, w]), int(table.trace[s, w])
-                    for arc in graph.arcs(state):
-                        if graph.arc_ilabel[arc]:
-                            continue
+                    cost, parent = table.cost[s_][w], table.trace[s_][w]
+                    for dest, s, arc_cost, olabel in epsilon[state]:
                         self.counters.arcs_expanded += 1
-                        changed |= self.offer(table, int(graph.arc_dest[arc]),
-                                              self.add(cost, int(self.arc_cost[arc])), parent,
-                                              int(graph.arc_olabel[arc]))
+                        changed |= offer(table, s, dest, min(cost + arc_cost, cost_max), parent,
+                                         olabel)
             if not changed:
                 return
         self.counters.epsilon_limit_hit += 1
@@ -343,15 +430,14 @@ def decode(graph: Graph, costs, config: ViterbiConfig, *, keep_tables: bool = Fa
         after every frame (for RTL comparisons and checks).
     """
     costs = _check_inputs(graph, costs, config)
-    arc_cost, final_cost = graph.fixed_point_costs(config.cost.cost_frac, config.cost_max)
-    search = _Search(graph, arc_cost, config)
+    search = _Search(graph, config)
     current = HypothesisTable(config)
     current.insert(graph.start, 0, EMPTY, search.counters)
     search.epsilon_passes(current)
     total = 0
     tokens, tables, traces = [], [], []
     trace = search.trace
-    for frame in range(costs.shape[0]):
+    for frame_costs in costs.tolist():
         search.best = config.cost_max
         if trace.free < config.trace_gc_threshold:
             trace.collect(entry[4] for entry in current.entries())
@@ -359,35 +445,22 @@ def decode(graph: Graph, costs, config: ViterbiConfig, *, keep_tables: bool = Fa
         base = current.best()
         total += base
         following = HypothesisTable(config)
-        count = 0
-        for _s, _w, state, stored, parent in current.entries():
-            count += 1
-            cost = stored - base
-            for arc in graph.arcs(state):
-                ilabel = int(graph.arc_ilabel[arc])
-                if not ilabel:
-                    continue
-                search.counters.arcs_expanded += 1
-                new = search.add(search.add(cost, int(arc_cost[arc])),
-                                 int(costs[frame, ilabel - 1]))
-                search.offer(following, int(graph.arc_dest[arc]), new, parent,
-                             int(graph.arc_olabel[arc]))
-        search.counters.hypotheses_read += count
+        tokens.append(search.expand(current, following, frame_costs, base))
         search.epsilon_passes(following)
         search.counters.frames += 1
-        tokens.append(count)
         current = following
         if keep_tables:
             tables.append(current.snapshot())
             traces.append(trace.snapshot())
 
     base = current.best()
+    final_cost = search.arcs.final_cost
     best_final = best_any = None
     for _s, _w, state, stored, parent in current.entries():
         cost = stored - base
         if best_any is None or cost < best_any[0]:
             best_any = (cost, parent)
-        ending = search.add(cost, int(final_cost[state]))
+        ending = search.add(cost, final_cost[state])
         if final_cost[state] < config.cost_max and (best_final is None
                                                      or ending < best_final[0]):
             best_final = (ending, parent)
