@@ -71,6 +71,28 @@ def test_fixed_and_tuned_share_decodes_and_golden_modes_are_honoured(tmp_path):
     assert report["summary"]["digits/fixed"]["golden_run"] is False
 
 
+def test_golden_table_caps_run_big_tables_on_fewer_utterances(tmp_path):
+    settings = replace(TINY, sparsities=(0.0,), golden_utterances=3,
+                       golden_table_caps=((64, 1),))
+    assert [settings.golden_count("digits", e) for e in (None, 16, 64, 4096)] == [3, 3, 1, 1]
+    report = run_darkside(tmp_path, settings=settings, progress=False)
+    golden = {r["table_entries"]: r for r in report["rows"]
+              if r["decoder"] == "golden" and r["scale_mode"] == "tuned"}
+    assert golden[16]["utterances"] == 3 and golden[64]["utterances"] == 1
+
+
+@pytest.mark.parametrize("caps", [((0, 5),), ((64, -1),), ((64,),), ((64.0, 5),)])
+def test_bad_golden_table_caps_are_refused(caps):
+    with pytest.raises(ValueError, match="golden_table_caps holds"):
+        DarksideSettings(golden_table_caps=caps)
+
+
+def test_cli_golden_table_caps_need_pairs(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["experiment", "darkside", "--out", str(tmp_path), "--golden-table-caps", "100"])
+    assert "--golden-table-caps takes ENTRIES=N pairs" in capsys.readouterr().err
+
+
 def _golden(sparsity, entries, wer, float_wer):
     return {"sparsity": sparsity, "table_entries": entries, "wer": wer,
             "float_wer_same_utterances": float_wer}

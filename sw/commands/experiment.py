@@ -32,6 +32,9 @@ def register(top, groups):
     darkside.add_argument("--golden-utterances", metavar="N|TASK=N,...",
                           help="test utterances the golden decoder runs per row, for every "
                                "task (N) or per task (digits=40,words=5)")
+    darkside.add_argument("--golden-table-caps", metavar="ENTRIES=N,...",
+                          help="tables of at least ENTRIES run on at most N of the golden "
+                               "utterances (4096=100): big tables are slow to model")
     darkside.add_argument("--golden-modes", metavar="MODE,...",
                           help="scale modes the golden decoder runs in (fixed,tuned)")
     darkside.add_argument("--tasks", metavar="TASK,...",
@@ -92,6 +95,12 @@ def run_darkside(args) -> int:
             changes["dev_utterances"] = args.dev_utterances
         if args.golden_utterances is not None:
             changes["golden_utterances"] = _counts(args.golden_utterances)
+        if args.golden_table_caps is not None:
+            caps = _counts(args.golden_table_caps)
+            if isinstance(caps, int):
+                raise ValueError(f"--golden-table-caps takes ENTRIES=N pairs, not "
+                                 f"{args.golden_table_caps!r}")
+            changes["golden_table_caps"] = tuple((int(entries), count) for entries, count in caps)
         if args.golden_modes is not None:
             changes["golden_modes"] = tuple(args.golden_modes.split(","))
         if args.tasks is not None:

@@ -41,6 +41,10 @@ class DarksideSettings:
     word-trace memory (``None``: the ``ViterbiConfig`` default); a row whose utterances
     overflow it is run at the smallest power of two that does not, and reports both its
     overflows at the configured depth and the depth it needed, never hiding either.
+    ``golden_table_caps`` holds ``(entries, count)`` pairs: tables of at least ``entries``
+    run on at most ``count`` of those utterances, because the golden decoder's time grows with
+    the hypotheses alive (a 4,096-entry table on the words task costs 8x a 1,024-entry one).
+    Each row reports its own utterances and the float decoder's WER on exactly those.
     """
 
     tasks: tuple = ("digits", "words")
@@ -51,6 +55,7 @@ class DarksideSettings:
     dev_utterances: int = 30
     golden_utterances: int | tuple = 20
     golden_modes: tuple = ("fixed", "tuned")
+    golden_table_caps: tuple = ()
     trace_depth: int | None = None
     frames: int = 150  # synthetic utterances only
     beam: float = 16.0
@@ -67,14 +72,25 @@ class DarksideSettings:
             counts = (value,) if isinstance(value, int) else tuple(c for _, c in value)
             if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts):
                 raise ValueError(f"{name} must be counts >= 0, not {value!r}")
+        for pair in self.golden_table_caps:
+            if (not isinstance(pair, tuple) or len(pair) != 2
+                    or any(isinstance(v, bool) or not isinstance(v, int) for v in pair)
+                    or pair[0] < 1 or pair[1] < 0):
+                raise ValueError(f"golden_table_caps holds (entries >= 1, count >= 0) pairs, "
+                                 f"not {pair!r}")
 
     def test_count(self, task: str) -> int:
         """Test utterances of ``task`` (``utterances``: one int or ``((task, n), ...)``)."""
         return _per_task(self.utterances, task)
 
-    def golden_count(self, task: str) -> int:
-        """Test utterances the golden decoder runs on ``task``."""
-        return _per_task(self.golden_utterances, task)
+    def golden_count(self, task: str, entries: int | None = None) -> int:
+        """Test utterances the golden decoder runs on ``task`` (with a table of ``entries``:
+        capped by ``golden_table_caps``)."""
+        count = _per_task(self.golden_utterances, task)
+        if entries is not None:
+            count = min([count] + [cap for least, cap in self.golden_table_caps
+                                   if entries >= least])
+        return count
 
     @classmethod
     def quick(cls) -> DarksideSettings:
@@ -303,11 +319,12 @@ def run_darkside(out_dir, *, settings: DarksideSettings | None = None, corpus=No
                                  / max(1, frames)})
                 if mode not in settings.golden_modes:
                     continue
-                count = settings.golden_count(task)
-                subset = test[:count]
-                float_subset = _wer([(d["reference"], d["float"]) for d in decoded[:count]])
                 for entries in settings.table_entries:
-                    key = (task, sparsity, chosen.acoustic_scale, chosen.word_penalty, entries)
+                    count = settings.golden_count(task, entries)
+                    subset = test[:count]
+                    float_subset = _wer([(d["reference"], d["float"]) for d in decoded[:count]])
+                    key = (task, sparsity, chosen.acoustic_scale, chosen.word_penalty, entries,
+                           count)
                     if key not in golden_cache:  # fixed = tuned at the dense model
                         golden_cache[key] = _golden_rows(
                             graph, subset, scale=chosen.acoustic_scale,
