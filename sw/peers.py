@@ -24,7 +24,7 @@ from sw.decoder import (
 )
 from sw.graph import Graph
 
-__all__ = ["KaldiFasterDecoder", "KaldiResult", "to_kaldi_fst"]
+__all__ = ["KaldiFasterDecoder", "KaldiResult", "same_result", "to_kaldi_fst"]
 
 
 def to_kaldi_fst(graph: Graph, word_penalty: float = 0.0):
@@ -80,6 +80,17 @@ class KaldiResult:
     def seconds_per_frame(self) -> float:
         """Wall time per frame (0 for an empty utterance)."""
         return self.seconds / self.frames if self.frames else 0.0
+
+
+def same_result(ours, theirs, *, relative: float = 1e-3) -> bool:
+    """Whether two decodes agree: same words, same final-state flag, and costs within
+    ``relative`` of each other (both infinite counts as equal). Works on any two results
+    with ``words``, ``cost`` and ``final_reached`` (float decoder, Kaldi)."""
+    if tuple(ours.words) != tuple(theirs.words) or ours.final_reached != theirs.final_reached:
+        return False
+    if np.isinf(ours.cost) or np.isinf(theirs.cost):
+        return ours.cost == theirs.cost
+    return abs(ours.cost - theirs.cost) <= relative * max(abs(theirs.cost), 1e-9)
 
 
 class KaldiFasterDecoder:

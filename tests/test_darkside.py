@@ -37,6 +37,10 @@ def test_tiny_run_writes_rows_summary_and_plot(tmp_path):
                               and r["scale_mode"] == mode and r["sparsity"] == sparsity]
                              for name in ("kaldi", "float"))
             assert kaldi == float_
+        # ... and every utterance's words and cost agree (the 1e-3 relative).
+        agreement = saved["summary"][f"digits/{mode}"]["float_equals_kaldi"]
+        assert agreement["utterances"] == agreement["same"] == 4 * len(TINY.sparsities)
+        assert agreement["max_relative_cost_difference"] <= 1e-3
 
 
 def test_models_without_corpus_are_refused(tmp_path, capsys):

@@ -12,7 +12,7 @@ import pytest
 from sw.decoder import DecoderError, DecoderOptions, PreparedGraph, decode, synthetic_loglikes
 from sw.graph import random_graph
 from sw.graph_build import build_bigram_graph, build_digit_loop, random_lexicon, random_sentences
-from sw.peers import KaldiFasterDecoder, to_kaldi_fst
+from sw.peers import KaldiFasterDecoder, same_result, to_kaldi_fst
 
 
 def make_graph(seed):
@@ -58,11 +58,7 @@ def make_scores(graph, rng, seed):
 
 
 def agree(ours, kaldi):
-    if ours.words != kaldi.words or ours.final_reached != kaldi.final_reached:
-        return False
-    if np.isinf(ours.cost) or np.isinf(kaldi.cost):
-        return ours.cost == kaldi.cost
-    return abs(ours.cost - kaldi.cost) <= 1e-3 * max(abs(kaldi.cost), 1e-9)
+    return same_result(ours, kaldi, relative=1e-3)
 
 
 def compare(graph_seeds, utterances_per_graph):

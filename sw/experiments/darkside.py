@@ -183,7 +183,7 @@ def _wer(pairs):
 def _float_rows(graph, scored, options):
     """Decode with the float decoder (and Kaldi); per-utterance figures."""
     from sw.decoder import PreparedGraph, decode
-    from sw.peers import KaldiFasterDecoder
+    from sw.peers import KaldiFasterDecoder, same_result
 
     prepared = PreparedGraph(graph, options.word_penalty)
     kaldi = KaldiFasterDecoder(graph, options)
@@ -194,8 +194,16 @@ def _float_rows(graph, scored, options):
         out.append({"reference": reference, "float": result.words, "kaldi": peer.words,
                     "tokens": result.tokens_per_frame, "arcs": result.arcs_per_frame,
                     "float_seconds": result.seconds, "kaldi_seconds": peer.seconds,
-                    "frames": len(loglik)})
+                    "frames": len(loglik), "same_as_kaldi": same_result(result, peer),
+                    "cost_difference": _relative_difference(result.cost, peer.cost)})
     return out
+
+
+def _relative_difference(ours: float, theirs: float) -> float | None:
+    """``|ours - theirs| / |theirs|``; ``None`` when either is infinite (no path)."""
+    if not (np.isfinite(ours) and np.isfinite(theirs)):
+        return None
+    return abs(ours - theirs) / max(abs(theirs), 1e-9)
 
 
 def golden_config(graph, entries: int, settings: DarksideSettings) -> ViterbiConfig:
@@ -308,9 +316,14 @@ def run_darkside(out_dir, *, settings: DarksideSettings | None = None, corpus=No
                           "scores": score_source, "utterances": len(decoded), "frames": frames}
                 tokens = np.concatenate([d["tokens"] for d in decoded]) if decoded else np.zeros(1)
                 arcs = sum(int(d["arcs"].sum()) for d in decoded)
+                # the float decoder's claim to Kaldi's semantics, on every test utterance
+                agreement = {"same_as_kaldi": sum(d["same_as_kaldi"] for d in decoded),
+                             "max_relative_cost_difference": max(
+                                 (d["cost_difference"] for d in decoded
+                                  if d["cost_difference"] is not None), default=None)}
                 for name, key, seconds in (("kaldi", "kaldi", "kaldi_seconds"),
                                            ("float", "float", "float_seconds")):
-                    rows.append({**common, "decoder": name, "table_entries": None,
+                    rows.append({**common, **agreement, "decoder": name, "table_entries": None,
                                  "wer": _wer([(d["reference"], d[key]) for d in decoded]),
                                  "tokens_per_frame": float(tokens.mean()),
                                  "peak_tokens_per_frame": int(tokens.max()),
@@ -376,6 +389,8 @@ def summarize(rows, settings) -> dict:
             golden = [r for r in rows if r["task"] == task and r["scale_mode"] == mode
                       and r["decoder"] == "golden"]
             smallest = smallest_table(golden)
+            floats = [r for r in rows if r["task"] == task and r["scale_mode"] == mode
+                      and r["decoder"] == "float"]
             peak = max((r["peak_tokens_per_frame"] for r in rows if r["task"] == task
                         and r["scale_mode"] == mode and r["decoder"] == "float"
                         and r["sparsity"] <= 0.9), default=None)
@@ -401,6 +416,12 @@ def summarize(rows, settings) -> dict:
                     for e in sorted({r["table_entries"] for r in golden})},
                 "golden_trace_peak_entries": max((r["trace_peak_entries"] for r in golden),
                                                  default=None),
+                "float_equals_kaldi": {
+                    "utterances": sum(r["utterances"] for r in floats),
+                    "same": sum(r["same_as_kaldi"] for r in floats),
+                    "max_relative_cost_difference": max(
+                        (r["max_relative_cost_difference"] for r in floats
+                         if r["max_relative_cost_difference"] is not None), default=None)},
             }
     return summary
 
