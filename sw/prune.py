@@ -34,6 +34,7 @@ __all__ = [
     "apply_masks",
     "block_masks",
     "check_block",
+    "check_level_epochs",
     "check_sparsity",
     "index_storage",
     "magnitude_masks",
@@ -232,8 +233,8 @@ def index_storage(mask, block=(1, 4), *, index_bits: int = 4) -> dict:
 def prune_schedule(model: MLP, train_data, dev_data, *, method: str = "magnitude",
                    sparsities=DEFAULT_SPARSITIES, finetune: TrainConfig | None = None,
                    entropy_coef: float = 0.0, block=(1, 4), scope: str = "layer",
-                   teacher: MLP | None = None, gradual: int = 1, progress: bool = True
-                   ) -> list[dict]:
+                   teacher: MLP | None = None, gradual: int = 1, level_epochs=None,
+                   progress: bool = True) -> list[dict]:
     """Iteratively prune ``model`` to each of ``sparsities`` (increasing), fine-tuning each.
 
     Parameters
@@ -265,6 +266,11 @@ def prune_schedule(model: MLP, train_data, dev_data, *, method: str = "magnitude
         fine-tuning on Zhu & Gupta's (2017) cubic schedule ``s_k = s + (s_prev - s)(1 -
         k/gradual)^3``: big cuts while many weights are redundant, small ones near the target,
         each followed by training before the next.
+    level_epochs : sequence of float, optional
+        Fine-tuning epochs of each level above 0, in the order of ``sparsities`` (each > 0 and
+        at most 1000); ``finetune.epochs`` at every level when not given. The first cuts lose
+        little (the dense model is redundant), the last ones much: the steps are better spent
+        there.
 
     Returns
     -------
@@ -288,6 +294,7 @@ def prune_schedule(model: MLP, train_data, dev_data, *, method: str = "magnitude
     if isinstance(gradual, bool) or not isinstance(gradual, int) or not 1 <= gradual <= 64:
         raise ModelError(f"gradual must be an int from 1 to 64 (pruning steps per level), not "
                          f"{gradual!r}")
+    epochs = check_level_epochs(level_epochs, levels)
     if finetune.distill_weight and teacher is None:
         teacher = model
     # the sparsity the model starts from (it may be pruned already): where a gradual level
@@ -298,11 +305,12 @@ def prune_schedule(model: MLP, train_data, dev_data, *, method: str = "magnitude
         if level == 0:
             pruned, history = current.copy(), None
         else:
+            tune = finetune if epochs is None else finetune.replace(epochs=epochs.pop(0))
             reprune = _gradual_steps(method, level, previous, gradual, block, scope,
-                                     planned_steps(finetune, len(train_data[1])))
+                                     planned_steps(tune, len(train_data[1])))
             masks = masks_for(method, current, level if reprune is None else reprune[0][1],
                               block, scope=scope)
-            pruned, history = train(apply_masks(current, masks), train_data, dev_data, finetune,
+            pruned, history = train(apply_masks(current, masks), train_data, dev_data, tune,
                                     masks=masks, teacher=teacher, progress=progress,
                                     reprune=None if reprune is None else dict(reprune[1:]),
                                     desc=f"{method} {level:.0%}")
@@ -321,6 +329,25 @@ def prune_schedule(model: MLP, train_data, dev_data, *, method: str = "magnitude
         results.append({"sparsity": level, "model": pruned, "history": history, "dev": dev})
         current, previous = pruned, level
     return results
+
+
+def check_level_epochs(level_epochs, sparsities) -> list[float] | None:
+    """Validate per-level fine-tuning epochs: None, or one number in (0, 1000] per sparsity
+    above 0 of ``sparsities``; return them as a list of floats (or None)."""
+    if level_epochs is None:
+        return None
+    count = sum(1 for s in sparsities if s > 0)
+    try:
+        values = list(level_epochs)
+    except TypeError:
+        raise ModelError(f"level_epochs must be a sequence of {count} numbers (one per sparsity "
+                         f"above 0), not {level_epochs!r}") from None
+    if len(values) != count or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and 0 < v <= 1000 for v in values):
+        raise ModelError(f"level_epochs must be {count} numbers from above 0 to 1000 (one per "
+                         f"sparsity above 0 of {list(sparsities)}), not {level_epochs!r}")
+    return [float(v) for v in values]
 
 
 def _gradual_steps(method, level, previous, gradual, block, scope, steps):

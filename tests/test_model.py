@@ -12,6 +12,7 @@ from sw.model import (
     entropy,
     load_model,
     save_model,
+    softmax,
 )
 from sw.model_data import synthetic_frames
 from sw.train import TrainConfig, evaluate, label_log_priors, loss_and_gradients, train
@@ -166,6 +167,9 @@ def test_entropy_matches_its_definition():
     ("min_lr_fraction", 2.0, "a number from 0 to 1"),
     ("dropout", 1.0, "a number from 0 to below 1"),
     ("dropout", -0.2, "a number from 0 to below 1"),
+    ("distill_temperature", 0.5, "a number from 1 to 20"),
+    ("distill_temperature", 21, "a number from 1 to 20"),
+    ("distill_temperature", True, "a number from 1 to 20"),
 ])
 def test_train_config_rejects_bad_new_options(field, value, rule):
     with pytest.raises(ModelError, match=rf"TrainConfig.{field} must be {rule}, not "):
@@ -203,6 +207,25 @@ def test_distillation_pulls_the_student_towards_the_teacher(data):
     assert agreement(taught) > agreement(plain)
 
 
+def test_distillation_temperature_one_is_the_mixed_target(data):
+    teacher = MLP.initialize(SMALL, seed=3)
+    x, y = data["train"][0][:50], data["train"][1][:50]
+    soft = softmax(teacher.forward(x))
+    model = MLP.initialize(SMALL, seed=0)
+    mixed = loss_and_gradients(model, x, y, soft_targets=soft, distill_weight=0.6)
+    explicit = loss_and_gradients(model, x, y, soft_targets=soft, distill_weight=0.6,
+                                  temperature=1.0)
+    assert mixed[0] == explicit[0]
+    # at T = 2 the soft part is weighted by T^2 against softer posteriors: a different loss
+    warm = loss_and_gradients(model, x, y, soft_targets=softmax(teacher.forward(x) / 2),
+                              distill_weight=0.6, temperature=2.0)
+    assert warm[0] != pytest.approx(mixed[0])
+    _, history = train(model, data["train"], data["dev"],
+                       quick(epochs=1, distill_weight=0.6, distill_temperature=2.0),
+                       teacher=teacher, progress=False)
+    assert history["config"]["distill_temperature"] == 2.0
+
+
 def test_cosine_schedule_anneals_the_learning_rate(data):
     config = quick(lr_schedule="cosine", min_lr_fraction=0.1, evals_per_epoch=4, patience=100)
     _, history = train(MLP.initialize(SMALL, seed=0), data["train"], data["dev"], config,
@@ -228,9 +251,10 @@ def test_dropout_needs_a_generator():
         loss_and_gradients(model, np.zeros((2, 24), np.float32), np.array([0, 1]), dropout=0.5)
 
 
-@pytest.mark.parametrize(("coef", "distill", "dropout"),
-                         [(0.0, 0.0, 0.0), (0.7, 0.0, 0.0), (0.0, 0.6, 0.0), (0.3, 0.6, 0.4)])
-def test_gradients_match_finite_differences(coef, distill, dropout):
+@pytest.mark.parametrize(("coef", "distill", "dropout", "temperature"),
+                         [(0.0, 0.0, 0.0, 1.0), (0.7, 0.0, 0.0, 1.0), (0.0, 0.6, 0.0, 1.0),
+                          (0.3, 0.6, 0.4, 1.0), (0.0, 0.6, 0.0, 3.0), (0.3, 0.6, 0.4, 2.0)])
+def test_gradients_match_finite_differences(coef, distill, dropout, temperature):
     rng = np.random.default_rng(0)
     config = ModelConfig(num_pdfs=4, hidden=(5,), feature_bins=6, context=0)
     model = MLP.initialize(config, seed=2)
@@ -242,8 +266,8 @@ def test_gradients_match_finite_differences(coef, distill, dropout):
     def loss_and_grads():
         # a fresh generator per call: the same units are dropped in every evaluation
         return loss_and_gradients(model, x, y, entropy_coef=coef, soft_targets=soft,
-                                  distill_weight=distill, dropout=dropout,
-                                  rng=np.random.default_rng(9))
+                                  distill_weight=distill, temperature=temperature,
+                                  dropout=dropout, rng=np.random.default_rng(9))
 
     _, gw, gb = loss_and_grads()
     eps = 1e-2

@@ -166,3 +166,34 @@ def test_pipeline_settings_refuse_a_bad_gradual_count(gradual):
     with pytest.raises(ModelError, match=r"PipelineSettings.gradual must be an int from 1 to "
                                          r"64, not "):
         PipelineSettings(gradual=gradual)
+
+
+@pytest.mark.parametrize("epochs", [(1, 1), (1, 1, 1, 0, 1, 1), (1, 1, 1, 1, 1, "x")])
+def test_pipeline_settings_refuse_bad_finetune_epochs(epochs):
+    from sw.model import ModelError
+    from sw.model_pipeline import PipelineSettings
+
+    with pytest.raises(ModelError, match=r"PipelineSettings.finetune_epochs: level_epochs must "
+                                         r"be 6 numbers from above 0 to 1000 \(one per sparsity "
+                                         r"above 0 of \[0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98\]\)"):
+        PipelineSettings(finetune_epochs=epochs)
+
+
+def test_pipeline_records_its_finetune_epochs(tmp_path):
+    assert run(["pipeline", "--synthetic", "--quick", "--hidden", "16,16", "--finetune-epochs",
+                "0.5,0.5,1,2,1,0.5", "--out", str(tmp_path), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["settings"]["finetune_epochs"] == [0.5, 0.5, 1, 2, 1, 0.5]
+    epochs = [0.5, 0.5, 1, 2, 1, 0.5]
+    steps = [e["finetune_steps"] for e in report["methods"]["magnitude"][1:]]
+    per_epoch = steps[2]  # the 1-epoch level (the quick runs are too short to stop early)
+    assert steps == [round(e * per_epoch) for e in epochs]
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("1,x", r"--finetune-epochs must be comma-separated numbers, not '1,x'"),
+    ("1,1", r"PipelineSettings.finetune_epochs: level_epochs must be 6 numbers"),
+])
+def test_bad_pipeline_finetune_epochs_are_refused(tmp_path, capsys, value, message):
+    fail(["pipeline", "--synthetic", "--quick", "--finetune-epochs", value, "--out",
+          str(tmp_path)], capsys, message)

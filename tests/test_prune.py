@@ -220,3 +220,20 @@ def test_global_scope_never_prunes_a_layer_away():
     cap = 1 - 0.02 / 4
     assert 1 - masks[0].mean() == pytest.approx(cap, abs=1 / masks[0].size)
     assert sum(int((~m).sum()) for m in masks) == round(0.98 * sum(m.size for m in masks))
+
+
+def test_level_epochs_set_the_fine_tuning_of_each_level(model, data):
+    results = prune_schedule(model, data["train"], data["dev"], method="magnitude",
+                             sparsities=(0.0, 0.5, 0.8), finetune=FINETUNE,
+                             level_epochs=(0.5, 2), progress=False)
+    assert results[0]["history"] is None  # level 0 is not fine-tuned: no entry for it
+    assert [r["history"]["config"]["epochs"] for r in results[1:]] == [0.5, 2.0]
+    assert results[2]["model"].sparsity() == pytest.approx([0.8] * 3, abs=0.01)
+
+
+@pytest.mark.parametrize("level_epochs", [(1,), (1, 1, 1), (1, 0), (1, -2), (1, float("nan")),
+                                          (1, True), (1, 1001), 3])
+def test_bad_level_epochs_are_refused(model, data, level_epochs):
+    with pytest.raises(ModelError, match=r"level_epochs must be (a sequence of )?2 numbers"):
+        prune_schedule(model, data["train"], data["dev"], sparsities=(0.0, 0.5, 0.8),
+                       finetune=FINETUNE, level_epochs=level_epochs, progress=False)

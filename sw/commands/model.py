@@ -86,6 +86,8 @@ def register(top, groups):
     prune.add_argument("--distill-weight", type=float, default=0.0,
                        help="fine-tune towards this mix of the input model's posteriors and "
                             "the labels (knowledge distillation; 0 = labels only)")
+    prune.add_argument("--distill-temperature", type=float, default=1.0,
+                       help="temperature of the distillation term (1 to 20)")
     prune.add_argument("--gradual", type=int, default=1,
                        help="pruning steps per level on a cubic schedule (1 = at once)")
     _add_finetune_options(prune, epochs=1)
@@ -159,6 +161,13 @@ def register(top, groups):
     pipeline.add_argument("--gradual", type=int, default=12,
                           help="pruning steps per sparsity level on a cubic schedule (1 = at "
                                "once)")
+    pipeline.add_argument("--finetune-epochs", default=None, metavar="E,E,...",
+                          help="fine-tuning epochs of each level above 0 (50,70,80,90,95,98 %%), "
+                               "e.g. 0.5,0.5,2,4,2,1; default: the pipeline's allocation "
+                               "(see report.json settings.finetune_epochs)")
+    pipeline.add_argument("--distill-temperature", type=float, default=None,
+                          help="temperature of the fine-tuning's distillation term (1 to 20); "
+                               "default: the pipeline's")
     pipeline.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_engine_options(pipeline)
     _add_data_options(pipeline)
@@ -226,7 +235,9 @@ def _train_config(args, *, learning_rate, evals_per_epoch):
                        learning_rate=args.learning_rate or learning_rate,
                        batch_size=args.batch_size, evals_per_epoch=evals_per_epoch,
                        weight_decay=args.weight_decay, lr_schedule=args.lr_schedule,
-                       distill_weight=getattr(args, "distill_weight", 0.0), seed=args.seed)
+                       distill_weight=getattr(args, "distill_weight", 0.0),
+                       distill_temperature=getattr(args, "distill_temperature", 1.0),
+                       seed=args.seed)
 
 
 def _engine(args):
@@ -252,6 +263,16 @@ def _hidden(text):
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise CommandError(f"--hidden must be comma-separated widths, not {text!r}") from None
+
+
+def _epochs_list(text):
+    from sw.cli import CommandError
+
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise CommandError(f"--finetune-epochs must be comma-separated numbers, not "
+                           f"{text!r}") from None
 
 
 def _print_metrics(title, metrics):
@@ -432,10 +453,16 @@ def run_pipeline(args) -> int:
         from sw.model_pipeline import run_pipeline as pipeline
 
         make = PipelineSettings.quick if args.quick else PipelineSettings
+        changes = {}
+        if args.finetune_epochs is not None:
+            changes["finetune_epochs"] = _epochs_list(args.finetune_epochs)
+        if args.distill_temperature is not None:
+            base = (PipelineSettings.quick() if args.quick else PipelineSettings()).finetune
+            changes["finetune"] = base.replace(distill_temperature=args.distill_temperature)
         settings = make(hidden=_hidden(args.hidden), block=_block(args.block),
                         entropy_coef=args.entropy_coef, scope=args.scope,
                         gradual=args.gradual, spmv=_engine(args),
-                        acoustic_scale=args.acoustic_scale, seed=args.seed)
+                        acoustic_scale=args.acoustic_scale, seed=args.seed, **changes)
         started = time.perf_counter()
         data = _data(args, build=True, quick=args.quick)
         report = pipeline(args.out, data, settings, progress=not args.no_progress,
