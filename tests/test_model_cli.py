@@ -134,6 +134,8 @@ def test_prune_distils_gradually_with_a_cosine_schedule(trained, tmp_path, capsy
     ("--lr-schedule", "step", r"TrainConfig.lr_schedule must be one of plateau, cosine, not "
                               r"'step'"),
     ("--weight-decay", "-1", r"TrainConfig.weight_decay must be a finite number >= 0, not -1"),
+    ("--distill-temperature", "0.5", r"TrainConfig.distill_temperature must be a number from 1 "
+                                     r"to 20, not 0.5"),
     ("--gradual", "0", r"gradual must be an int from 1 to 64 \(pruning steps per level\), "
                        r"not 0"),
 ])
@@ -179,21 +181,28 @@ def test_pipeline_settings_refuse_bad_finetune_epochs(epochs):
         PipelineSettings(finetune_epochs=epochs)
 
 
-def test_pipeline_records_its_finetune_epochs(tmp_path):
+def test_pipeline_records_its_fine_tuning_options(tmp_path):
     assert run(["pipeline", "--synthetic", "--quick", "--hidden", "16,16", "--finetune-epochs",
-                "0.5,0.5,1,2,1,0.5", "--out", str(tmp_path), "--no-progress"]) == 0
+                "0.5,0.5,1,2,1,0.5", "--distill-temperature", "3", "--out", str(tmp_path),
+                "--no-progress"]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["settings"]["finetune_epochs"] == [0.5, 0.5, 1, 2, 1, 0.5]
+    assert report["settings"]["finetune"]["distill_temperature"] == 3.0
     epochs = [0.5, 0.5, 1, 2, 1, 0.5]
     steps = [e["finetune_steps"] for e in report["methods"]["magnitude"][1:]]
     per_epoch = steps[2]  # the 1-epoch level (the quick runs are too short to stop early)
     assert steps == [round(e * per_epoch) for e in epochs]
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("1,x", r"--finetune-epochs must be comma-separated numbers, not '1,x'"),
-    ("1,1", r"PipelineSettings.finetune_epochs: level_epochs must be 6 numbers"),
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--finetune-epochs", "1,x", r"--finetune-epochs must be comma-separated numbers, not "
+                                 r"'1,x'"),
+    ("--finetune-epochs", "1,1", r"PipelineSettings.finetune_epochs: level_epochs must be 6 "
+                                 r"numbers"),
+    ("--distill-temperature", "30", r"TrainConfig.distill_temperature must be a number from 1 "
+                                    r"to 20, not 30.0"),
 ])
-def test_bad_pipeline_finetune_epochs_are_refused(tmp_path, capsys, value, message):
-    fail(["pipeline", "--synthetic", "--quick", "--finetune-epochs", value, "--out",
-          str(tmp_path)], capsys, message)
+def test_bad_pipeline_fine_tuning_options_are_refused(tmp_path, capsys, option, value,
+                                                      message):
+    fail(["pipeline", "--synthetic", "--quick", option, value, "--out", str(tmp_path)], capsys,
+         message)
