@@ -99,3 +99,18 @@ def test_ablation_cli_needs_existing_directories(tmp_path, capsys):
         main(["experiment", "ablation", "--out", str(tmp_path), "--corpus",
               str(tmp_path / "none"), "--models", str(tmp_path), "--scale", "1.0"])
     assert "--corpus" in capsys.readouterr().err
+
+
+def test_ablation_cli_refuses_an_unknown_variant_before_scoring(tmp_path, capsys, monkeypatch):
+    import sw.experiments.tasks as tasks
+    from sw.cli import main
+
+    synthetic = tasks.task_graph
+    monkeypatch.setattr(tasks, "task_graph", lambda task, **_: synthetic(task))
+    with pytest.raises(SystemExit):
+        main(["experiment", "ablation", "--out", str(tmp_path), "--corpus", str(tmp_path),
+              "--models", str(tmp_path), "--scale", "1.0", "--tables", "64",
+              "--variant", "darkside", "--variant", "bigger cache"])
+    error = capsys.readouterr().err
+    assert "--variant 'bigger cache' is not a variant of the 64-entry table" in error
+    assert "'multiplicative hash'" in error

@@ -69,6 +69,11 @@ def register(top, groups):
                           help="darkside table sizes (4 ways) to study")
     ablation.add_argument("--scale", type=float, required=True, help="acoustic scale")
     ablation.add_argument("--penalty", type=float, default=0.0, help="word insertion penalty")
+    ablation.add_argument("--trace-depth", type=int, default=4096,
+                          help="word-trace entries of every variant (an overflow loses words)")
+    ablation.add_argument("--variant", action="append", metavar="NAME",
+                          help="run only this variant (repeatable; names as printed, e.g. "
+                               "'darkside', 'multiplicative hash'); default: all")
     ablation.set_defaults(func=run_ablation)
 
 
@@ -143,6 +148,14 @@ def run_ablation(args) -> int:
     except ValueError as error:
         raise CommandError(f"--tables must be integers: {error}") from error
     graph, source = task_graph(args.task, corpus=args.corpus)
+    chosen = {entries: hardware_variants(graph, entries) for entries in tables}
+    if args.variant:
+        for entries, variants in chosen.items():
+            unknown = [name for name in args.variant if name not in variants]
+            if unknown:
+                raise CommandError(f"--variant {unknown[0]!r} is not a variant of the "
+                                   f"{entries}-entry table; choose from {sorted(variants)}")
+            chosen[entries] = {name: variants[name] for name in args.variant}
     settings = DarksideSettings(tasks=(args.task,), utterances=args.utterances,
                                 dev_utterances=0)
     scored, scores = scored_test_set(graph, args.task, args.sparsity, settings, args.corpus,
@@ -151,8 +164,9 @@ def run_ablation(args) -> int:
               "tables": {}}
     for entries in tables:
         result = ablation(graph, scored, acoustic_scale=args.scale, word_penalty=args.penalty,
-                          base={"sets": max(1, entries // 4), "ways": min(4, entries)},
-                          variants=hardware_variants(graph, entries), progress=True)
+                          base={"sets": max(1, entries // 4), "ways": min(4, entries),
+                                "trace_depth": args.trace_depth},
+                          variants=chosen[entries], progress=True)
         report["tables"][str(entries)] = result
         print(f"table {entries}: float WER {100 * result['float']['wer']:.2f} %")
         for name, row in result["variants"].items():
