@@ -119,10 +119,11 @@ class PipelineSettings:
     # epochs per level (50, 70, 80, 90, 95, 98 %): the first levels lose little and their
     # steps are worth more at 90 % (80 -> 90 % gained ~0.8 points per doubling of its steps)
     finetune_epochs: tuple | None = FINETUNE_EPOCHS
-    # the same frames in 512-frame steps and 2 dev evaluations: 7 s less per model (19 models)
-    # for 0.03 points more sharing cost at magnitude 90 % (0.83 vs 0.79)
+    # 512-frame steps and 2 dev evaluations; 200,000 frames because the 90 % model of this
+    # recipe lost 1.01 points to sharing after 100,000 (target <= 1) and 0.73 after 200,000,
+    # for ~4 s more per model (19 models)
     share_finetune: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=1, frames_per_epoch=100_000, evals_per_epoch=2, patience=2,
+        epochs=1, frames_per_epoch=200_000, evals_per_epoch=2, patience=2,
         learning_rate=1e-3, batch_size=512))
     sparsities: tuple = DEFAULT_SPARSITIES
     block: tuple = (1, 4)
