@@ -24,7 +24,8 @@ from sw.decoder import (
 )
 from sw.graph import Graph
 
-__all__ = ["KaldiFasterDecoder", "KaldiResult", "same_result", "to_kaldi_fst"]
+__all__ = ["KaldiFasterDecoder", "KaldiResult", "cost_difference", "same_result",
+           "to_kaldi_fst"]
 
 
 def to_kaldi_fst(graph: Graph, word_penalty: float = 0.0):
@@ -82,15 +83,23 @@ class KaldiResult:
         return self.seconds / self.frames if self.frames else 0.0
 
 
+def cost_difference(ours: float, theirs: float) -> float:
+    """``|ours - theirs| / max(|theirs|, 1)``: relative, except that costs below 1 in size
+    are compared absolutely. With log-likelihood-ratio scores a path's total can cross zero
+    (0.024 on one corpus utterance) while Kaldi's float32 sums of terms in the hundreds are
+    off by ~3e-4 absolute, which a purely relative test would call a 1 % disagreement."""
+    return abs(ours - theirs) / max(abs(theirs), 1.0)
+
+
 def same_result(ours, theirs, *, relative: float = 1e-3) -> bool:
-    """Whether two decodes agree: same words, same final-state flag, and costs within
-    ``relative`` of each other (both infinite counts as equal). Works on any two results
-    with ``words``, ``cost`` and ``final_reached`` (float decoder, Kaldi)."""
+    """Whether two decodes agree: same words, same final-state flag, and
+    :func:`cost_difference` at most ``relative`` (both infinite counts as equal). Works on any
+    two results with ``words``, ``cost`` and ``final_reached`` (float decoder, Kaldi)."""
     if tuple(ours.words) != tuple(theirs.words) or ours.final_reached != theirs.final_reached:
         return False
     if np.isinf(ours.cost) or np.isinf(theirs.cost):
         return ours.cost == theirs.cost
-    return abs(ours.cost - theirs.cost) <= relative * max(abs(theirs.cost), 1e-9)
+    return cost_difference(ours.cost, theirs.cost) <= relative
 
 
 class KaldiFasterDecoder:

@@ -134,3 +134,20 @@ def test_kaldi_peer_refuses_a_wrong_number_of_pdfs():
 def test_kaldi_peer_needs_a_graph():
     with pytest.raises(DecoderError, match="graph must be a sw.graph.Graph"):
         KaldiFasterDecoder(None)
+
+
+def test_costs_near_zero_are_compared_absolutely():
+    from types import SimpleNamespace
+
+    from sw.peers import cost_difference
+
+    def result(cost, words=(1, 2)):
+        return SimpleNamespace(words=words, cost=cost, final_reached=True)
+
+    # a corpus utterance: total 0.0240 vs Kaldi's float32 0.0237 (terms in the hundreds)
+    assert same_result(result(0.024011559784412384), result(0.0236968994140625))
+    assert cost_difference(0.0240, 0.0237) == pytest.approx(3e-4)
+    assert not same_result(result(0.0240), result(0.0260))  # 2e-3 absolute: too far
+    assert same_result(result(1000.5), result(1000.0)) and not same_result(result(1002),
+                                                                            result(1000))
+    assert not same_result(result(5.0, (1,)), result(5.0))

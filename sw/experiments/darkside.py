@@ -200,10 +200,12 @@ def _float_rows(graph, scored, options):
 
 
 def _relative_difference(ours: float, theirs: float) -> float | None:
-    """``|ours - theirs| / |theirs|``; ``None`` when either is infinite (no path)."""
+    """:func:`sw.peers.cost_difference`; ``None`` when either is infinite (no path)."""
+    from sw.peers import cost_difference
+
     if not (np.isfinite(ours) and np.isfinite(theirs)):
         return None
-    return abs(ours - theirs) / max(abs(theirs), 1e-9)
+    return cost_difference(ours, theirs)
 
 
 def golden_config(graph, entries: int, settings: DarksideSettings) -> ViterbiConfig:
