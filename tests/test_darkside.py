@@ -149,3 +149,14 @@ def test_an_overflowing_trace_is_counted_and_the_row_reruns_at_the_depth_it_need
     summary = report["summary"]["digits/tuned"]
     assert summary["golden_trace_overflows_at_default_depth"] == 2
     assert summary["golden_trace_depth_by_table"] == {"64": row["trace_depth"]}
+
+
+def test_the_golden_tables_use_the_configured_hash():
+    from sw.experiments.darkside import golden_config
+    from sw.experiments.tasks import task_graph
+
+    graph, _ = task_graph("digits")
+    assert golden_config(graph, 64, TINY).hash == "xor_fold"
+    assert golden_config(graph, 64, replace(TINY, hash="multiplicative")).hash == "multiplicative"
+    with pytest.raises(ValueError, match="hash must be 'xor_fold' or 'multiplicative'"):
+        replace(TINY, hash="crc")

@@ -46,6 +46,9 @@ def register(top, groups):
                           help="acoustic scales of the dev-set tuning grid")
     darkside.add_argument("--penalties", metavar="P,...",
                           help="word insertion penalties (>= 0) of the tuning grid")
+    darkside.add_argument("--hash", choices=("xor_fold", "multiplicative"),
+                          help="set hash of the golden tables (default xor_fold); on the "
+                               "words task multiplicative drops far fewer hypotheses")
     darkside.add_argument("--trace-depth", type=int,
                           help="golden word-trace entries (default: the ViterbiConfig default)")
     darkside.set_defaults(func=run_darkside)
@@ -120,6 +123,8 @@ def run_darkside(args) -> int:
             changes["penalties"] = tuple(float(x) for x in args.penalties.split(","))
         if args.trace_depth is not None:
             changes["trace_depth"] = args.trace_depth
+        if args.hash is not None:
+            changes["hash"] = args.hash
         settings = dataclasses.replace(settings, **changes)
     except ValueError as error:
         raise CommandError(f"darkside settings: {error}") from error

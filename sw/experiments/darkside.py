@@ -51,6 +51,7 @@ class DarksideSettings:
     sparsities: tuple = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95)
     table_entries: tuple = (16, 64, 256, 1024, 4096)
     ways: int = 4
+    hash: str = "xor_fold"  # the golden table's set hash (hw.config.ViterbiConfig.hash)
     utterances: int | tuple = 100
     dev_utterances: int = 30
     golden_utterances: int | tuple = 20
@@ -72,6 +73,8 @@ class DarksideSettings:
             counts = (value,) if isinstance(value, int) else tuple(c for _, c in value)
             if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts):
                 raise ValueError(f"{name} must be counts >= 0, not {value!r}")
+        if self.hash not in ("xor_fold", "multiplicative"):
+            raise ValueError(f"hash must be 'xor_fold' or 'multiplicative', not {self.hash!r}")
         for pair in self.golden_table_caps:
             if (not isinstance(pair, tuple) or len(pair) != 2
                     or any(isinstance(v, bool) or not isinstance(v, int) for v in pair)
@@ -213,7 +216,8 @@ def golden_config(graph, entries: int, settings: DarksideSettings) -> ViterbiCon
     hardware-sized word trace (``settings.trace_depth``, default the config's, collected)."""
     depth = {} if settings.trace_depth is None else {"trace_depth": settings.trace_depth}
     return fitted_config(graph, sets=max(1, entries // settings.ways),
-                         ways=min(settings.ways, entries), beam=settings.beam, **depth)
+                         ways=min(settings.ways, entries), beam=settings.beam,
+                         hash_kind=settings.hash, **depth)
 
 
 def _golden_rows(graph, scored, *, scale, penalty, entries, settings):
