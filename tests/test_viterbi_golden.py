@@ -264,7 +264,7 @@ def test_sweep_frees_upward_so_the_highest_free_entry_is_taken_first():
     assert trace.free_list() == [5, 4, 2] and trace.free == 8 - 3
     assert trace.chain(3) == [4, 2, 1] and trace.chain(1) == [2, 1]
     assert [trace.append(9, 3) for _ in range(4)] == [5, 4, 2, 6]  # then the high-water mark
-    assert trace.free == 1 and not trace.marked.any()
+    assert trace.free == 1 and not any(trace.marked)
 
 
 def test_trace_is_full_only_when_free_list_and_high_water_are_exhausted():

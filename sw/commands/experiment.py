@@ -6,6 +6,8 @@ from pathlib import Path
 
 def register(top, groups):
     """Add ``experiment darkside``."""
+    from hw.config import ViterbiConfig
+
     experiment = top.add_parser("experiment", help="run an experiment and write JSON + PNG",
                                 description="Experiments behind the project's figures.")
     kinds = experiment.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
@@ -46,7 +48,7 @@ def register(top, groups):
                           help="acoustic scales of the dev-set tuning grid")
     darkside.add_argument("--penalties", metavar="P,...",
                           help="word insertion penalties (>= 0) of the tuning grid")
-    darkside.add_argument("--hash", choices=("xor_fold", "multiplicative"),
+    darkside.add_argument("--hash", choices=ViterbiConfig.HASHES,
                           help="set hash of the golden tables (default xor_fold); on the "
                                "words task multiplicative drops far fewer hypotheses")
     darkside.add_argument("--trace-depth", type=int,

@@ -73,8 +73,8 @@ class DarksideSettings:
             counts = (value,) if isinstance(value, int) else tuple(c for _, c in value)
             if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts):
                 raise ValueError(f"{name} must be counts >= 0, not {value!r}")
-        if self.hash not in ("xor_fold", "multiplicative"):
-            raise ValueError(f"hash must be 'xor_fold' or 'multiplicative', not {self.hash!r}")
+        if self.hash not in ViterbiConfig.HASHES:
+            raise ValueError(f"hash must be one of {ViterbiConfig.HASHES}, not {self.hash!r}")
         for pair in self.golden_table_caps:
             if (not isinstance(pair, tuple) or len(pair) != 2
                     or any(isinstance(v, bool) or not isinstance(v, int) for v in pair)
@@ -211,6 +211,11 @@ def _relative_difference(ours: float, theirs: float) -> float | None:
     return cost_difference(ours, theirs)
 
 
+def _largest_known(values) -> float | None:
+    """Largest of ``values`` that is not ``None`` (``None`` if there is none)."""
+    return max((v for v in values if v is not None), default=None)
+
+
 def golden_config(graph, entries: int, settings: DarksideSettings) -> ViterbiConfig:
     """The hardware unit of a darkside row: ``entries`` in sets of ``settings.ways`` ways and a
     hardware-sized word trace (``settings.trace_depth``, default the config's, collected)."""
@@ -324,9 +329,8 @@ def run_darkside(out_dir, *, settings: DarksideSettings | None = None, corpus=No
                 arcs = sum(int(d["arcs"].sum()) for d in decoded)
                 # the float decoder's claim to Kaldi's semantics, on every test utterance
                 agreement = {"same_as_kaldi": sum(d["same_as_kaldi"] for d in decoded),
-                             "max_relative_cost_difference": max(
-                                 (d["cost_difference"] for d in decoded
-                                  if d["cost_difference"] is not None), default=None)}
+                             "max_relative_cost_difference": _largest_known(
+                                 d["cost_difference"] for d in decoded)}
                 for name, key, seconds in (("kaldi", "kaldi", "kaldi_seconds"),
                                            ("float", "float", "float_seconds")):
                     rows.append({**common, **agreement, "decoder": name, "table_entries": None,
@@ -425,9 +429,8 @@ def summarize(rows, settings) -> dict:
                 "float_equals_kaldi": {
                     "utterances": sum(r["utterances"] for r in floats),
                     "same": sum(r["same_as_kaldi"] for r in floats),
-                    "max_relative_cost_difference": max(
-                        (r["max_relative_cost_difference"] for r in floats
-                         if r["max_relative_cost_difference"] is not None), default=None)},
+                    "max_relative_cost_difference": _largest_known(
+                        r["max_relative_cost_difference"] for r in floats)},
             }
     return summary
 

@@ -103,6 +103,7 @@ class Counters:
 
 # What :meth:`HypothesisTable.place` decides for a hypothesis.
 UNCHANGED, UPDATE, INSERT, REPLACE, DROP = range(5)
+CHANGES = (UPDATE, INSERT, REPLACE)  # the outcomes that write the table
 
 
 class HypothesisTable:
@@ -155,8 +156,7 @@ class HypothesisTable:
 
     def would_change(self, state: int, cost: int) -> bool:
         """Whether :meth:`insert` would change the table (without counting anything)."""
-        return self.place(set_index(state, self.config), state, cost)[0] in (UPDATE, INSERT,
-                                                                            REPLACE)
+        return self.place(set_index(state, self.config), state, cost)[0] in CHANGES
 
     def best(self) -> int:
         """Lowest cost in the table (``0`` when empty)."""
@@ -166,10 +166,7 @@ class HypothesisTable:
 
     def snapshot(self) -> np.ndarray:
         """``int64[sets, ways, 3]`` copy of (state, cost, trace): what the RTL tests compare."""
-        return np.stack([np.array(self.state, dtype=np.int64).reshape(self.config.sets, -1),
-                         np.array(self.cost, dtype=np.int64).reshape(self.config.sets, -1),
-                         np.array(self.trace, dtype=np.int64).reshape(self.config.sets, -1)],
-                        axis=-1)
+        return np.array([self.state, self.cost, self.trace], dtype=np.int64).transpose(1, 2, 0)
 
 
 def _count_and_write(table, counters, outcome, s, w, state, cost, trace) -> bool:
@@ -202,7 +199,7 @@ class WordTrace:
         self.depth = depth
         self.word = [0] * depth
         self.parent = [EMPTY] * depth
-        self.marked = np.zeros(depth, dtype=bool)
+        self.marked = [False] * depth
         self.head = EMPTY  # first free entry below the high-water mark
         self.high_water = 0  # entries at and above were never used
         self.free = depth  # entries an append can still take
@@ -237,7 +234,7 @@ class WordTrace:
 
     def collect(self, pointers) -> None:
         """Mark every entry reachable from ``pointers`` (in order), free all the others."""
-        marked = self.marked.tolist()
+        marked = self.marked
         for pointer in pointers:
             while pointer != EMPTY and not marked[pointer]:
                 marked[pointer] = True
@@ -251,7 +248,6 @@ class WordTrace:
                 self.parent[index] = self.head
                 self.head = index
                 self.free += 1
-        self.marked[:] = marked
 
     def free_list(self) -> list:
         """Indices on the free list, head first (for checks)."""
@@ -346,7 +342,7 @@ class _Search:
             self.best = cost
         outcome, w = table.place(s, state, cost)
         pointer = parent
-        if olabel and outcome in (UPDATE, INSERT, REPLACE):
+        if olabel and outcome in CHANGES:
             index = self.trace.append(olabel, parent)
             if index != EMPTY:
                 pointer = index
