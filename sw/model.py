@@ -24,6 +24,7 @@ __all__ = [
     "ModelError",
     "check_frames",
     "entropy",
+    "entropy_of_log_probs",
     "load_model",
     "log_softmax",
     "save_model",
@@ -120,7 +121,11 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 def entropy(logits: np.ndarray) -> np.ndarray:
     """Entropy in nats of the softmax of each row of ``logits``."""
-    logp = log_softmax(logits.astype(np.float64))
+    return entropy_of_log_probs(log_softmax(logits.astype(np.float64)))
+
+
+def entropy_of_log_probs(logp: np.ndarray) -> np.ndarray:
+    """Entropy in nats of each row of log-probabilities ``logp``."""
     return -(np.exp(logp) * logp).sum(axis=-1)
 
 
