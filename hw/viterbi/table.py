@@ -4,10 +4,12 @@
 
 Two banks (current and next frame) share one memory per way; the bank is the address's top
 bit. Valid bits live in flip-flops, so ``swap`` makes the old current bank the new, empty next
-bank in one cycle. An insert reads its set (every way at once) in the cycle it is accepted and
-decides and writes in the next; the read port is transparent to the write port and the valid
-bits are registers, so back-to-back inserts into the same set see each other: one insert per
-cycle, no stall, no forwarding network.
+bank in one cycle. An insert goes through three stages, one insert per cycle and no stall:
+accept (address its set), fetch (register every way's entry and the set's valid bits) and
+decide (compare, pick the way, write). The read port is transparent to the write port and the
+valid bits are registers, so the fetch sees every write up to the cycle before; the one write
+made in the same cycle (by the insert just ahead, deciding) is forwarded into the fetched
+registers, so back-to-back inserts into the same set see each other.
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal
@@ -61,13 +63,13 @@ def set_of(state, config: ViterbiConfig):
 class HypothesisTable(wiring.Component):
     """``sets x ways`` hypotheses per bank, two banks.
 
-    ``inserts`` (always ready) offers hypotheses to the next bank; one cycle later ``decided``
+    ``inserts`` (always ready) offers hypotheses to the next bank; two cycles later ``decided``
     pulses with the :class:`InsertOutcome` in ``decision``. A changing insert whose arc has a
     word appends ``(trace_word, trace_parent)`` at ``trace_next`` (``trace_append``) and stores
     that pointer, or pulses ``trace_lost`` when ``trace_full``. ``read_set`` with ``read_next``
     (0 = current bank, 1 = next bank) reads every way of one set with one cycle of latency.
     ``swap`` exchanges the banks and empties the new next bank; it must not coincide with an
-    insert in flight (``busy``).
+    insert in flight (``busy``, high while an insert is in the fetch or decide stage).
 
     Parameters
     ----------
@@ -141,115 +143,132 @@ class HypothesisTable(wiring.Component):
                          self.read_valid[way].eq(scanned_valid.bit_select(
                              read_set * ways + way, 1))]
 
-        # Stage 1: read the offered hypothesis's set of the next bank.
-        offered = Signal(insert_layout(config))
-        target_set = Signal(set_bits)
-        pending = Signal()
-        new_set = set_of(self.inserts.payload.state, config)
+        # Stage 1 (accept): address the offered hypothesis's set of the next bank.
         accept = Signal()
-        m.d.comb += [self.inserts.ready.eq(1), accept.eq(self.inserts.valid),
-                     self.busy.eq(pending)]
+        new_set = set_of(self.inserts.payload.state, config)
+        m.d.comb += [self.inserts.ready.eq(1), accept.eq(self.inserts.valid)]
         for port in insert_reads:
             m.d.comb += port.addr.eq(self._address(new_set, next_bank))
-        m.d.sync += pending.eq(accept)
+        fetching = Signal()  # stage 2 holds an insert
+        fetch_offered = Signal(insert_layout(config))
+        fetch_set = Signal(set_bits)
+        m.d.sync += fetching.eq(accept)
         with m.If(accept):
-            m.d.sync += [offered.eq(self.inserts.payload), target_set.eq(new_set)]
+            m.d.sync += [fetch_offered.eq(self.inserts.payload), fetch_set.eq(new_set)]
 
-        # The set's valid bits are picked out of the flip-flops in stage 1, next to the memory
-        # read, so the wide multiplexer is not in series with stage 2's decision. The insert
-        # deciding now may fill a way of the same set: its bit is forwarded.
+        # Stage 3's registers: what the decision needs about the set as it will be when this
+        # insert decides -- its valid bits and the outcome of every comparison. Stage 2 makes
+        # the comparisons; stage 3 only combines registered bits, then writes.
+        deciding = Signal()
+        offered = Signal(insert_layout(config))
+        target_set = Signal(set_bits)
+        target_one_hot = Signal(sets)  # target_set decoded a cycle early (valid-bit enables)
+        set_valid = Signal(ways)
+        same_state = Signal(ways)  # the way holds the offered state (if valid)
+        lower = Signal(ways)  # the offered cost is lower than the way's
+        above = {}  # above[i, j], i < j: way j's cost is strictly higher than way i's
+        for i in range(ways):
+            for j in range(i + 1, ways):
+                above[i, j] = Signal(name=f"above_{i}_{j}")
+
+        # Stage 3's write (defined below), which stage 2 forwards.
+        write_now = Signal()  # deciding & the insert changes the table
+        write_one_hot = Signal(ways)
+        stored = Signal(layout)
+
+        # Stage 2 (fetch): the read port shows the set with every write up to last cycle
+        # (transparent); the valid bits come from the flip-flops, which also hold every write
+        # up to last cycle. The write stage 3 makes now into the same set is forwarded: the
+        # forwarded way's comparisons are made against stage 3's offered hypothesis instead
+        # (every variant is compared at once; the late write decision only selects).
         next_valid = Signal(sets * ways)
         m.d.comb += next_valid.eq(valid[1])
         with m.If(bank):
             m.d.comb += next_valid.eq(valid[0])
-        set_valid = Signal(ways)  # registered: the valid bits of the set in stage 2
-        filling = Signal(ways)  # the way stage 2 writes now, as a one-hot vector
-        write_way = Signal(range(ways))
-        do_write = Signal()
-        m.d.comb += filling.eq(Mux(pending & do_write, Const(1, ways) << write_way, 0))
-        with m.If(accept):
-            m.d.sync += set_valid.eq(next_valid.word_select(new_set, ways)
-                                     | Mux(target_set == new_set, filling, 0))
-
-        # Stage 2: compare every way in parallel and decide.
-        way_valid = [set_valid[w] for w in range(ways)]
-        entries = [layout(port.data) for port in insert_reads]
-        match = [Signal(name=f"match{w}") for w in range(ways)]
+        forward = Signal()
+        forwarded = Signal(ways)  # the way stage 3 writes now, if it is this set
+        m.d.comb += [forward.eq(write_now & (target_set == fetch_set)),
+                     forwarded.eq(Mux(forward, write_one_hot, 0))]
+        read = [layout(port.data) for port in insert_reads]
+        m.d.sync += [deciding.eq(fetching), offered.eq(fetch_offered), target_set.eq(fetch_set),
+                     target_one_hot.eq(Const(1, sets) << fetch_set),
+                     set_valid.eq(next_valid.word_select(fetch_set, ways) | forwarded)]
+        new_cost, new_state = fetch_offered.cost, fetch_offered.state
         for way in range(ways):
-            m.d.comb += match[way].eq(way_valid[way] & (entries[way].state == offered.state))
-        # Lowest matching / free way: the last assignment in reverse order wins.
-        chosen_match = Signal(range(ways))
-        chosen_cost = Signal(config.cost.cost_width)
-        any_match = Signal()
-        chosen_free = Signal(range(ways))
-        any_free = Signal()
-        for way in reversed(range(ways)):
-            with m.If(match[way]):
-                m.d.comb += [chosen_match.eq(way), chosen_cost.eq(entries[way].cost),
-                             any_match.eq(1)]
-            with m.If(~way_valid[way]):
-                m.d.comb += [chosen_free.eq(way), any_free.eq(1)]
-        # Worst way (highest cost; ties keep the lowest index): a tree of pairwise picks, the
-        # right one only when strictly higher, so log2(ways) comparators deep.
-        candidates = [(Const(way, range(ways)), entries[way].cost) for way in range(ways)]
-        level = 0
-        while len(candidates) > 1:
-            paired = []
-            for index in range(0, len(candidates) - 1, 2):
-                (left_way, left_cost), (right_way, right_cost) = candidates[index:index + 2]
-                name = f"worst_l{level}_{index // 2}"
-                way_signal = Signal(range(ways), name=name)
-                cost_signal = Signal(config.cost.cost_width, name=f"{name}_cost")
-                higher = right_cost > left_cost
-                m.d.comb += [way_signal.eq(Mux(higher, right_way, left_way)),
-                             cost_signal.eq(Mux(higher, right_cost, left_cost))]
-                paired.append((way_signal, cost_signal))
-            if len(candidates) % 2:
-                paired.append(candidates[-1])
-            candidates, level = paired, level + 1
-        worst_way, worst_cost = candidates[0]
+            m.d.sync += [
+                same_state[way].eq(Mux(forwarded[way], new_state == offered.state,
+                                       new_state == read[way].state)),
+                lower[way].eq(Mux(forwarded[way], new_cost < offered.cost,
+                                  new_cost < read[way].cost))]
+        for (i, j), signal in above.items():
+            m.d.sync += signal.eq(Mux(forwarded[j], offered.cost > read[i].cost,
+                                      Mux(forwarded[i], read[j].cost > offered.cost,
+                                          read[j].cost > read[i].cost)))
+        m.d.comb += self.busy.eq(fetching | deciding)
+
+        # Stage 3 (decide): a few levels of logic on registered bits pick the way: the same
+        # decision as the golden model's sequential rule.
+        match = Signal(ways)
+        m.d.comb += match.eq(set_valid & same_state)
+        # Lowest matching / free way, one-hot.
+        first_match = Signal(ways)
+        first_free = Signal(ways)
+        free = ~set_valid
+        for way in range(ways):
+            m.d.comb += [first_match[way].eq(match[way] & ~match[:way].any() if way else
+                                             match[way]),
+                         first_free[way].eq(free[way] & ~free[:way].any() if way else
+                                            free[way])]
+        # Worst way (highest cost; ties keep the lowest index): way w is it when its cost is
+        # strictly above every lower way's and not below any higher way's -- from the pairwise
+        # comparisons, instead of a tree of log2(ways) comparators in series.
+        worst_one_hot = Signal(ways)
+        for way in range(ways):
+            terms = [above[i, way] for i in range(way)] + [~above[way, j]
+                                                          for j in range(way + 1, ways)]
+            m.d.comb += worst_one_hot[way].eq(Cat(*terms).all() if terms else 1)
+        any_match = match.any()
+        any_free = free.any()
+        # A full set's highest cost is above the offered one iff any way's is.
+        improves = Mux(any_match, (first_match & lower).any(), lower.any())
 
         decision = Signal(3)
         with m.If(any_match):
-            m.d.comb += write_way.eq(chosen_match)
-            with m.If(offered.cost < chosen_cost):
-                m.d.comb += [do_write.eq(1), decision.eq(InsertOutcome.UPDATE)]
-            with m.Else():
-                m.d.comb += decision.eq(InsertOutcome.UNCHANGED)
+            m.d.comb += decision.eq(Mux(improves, InsertOutcome.UPDATE, InsertOutcome.UNCHANGED))
         with m.Elif(any_free):
-            m.d.comb += [write_way.eq(chosen_free), do_write.eq(1),
-                         decision.eq(InsertOutcome.INSERT)]
-        with m.Elif(offered.cost < worst_cost):
-            m.d.comb += [write_way.eq(worst_way), do_write.eq(1),
-                         decision.eq(InsertOutcome.REPLACE)]
+            m.d.comb += decision.eq(InsertOutcome.INSERT)
         with m.Else():
-            m.d.comb += decision.eq(InsertOutcome.DROP)
+            m.d.comb += decision.eq(Mux(improves, InsertOutcome.REPLACE, InsertOutcome.DROP))
+        m.d.comb += [write_now.eq(deciding & Mux(any_match, improves, any_free | improves)),
+                     write_one_hot.eq(Mux(any_match, first_match,
+                                          Mux(any_free, first_free, worst_one_hot)))]
 
         # A word is traced only when the insert changes the table (as in the golden model).
-        has_word = Signal()
-        stored_trace = Signal(config.trace_bits)
-        m.d.comb += [has_word.eq(pending & do_write & (offered.word != 0)),
-                     stored_trace.eq(offered.trace),
+        # The stored pointer does not wait for the decision: without a write it is not used.
+        appends = Signal()
+        m.d.comb += [appends.eq((offered.word != 0) & ~self.trace_full),
                      self.trace_word.eq(offered.word), self.trace_parent.eq(offered.trace)]
-        with m.If(has_word):
-            with m.If(self.trace_full):
-                m.d.comb += self.trace_lost.eq(1)
-            with m.Else():
-                m.d.comb += [self.trace_append.eq(1), stored_trace.eq(self.trace_next)]
+        with m.If(write_now & (offered.word != 0)):
+            m.d.comb += [self.trace_append.eq(~self.trace_full),
+                         self.trace_lost.eq(self.trace_full)]
 
-        m.d.comb += [self.decided.eq(pending), self.decision.eq(decision),
+        m.d.comb += [self.decided.eq(deciding), self.decision.eq(decision),
                      self.decided_cost.eq(offered.cost)]
-        stored = Signal(layout)
         m.d.comb += [stored.state.eq(offered.state), stored.cost.eq(offered.cost),
-                     stored.trace.eq(stored_trace), stored.has_eps.eq(offered.has_eps)]
+                     stored.trace.eq(Mux(appends, self.trace_next, offered.trace)),
+                     stored.has_eps.eq(offered.has_eps)]
         for way, port in enumerate(write_ports):
             m.d.comb += [port.addr.eq(self._address(target_set, next_bank)),
                          port.data.eq(stored),
-                         port.en.eq(pending & do_write & (write_way == way))]
-        with m.If(pending & do_write):
-            for b in range(2):
-                with m.If(next_bank == b):
-                    m.d.sync += valid[b].bit_select(target_set * ways + write_way, 1).eq(1)
+                         port.en.eq(write_now & write_one_hot[way])]
+        # Each valid bit's enable is its set's decoded bit and its way's one-hot bit: no
+        # sets * ways wide shifter after the decision.
+        for b in range(2):
+            for s in range(sets):
+                for way in range(ways):
+                    with m.If(write_now & (next_bank == b) & target_one_hot[s]
+                              & write_one_hot[way]):
+                        m.d.sync += valid[b][s * ways + way].eq(1)
 
         with m.If(self.swap):
             m.d.sync += bank.eq(~bank)

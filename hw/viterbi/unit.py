@@ -14,9 +14,14 @@ Phases of an utterance (``start`` -> words out), each a state of the control FSM
 
 The expansion path is a pipeline with one arc per cycle and no bubble between hypotheses::
 
-    scan (table read, one hypothesis/cycle) -> range (state memory) -> issue (arc address)
-      -> arc (arc memory; graph cost added) -> score (score buffer; acoustic cost added)
-      -> beam (order-exact threshold) -> table stage 1 (read set) -> table stage 2 (decide)
+    scan (table read, one hypothesis/cycle) -> range (state memory) -> record (registered)
+      -> issue (arc address) -> arc (arc memory) -> fetched (registered; graph cost added)
+      -> score (score buffer) -> scored (registered; acoustic cost added) -> beam
+      (order-exact threshold) -> table accept (set address) -> table fetch (set registered)
+      -> table decide (compare, write)
+
+Every block RAM's output goes into flip-flops before any arithmetic, because its clock-to-out
+takes most of a cycle on both FPGAs.
 
 Expansion reads the current bank and writes the next one, so it has no hazard. The epsilon
 passes read and write the same bank in the golden model's order, so they take one hypothesis
@@ -26,6 +31,7 @@ state has epsilon arcs (a bit kept in the table) are taken at all.
 
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -292,17 +298,33 @@ class ViterbiUnit(wiring.Component):
         range_cost = Signal(cost_width)
         range_trace = Signal(config.trace_bits)
         record = state_layout(state_read.data)
-        range_taken = Signal()
+        range_moves = Signal()  # the record stage takes the hypothesis and its record
         chase_ready = Signal()  # collection: the mark stage takes a new chain
-        m.d.comb += [sink_ready.eq(Mux(mode == COLLECT, chase_ready, ~range_valid | range_taken)),
+        m.d.comb += [sink_ready.eq(Mux(mode == COLLECT, chase_ready, ~range_valid | range_moves)),
                      state_read.addr.eq(emitted.state), state_read.en.eq(emit)]
         with m.If(emit & (mode != COLLECT)):
             m.d.sync += [range_valid.eq(1), range_trace.eq(emitted.trace),
                          range_cost.eq(Mux(mode == EPSILON, emitted.cost, emitted.cost - base))]
-        with m.Elif(range_taken):
+        with m.Elif(range_moves):
             m.d.sync += range_valid.eq(0)
-        range_begin = Mux(mode == EXPAND, record.begin, record.split)
-        range_end = Mux(mode == EXPAND, record.split, record.end)
+
+        # ---- record: the state record registered, so the block RAM's slow output feeds
+        # flip-flops only (not the range comparison, not the final cost's adder) ----------
+        held_valid = Signal()
+        held_cost = Signal(cost_width)
+        held_trace = Signal(config.trace_bits)
+        held_begin = Signal(config.arc_bits)
+        held_end = Signal(config.arc_bits)
+        held_final = Signal(cost_width)
+        held_taken = Signal()
+        m.d.comb += range_moves.eq(range_valid & (~held_valid | held_taken))
+        with m.If(range_moves):
+            m.d.sync += [held_valid.eq(1), held_cost.eq(range_cost), held_trace.eq(range_trace),
+                         held_begin.eq(Mux(mode == EXPAND, record.begin, record.split)),
+                         held_end.eq(Mux(mode == EXPAND, record.split, record.end)),
+                         held_final.eq(record.final)]
+        with m.Elif(held_taken):
+            m.d.sync += held_valid.eq(0)
 
         # ---- issue: one arc address per cycle -------------------------------------------
         have = Signal()
@@ -311,17 +333,21 @@ class ViterbiUnit(wiring.Component):
         issue_cost = Signal(cost_width)
         issue_trace = Signal(config.trace_bits)
         last_issue = Signal()
-        m.d.comb += [last_issue.eq(have & (cursor + 1 == cursor_end)),
-                     range_taken.eq(range_valid & ((mode == FINAL) | ~have | last_issue)),
+        # Whether the cursor is at the range's last arc is kept in a flip-flop, so the record
+        # stage's hand-over (and the scan's ready behind it) does not wait for a comparator.
+        at_last = Signal()
+        m.d.comb += [last_issue.eq(have & at_last),
+                     held_taken.eq(held_valid & ((mode == FINAL) | ~have | last_issue)),
                      arc_read.addr.eq(cursor)]
         with m.If(have):
-            m.d.sync += cursor.eq(cursor + 1)
+            m.d.sync += [cursor.eq(cursor + 1), at_last.eq(cursor + 2 == cursor_end)]
             with m.If(last_issue):
                 m.d.sync += have.eq(0)
-        with m.If(range_taken & (mode != FINAL)):
-            m.d.sync += [cursor.eq(range_begin), cursor_end.eq(range_end),
-                         have.eq(range_begin != range_end), issue_cost.eq(range_cost),
-                         issue_trace.eq(range_trace)]
+        with m.If(held_taken & (mode != FINAL)):
+            m.d.sync += [cursor.eq(held_begin), cursor_end.eq(held_end),
+                         have.eq(held_begin != held_end), at_last.eq(held_begin + 1 == held_end),
+                         issue_cost.eq(held_cost),
+                         issue_trace.eq(held_trace)]
 
         # ---- arc: graph cost added; score buffer addressed by the arc's pdf -------------
         arc = arc_layout(arc_read.data)
@@ -329,8 +355,15 @@ class ViterbiUnit(wiring.Component):
         arc_cost_in = Signal(cost_width)
         arc_trace = Signal(config.trace_bits)
         m.d.sync += [arc_valid.eq(have), arc_cost_in.eq(issue_cost), arc_trace.eq(issue_trace)]
-        m.d.comb += score_read.addr.eq(arc.pdf)
-        with_arc = _saturating_add(m, arc_cost_in, arc.cost, cost_width, "with_arc")
+        # The arc record is registered before any arithmetic (block RAM output -> flip-flops).
+        fetched_valid = Signal()
+        fetched = Signal(arc_layout)
+        fetched_cost_in = Signal(cost_width)
+        fetched_trace = Signal(config.trace_bits)
+        m.d.sync += [fetched_valid.eq(arc_valid), fetched.eq(arc), fetched_cost_in.eq(arc_cost_in),
+                     fetched_trace.eq(arc_trace)]
+        m.d.comb += score_read.addr.eq(fetched.pdf)
+        with_arc = _saturating_add(m, fetched_cost_in, fetched.cost, cost_width, "with_arc")
 
         score_valid = Signal()
         score_partial = Signal(cost_width)
@@ -338,10 +371,22 @@ class ViterbiUnit(wiring.Component):
         score_word = Signal(config.word_bits)
         score_has_eps = Signal()
         score_trace = Signal(config.trace_bits)
-        m.d.sync += [score_valid.eq(arc_valid), score_partial.eq(with_arc),
-                     score_dest.eq(arc.dest), score_word.eq(arc.word),
-                     score_has_eps.eq(arc.dest_has_eps), score_trace.eq(arc_trace)]
-        with_score = _saturating_add(m, score_partial, score_read.data, cost_width, "with_score")
+        m.d.sync += [score_valid.eq(fetched_valid), score_partial.eq(with_arc),
+                     score_dest.eq(fetched.dest), score_word.eq(fetched.word),
+                     score_has_eps.eq(fetched.dest_has_eps), score_trace.eq(fetched_trace)]
+        # The pdf's score is registered too before it is added.
+        scored_valid = Signal()
+        scored_partial = Signal(cost_width)
+        scored_score = Signal(cost_width)
+        scored_dest = Signal(config.state_bits)
+        scored_word = Signal(config.word_bits)
+        scored_has_eps = Signal()
+        scored_trace = Signal(config.trace_bits)
+        m.d.sync += [scored_valid.eq(score_valid), scored_partial.eq(score_partial),
+                     scored_score.eq(score_read.data), scored_dest.eq(score_dest),
+                     scored_word.eq(score_word), scored_has_eps.eq(score_has_eps),
+                     scored_trace.eq(score_trace)]
+        with_score = _saturating_add(m, scored_partial, scored_score, cost_width, "with_score")
 
         # ---- beam: order-exact threshold on the frame's running best ------------------
         beam_valid = Signal()
@@ -350,10 +395,10 @@ class ViterbiUnit(wiring.Component):
         beam_word = Signal(config.word_bits)
         beam_has_eps = Signal()
         beam_trace = Signal(config.trace_bits)
-        m.d.sync += [beam_valid.eq(score_valid),
-                     beam_cost.eq(Mux(mode == EXPAND, with_score, score_partial)),
-                     beam_dest.eq(score_dest), beam_word.eq(score_word),
-                     beam_has_eps.eq(score_has_eps), beam_trace.eq(score_trace)]
+        m.d.sync += [beam_valid.eq(scored_valid),
+                     beam_cost.eq(Mux(mode == EXPAND, with_score, scored_partial)),
+                     beam_dest.eq(scored_dest), beam_word.eq(scored_word),
+                     beam_has_eps.eq(scored_has_eps), beam_trace.eq(scored_trace)]
         threshold = _saturating_add(m, best, Const(config.beam, cost_width), cost_width,
                                     "threshold")
         passes_beam = Signal()
@@ -378,7 +423,8 @@ class ViterbiUnit(wiring.Component):
                          table.inserts.payload.has_eps.eq(beam_has_eps),
                          table.inserts.payload.word.eq(beam_word)]
 
-        m.d.comb += pipeline_idle.eq(~range_valid & ~have & ~arc_valid & ~score_valid
+        m.d.comb += pipeline_idle.eq(~range_valid & ~held_valid & ~have & ~arc_valid
+                                     & ~fetched_valid & ~score_valid & ~scored_valid
                                      & ~beam_valid & ~table.busy & ~emit)
 
         # ---- table outcomes: counters, the next bank's best, the word trace -------------
@@ -403,10 +449,15 @@ class ViterbiUnit(wiring.Component):
         pointer = Signal(config.trace_bits)  # traceback: the entry being read
         trace_read_addr = Signal(config.trace_bits)
         m.d.comb += [trace_read.addr.eq(trace_read_addr), trace_read_addr.eq(pointer)]
+        # While inserts run, the port always reads the head's successor (``inserts_run``), so
+        # its address does not wait for the table's decision; without an append the read is
+        # simply not used.
+        inserts_run = Signal()
+        with m.If(inserts_run):
+            m.d.comb += trace_read_addr.eq(head_link)
         with m.If(table.trace_append):
             m.d.sync += free.eq(free - 1)
             with m.If(head != none):
-                m.d.comb += trace_read_addr.eq(head_link)
                 m.d.sync += [head.eq(head_link), link_on_port.eq(1)]
             with m.Else():
                 m.d.sync += high_water.eq(high_water + 1)
@@ -424,36 +475,48 @@ class ViterbiUnit(wiring.Component):
         final_seen, any_seen = Signal(), Signal()
         final_cost, any_cost = Signal(cost_width), Signal(cost_width)
         final_trace, any_trace = Signal(config.trace_bits), Signal(config.trace_bits)
-        ending = _saturating_add(m, range_cost, record.final, cost_width, "ending")
-        with m.If(range_taken & (mode == FINAL)):
-            with m.If(~any_seen | (range_cost < any_cost)):
-                m.d.sync += [any_seen.eq(1), any_cost.eq(range_cost), any_trace.eq(range_trace)]
-            with m.If((record.final != cost_max) & (~final_seen | (ending < final_cost))):
+        ending = _saturating_add(m, held_cost, held_final, cost_width, "ending")
+        with m.If(held_taken & (mode == FINAL)):
+            with m.If(~any_seen | (held_cost < any_cost)):
+                m.d.sync += [any_seen.eq(1), any_cost.eq(held_cost), any_trace.eq(held_trace)]
+            with m.If((held_final != cost_max) & (~final_seen | (ending < final_cost))):
                 m.d.sync += [final_seen.eq(1), final_cost.eq(ending),
-                             final_trace.eq(range_trace)]
+                             final_trace.eq(held_trace)]
 
         # ---- collection, mark: the scan hands over the current bank's hypotheses ---------
-        # The mark stage follows one chain at a time, one entry per cycle: the ports show the
-        # entry read last cycle (its parent and mark bit); an unmarked one is marked and its
-        # parent read next, a marked one (or the chain's end) ends the chain and the scan's
-        # next hypothesis is read in the same cycle. Marking is idempotent, so a read that
-        # misses a mark written in the same cycle only costs cycles.
-        chasing = Signal()
-        chase_at = Signal(config.trace_bits)  # the entry the ports show
+        # The mark stage follows one chain at a time, one entry every two cycles: the ports
+        # show the entry read last cycle (its parent and mark bit), which is registered
+        # (``seen``); the cycle after, an unmarked one is marked and its parent read next, a
+        # marked one (or the chain's end) ends the chain and the next chain's first entry is
+        # read in the same cycle. Registering the block RAM's output keeps it out of the next
+        # address's logic. Marking is idempotent, so a read that misses a mark written in the
+        # same cycle only costs cycles. The scan hands the chains' first entries over through a
+        # two-entry FIFO, so its ready (and its next set address) does not wait for the chase.
+        m.submodules.chain_starts = starts = SyncFIFO(width=config.trace_bits, depth=2)
+        chasing = Signal()  # the ports show the entry at chase_at
+        chase_at = Signal(config.trace_bits)
+        seen = Signal()  # seen_marked / seen_parent hold the entry at chase_at
+        seen_marked = Signal()
+        seen_parent = Signal(config.trace_bits)
         chase_mark = Signal()  # the entry is unmarked: mark it
         chase_more = Signal()  # ... and it has a parent: follow it
         chase_start = Signal()
-        m.d.comb += [chase_mark.eq(chasing & ~mark_read.data),
-                     chase_more.eq(chase_mark & (trace_entry.parent != none)),
-                     chase_ready.eq(~chase_more),
-                     chase_start.eq(emit & (mode == COLLECT) & (emitted.trace != none))]
+        m.d.sync += [seen.eq(chasing), seen_marked.eq(mark_read.data),
+                     seen_parent.eq(trace_entry.parent)]
+        m.d.comb += [chase_mark.eq(seen & ~seen_marked),
+                     chase_more.eq(chase_mark & (seen_parent != none)),
+                     starts.w_data.eq(emitted.trace),
+                     starts.w_en.eq(emit & (mode == COLLECT) & (emitted.trace != none)),
+                     chase_ready.eq(starts.w_rdy),
+                     chase_start.eq(starts.r_rdy & ~chasing & ~chase_more),
+                     starts.r_en.eq(chase_start)]
         mark_at = Signal(config.trace_bits)
-        m.d.comb += [mark_at.eq(Mux(chase_more, trace_entry.parent, emitted.trace)),
+        m.d.comb += [mark_at.eq(Mux(chase_more, seen_parent, starts.r_data)),
                      mark_read.addr.eq(mark_at)]
         with m.If(chase_more):
-            m.d.sync += chase_at.eq(trace_entry.parent)
+            m.d.sync += [chase_at.eq(seen_parent), chasing.eq(1)]
         with m.Elif(chase_start):
-            m.d.sync += [chase_at.eq(emitted.trace), chasing.eq(1)]
+            m.d.sync += [chase_at.eq(starts.r_data), chasing.eq(1)]
         with m.Else():
             m.d.sync += chasing.eq(0)
 
@@ -505,7 +568,7 @@ class ViterbiUnit(wiring.Component):
                 m.d.comb += [self.busy.eq(1), insert_start.eq(1)]
                 m.next = "START_SETTLE"
             with m.State("START_SETTLE"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), inserts_run.eq(1)]
                 with m.If(pipeline_idle):
                     start_epsilon()
                     m.next = "EPSILON"
@@ -538,7 +601,7 @@ class ViterbiUnit(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += counters["collect_cycles"].eq(counters["collect_cycles"] + 1)
                 collect_mark_ports()
-                with m.If(~scan_on & ~chasing):
+                with m.If(~scan_on & ~chasing & ~seen & ~starts.r_rdy):
                     m.d.sync += [sweep_index.eq(0), sweep_have.eq(0), head.eq(none),
                                  free.eq(depth - high_water)]
                     m.next = "COLLECT_SWEEP"
@@ -563,7 +626,7 @@ class ViterbiUnit(wiring.Component):
                     start_scan(EXPAND)
                     m.next = "EXPAND"
             with m.State("EXPAND"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), inserts_run.eq(1)]
                 m.d.sync += counters["expand_cycles"].eq(counters["expand_cycles"] + 1)
                 with m.If(have):
                     m.d.sync += counters["expand_arcs"].eq(counters["expand_arcs"] + 1)
@@ -572,7 +635,7 @@ class ViterbiUnit(wiring.Component):
                     start_epsilon()
                     m.next = "EPSILON"
             with m.State("EPSILON"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), inserts_run.eq(1)]
                 m.d.sync += counters["epsilon_cycles"].eq(counters["epsilon_cycles"] + 1)
                 with m.If(~scan_on & pipeline_idle):
                     with m.If(~pass_changed):
