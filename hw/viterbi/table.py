@@ -4,12 +4,15 @@
 
 Two banks (current and next frame) share one memory per way; the bank is the address's top
 bit. Valid bits live in flip-flops, so ``swap`` makes the old current bank the new, empty next
-bank in one cycle. An insert goes through three stages, one insert per cycle and no stall:
-accept (address its set), fetch (register every way's entry and the set's valid bits) and
-decide (compare, pick the way, write). The read port is transparent to the write port and the
-valid bits are registers, so the fetch sees every write up to the cycle before; the one write
-made in the same cycle (by the insert just ahead, deciding) is forwarded into the fetched
-registers, so back-to-back inserts into the same set see each other.
+bank in one cycle. An insert goes through four stages, one insert per cycle and no stall:
+accept (address its set), fetch (register every way's entry and the set's valid bits),
+compare (every comparison the rule needs, registered) and decide (pick the way, write). No
+cycle holds a memory read and a comparator, or a comparator and the write. The read port is
+transparent to the write port and the valid bits are registers, so the fetch sees every write
+up to the cycle before; the write made in the same cycle (by the insert two ahead, deciding)
+is forwarded into the fetched registers, and the one made while an insert compares (by the
+insert just ahead) into its comparisons, so back-to-back inserts into the same set see each
+other.
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal
@@ -63,13 +66,13 @@ def set_of(state, config: ViterbiConfig):
 class HypothesisTable(wiring.Component):
     """``sets x ways`` hypotheses per bank, two banks.
 
-    ``inserts`` (always ready) offers hypotheses to the next bank; two cycles later ``decided``
+    ``inserts`` (always ready) offers hypotheses to the next bank; three cycles later ``decided``
     pulses with the :class:`InsertOutcome` in ``decision``. A changing insert whose arc has a
     word appends ``(trace_word, trace_parent)`` at ``trace_next`` (``trace_append``) and stores
     that pointer, or pulses ``trace_lost`` when ``trace_full``. ``read_set`` with ``read_next``
     (0 = current bank, 1 = next bank) reads every way of one set with one cycle of latency.
     ``swap`` exchanges the banks and empties the new next bank; it must not coincide with an
-    insert in flight (``busy``, high while an insert is in the fetch or decide stage).
+    insert in flight (``busy``, high while an insert is past the accept stage).
 
     Parameters
     ----------
@@ -156,9 +159,9 @@ class HypothesisTable(wiring.Component):
         with m.If(accept):
             m.d.sync += [fetch_offered.eq(self.inserts.payload), fetch_set.eq(new_set)]
 
-        # Stage 3's registers: what the decision needs about the set as it will be when this
-        # insert decides -- its valid bits and the outcome of every comparison. Stage 2 makes
-        # the comparisons; stage 3 only combines registered bits, then writes.
+        # Stage 4's registers: what the decision needs about the set as it will be when this
+        # insert decides -- its valid bits and the outcome of every comparison. Stage 3 makes
+        # the comparisons; stage 4 only combines registered bits, then writes.
         deciding = Signal()
         offered = Signal(insert_layout(config))
         target_set = Signal(set_bits)
@@ -171,42 +174,56 @@ class HypothesisTable(wiring.Component):
             for j in range(i + 1, ways):
                 above[i, j] = Signal(name=f"above_{i}_{j}")
 
-        # Stage 3's write (defined below), which stage 2 forwards.
+        # Stage 4's write (defined below), which stages 2 and 3 forward.
         write_now = Signal()  # deciding & the insert changes the table
         write_one_hot = Signal(ways)
         stored = Signal(layout)
 
         # Stage 2 (fetch): the read port shows the set with every write up to last cycle
         # (transparent); the valid bits come from the flip-flops, which also hold every write
-        # up to last cycle. The write stage 3 makes now into the same set is forwarded: the
-        # forwarded way's comparisons are made against stage 3's offered hypothesis instead
-        # (every variant is compared at once; the late write decision only selects).
+        # up to last cycle. Both are registered as they are (the block RAM's output is slow),
+        # with the write stage 4 makes now into the same set forwarded.
         next_valid = Signal(sets * ways)
         m.d.comb += next_valid.eq(valid[1])
         with m.If(bank):
             m.d.comb += next_valid.eq(valid[0])
-        forward = Signal()
-        forwarded = Signal(ways)  # the way stage 3 writes now, if it is this set
-        m.d.comb += [forward.eq(write_now & (target_set == fetch_set)),
-                     forwarded.eq(Mux(forward, write_one_hot, 0))]
-        read = [layout(port.data) for port in insert_reads]
-        m.d.sync += [deciding.eq(fetching), offered.eq(fetch_offered), target_set.eq(fetch_set),
-                     target_one_hot.eq(Const(1, sets) << fetch_set),
-                     set_valid.eq(next_valid.word_select(fetch_set, ways) | forwarded)]
-        new_cost, new_state = fetch_offered.cost, fetch_offered.state
+        comparing = Signal()  # stage 3 holds an insert
+        compare_offered = Signal(insert_layout(config))
+        compare_set = Signal(set_bits)
+        fetched = [Signal(layout, name=f"fetched{w}") for w in range(ways)]
+        fetched_valid = Signal(ways)
+        fetch_forward = Signal(ways)  # the way stage 4 writes now, if it is this set
+        m.d.comb += fetch_forward.eq(Mux(write_now & (target_set == fetch_set), write_one_hot, 0))
+        m.d.sync += [comparing.eq(fetching), compare_offered.eq(fetch_offered),
+                     compare_set.eq(fetch_set),
+                     fetched_valid.eq(next_valid.word_select(fetch_set, ways) | fetch_forward)]
+        for way, port in enumerate(insert_reads):
+            m.d.sync += fetched[way].eq(Mux(fetch_forward[way], stored, port.data))
+
+        # Stage 3 (compare): every comparison at once, on registers. The write stage 4 makes
+        # now into the same set is forwarded: the forwarded way's comparisons are made against
+        # stage 4's offered hypothesis instead (every variant is compared; the late write
+        # decision only selects).
+        forwarded = Signal(ways)
+        m.d.comb += forwarded.eq(Mux(write_now & (target_set == compare_set), write_one_hot, 0))
+        m.d.sync += [deciding.eq(comparing), offered.eq(compare_offered),
+                     target_set.eq(compare_set),
+                     target_one_hot.eq(Const(1, sets) << compare_set),
+                     set_valid.eq(fetched_valid | forwarded)]
+        new_cost, new_state = compare_offered.cost, compare_offered.state
         for way in range(ways):
             m.d.sync += [
                 same_state[way].eq(Mux(forwarded[way], new_state == offered.state,
-                                       new_state == read[way].state)),
+                                       new_state == fetched[way].state)),
                 lower[way].eq(Mux(forwarded[way], new_cost < offered.cost,
-                                  new_cost < read[way].cost))]
+                                  new_cost < fetched[way].cost))]
         for (i, j), signal in above.items():
-            m.d.sync += signal.eq(Mux(forwarded[j], offered.cost > read[i].cost,
-                                      Mux(forwarded[i], read[j].cost > offered.cost,
-                                          read[j].cost > read[i].cost)))
-        m.d.comb += self.busy.eq(fetching | deciding)
+            m.d.sync += signal.eq(Mux(forwarded[j], offered.cost > fetched[i].cost,
+                                      Mux(forwarded[i], fetched[j].cost > offered.cost,
+                                          fetched[j].cost > fetched[i].cost)))
+        m.d.comb += self.busy.eq(fetching | comparing | deciding)
 
-        # Stage 3 (decide): a few levels of logic on registered bits pick the way: the same
+        # Stage 4 (decide): a few levels of logic on registered bits pick the way: the same
         # decision as the golden model's sequential rule.
         match = Signal(ways)
         m.d.comb += match.eq(set_valid & same_state)

@@ -18,7 +18,7 @@ The expansion path is a pipeline with one arc per cycle and no bubble between hy
       -> issue (arc address) -> arc (arc memory) -> fetched (registered; graph cost added)
       -> score (score buffer) -> scored (registered; acoustic cost added) -> beam
       (order-exact threshold) -> table accept (set address) -> table fetch (set registered)
-      -> table decide (compare, write)
+      -> table compare -> table decide (write)
 
 Every block RAM's output goes into flip-flops before any arithmetic, because its clock-to-out
 takes most of a cycle on both FPGAs.
