@@ -365,47 +365,35 @@ class ViterbiUnit(wiring.Component):
         m.d.comb += score_read.addr.eq(fetched.pdf)
         with_arc = _saturating_add(m, fetched_cost_in, fetched.cost, cost_width, "with_arc")
 
-        score_valid = Signal()
-        score_partial = Signal(cost_width)
-        score_dest = Signal(config.state_bits)
-        score_word = Signal(config.word_bits)
-        score_has_eps = Signal()
-        score_trace = Signal(config.trace_bits)
-        m.d.sync += [score_valid.eq(fetched_valid), score_partial.eq(with_arc),
-                     score_dest.eq(fetched.dest), score_word.eq(fetched.word),
-                     score_has_eps.eq(fetched.dest_has_eps), score_trace.eq(fetched_trace)]
-        # The pdf's score is registered too before it is added.
-        scored_valid = Signal()
-        scored_partial = Signal(cost_width)
+        # An offered hypothesis moves through three registered stages: the arc's cost added
+        # while its pdf's score is read, the score registered (a block RAM output goes into
+        # flip-flops before arithmetic), then the beam. ``cost`` is the cost so far: without
+        # the score until the beam stage adds it (frame expansion; epsilon arcs have none).
+        offer = data.StructLayout({"valid": 1, "cost": cost_width, "dest": config.state_bits,
+                                   "word": config.word_bits, "has_eps": 1,
+                                   "trace": config.trace_bits})
+        score_stage = Signal(offer)
+        m.d.sync += [score_stage.valid.eq(fetched_valid), score_stage.cost.eq(with_arc),
+                     score_stage.dest.eq(fetched.dest), score_stage.word.eq(fetched.word),
+                     score_stage.has_eps.eq(fetched.dest_has_eps),
+                     score_stage.trace.eq(fetched_trace)]
+        scored_stage = Signal(offer)
         scored_score = Signal(cost_width)
-        scored_dest = Signal(config.state_bits)
-        scored_word = Signal(config.word_bits)
-        scored_has_eps = Signal()
-        scored_trace = Signal(config.trace_bits)
-        m.d.sync += [scored_valid.eq(score_valid), scored_partial.eq(score_partial),
-                     scored_score.eq(score_read.data), scored_dest.eq(score_dest),
-                     scored_word.eq(score_word), scored_has_eps.eq(score_has_eps),
-                     scored_trace.eq(score_trace)]
-        with_score = _saturating_add(m, scored_partial, scored_score, cost_width, "with_score")
+        m.d.sync += [scored_stage.eq(score_stage), scored_score.eq(score_read.data)]
+        with_score = _saturating_add(m, scored_stage.cost, scored_score, cost_width,
+                                     "with_score")
 
         # ---- beam: order-exact threshold on the frame's running best ------------------
-        beam_valid = Signal()
-        beam_cost = Signal(cost_width)
-        beam_dest = Signal(config.state_bits)
-        beam_word = Signal(config.word_bits)
-        beam_has_eps = Signal()
-        beam_trace = Signal(config.trace_bits)
-        m.d.sync += [beam_valid.eq(scored_valid),
-                     beam_cost.eq(Mux(mode == EXPAND, with_score, scored_partial)),
-                     beam_dest.eq(scored_dest), beam_word.eq(scored_word),
-                     beam_has_eps.eq(scored_has_eps), beam_trace.eq(scored_trace)]
+        beam = Signal(offer)
+        m.d.sync += [beam.eq(scored_stage),
+                     beam.cost.eq(Mux(mode == EXPAND, with_score, scored_stage.cost))]
         threshold = _saturating_add(m, best, Const(config.beam, cost_width), cost_width,
                                     "threshold")
         passes_beam = Signal()
-        m.d.comb += passes_beam.eq(beam_cost <= threshold)
-        with m.If(beam_valid & passes_beam & (beam_cost < best)):
-            m.d.sync += best.eq(beam_cost)
-        with m.If(beam_valid & ~passes_beam):
+        m.d.comb += passes_beam.eq(beam.cost <= threshold)
+        with m.If(beam.valid & passes_beam & (beam.cost < best)):
+            m.d.sync += best.eq(beam.cost)
+        with m.If(beam.valid & ~passes_beam):
             m.d.sync += counters["beam_pruned"].eq(counters["beam_pruned"] + 1)
 
         insert_start = Signal()  # the start state, before frame 0: no beam, cost 0
@@ -416,16 +404,16 @@ class ViterbiUnit(wiring.Component):
                          table.inserts.payload.trace.eq(none),
                          table.inserts.payload.has_eps.eq(self.start_has_eps)]
         with m.Else():
-            m.d.comb += [table.inserts.valid.eq(beam_valid & passes_beam),
-                         table.inserts.payload.state.eq(beam_dest),
-                         table.inserts.payload.cost.eq(beam_cost),
-                         table.inserts.payload.trace.eq(beam_trace),
-                         table.inserts.payload.has_eps.eq(beam_has_eps),
-                         table.inserts.payload.word.eq(beam_word)]
+            m.d.comb += [table.inserts.valid.eq(beam.valid & passes_beam),
+                         table.inserts.payload.state.eq(beam.dest),
+                         table.inserts.payload.cost.eq(beam.cost),
+                         table.inserts.payload.trace.eq(beam.trace),
+                         table.inserts.payload.has_eps.eq(beam.has_eps),
+                         table.inserts.payload.word.eq(beam.word)]
 
         m.d.comb += pipeline_idle.eq(~range_valid & ~held_valid & ~have & ~arc_valid
-                                     & ~fetched_valid & ~score_valid & ~scored_valid
-                                     & ~beam_valid & ~table.busy & ~emit)
+                                     & ~fetched_valid & ~score_stage.valid & ~scored_stage.valid
+                                     & ~beam.valid & ~table.busy & ~emit)
 
         # ---- table outcomes: counters, the next bank's best, the word trace -------------
         changed = Signal()
