@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from sw.quantized import (
     share_weights,
 )
 from sw.train import TrainConfig, blas_threads, evaluate, label_log_priors, train
+from sw.workers import SharedPool
 
 __all__ = ["FINETUNE_EPOCHS", "PipelineSettings", "evaluation_engine", "model_config_for",
            "run_pipeline", "write_plot"]
@@ -97,7 +99,10 @@ class PipelineSettings:
     seed : int
         Seed of initialisation, shuffling and subsampling.
     blas_threads : int or None
-        OpenBLAS threads for the whole run (:func:`sw.train.blas_threads`).
+        OpenBLAS threads of every process (:func:`sw.train.blas_threads`).
+    workers : int
+        Processes that prune and measure side by side once the dense model is trained (1 to
+        64; :mod:`sw.workers`). The figures do not depend on it.
     """
 
     hidden: tuple = (256, 256)
@@ -138,6 +143,9 @@ class PipelineSettings:
     calibration_frames: int = 5000
     seed: int = 0
     blas_threads: int | None = 1
+    # the machine this is built on has 2 cores; one process per core with one BLAS thread each
+    # (more threads per process made the small products slower, see sw.train.blas_threads)
+    workers: int = 2
 
     @classmethod
     def quick(cls, **changes) -> PipelineSettings:
@@ -171,6 +179,10 @@ class PipelineSettings:
                 or not 1 <= self.gradual <= 64):
             raise ModelError(f"PipelineSettings.gradual must be an int from 1 to 64, not "
                              f"{self.gradual!r}")
+        if (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                or not 1 <= self.workers <= 64):
+            raise ModelError(f"PipelineSettings.workers must be an int from 1 to 64, not "
+                             f"{self.workers!r}")
         if self.export_method not in METHODS:
             raise ModelError(f"export_method must be one of {', '.join(METHODS)}, not "
                              f"{self.export_method!r}")
@@ -330,6 +342,138 @@ def write_plot(report: dict, path) -> None:
     plt.close(fig)
 
 
+def _prune_job(data: FrameData, dense: MLP, method: str, settings: PipelineSettings,
+               progress: bool) -> tuple[list[dict], float]:
+    """One method's pruning schedule (a pool job): per level ``sparsity``, ``model``, ``dev``,
+    ``finetune_steps``, and the seconds it took."""
+    with blas_threads(settings.blas_threads):
+        started = time.perf_counter()
+        results = prune_schedule(dense, data["train"], data["dev"], method=method,
+                                 sparsities=settings.sparsities,
+                                 finetune=settings.finetune.replace(seed=settings.seed),
+                                 entropy_coef=settings.entropy_coef, block=settings.block,
+                                 scope=settings.scope, gradual=settings.gradual,
+                                 level_epochs=settings.finetune_epochs, progress=progress)
+        elapsed = time.perf_counter() - started
+    # the fine-tuning histories stay in the worker: only their step counts are reported
+    return [{"sparsity": r["sparsity"], "model": r["model"], "dev": r["dev"],
+             "finetune_steps": r["history"]["steps"] if r["history"] else 0}
+            for r in results], elapsed
+
+
+def _measure_job(data: FrameData, model: MLP, settings: PipelineSettings, progress: bool,
+                 entropy_coef: float) -> tuple[dict, MLP]:
+    """:func:`_measure` as a pool job."""
+    with blas_threads(settings.blas_threads):
+        return _measure(model, data, settings, progress, entropy_coef=entropy_coef)
+
+
+def _prune_and_measure(out_dir: Path, data: FrameData, dense: MLP, settings: PipelineSettings,
+                       report: dict, seconds: dict, progress: bool, log) -> dict:
+    """Measure the dense model, prune it with every method and measure every pruned model, on
+    ``settings.workers`` processes; fill ``report`` and ``seconds``, save the models, log each
+    method when it is complete, and return the shared models by ``(method, sparsity)``.
+
+    The pruning schedules are the long jobs, so they are queued first, but at most one per
+    worker at a time: with one worker the order is that of a plain loop (dense, then each
+    method's schedule and its measurements). The figures do not depend on the number of
+    workers: every job has its own seed and one BLAS thread.
+    """
+    from tqdm import tqdm
+
+    waiting = list(METHODS)
+    schedules, measured = {}, {}  # method -> levels; (method or None, sparsity) -> figures
+    jobs = {}  # future -> (method or None for the dense model, sparsity or None for a schedule)
+    order = []  # submission order: results are handled in it, whatever finishes first
+    total = 1 + len(METHODS) * len(settings.sparsities)  # dense, schedules, levels above 0
+    with SharedPool(settings.workers, data) as pool, \
+            tqdm(total=total, desc=f"prune and measure ({settings.workers} workers)",
+                 disable=not progress or pool.inline) as bar:
+        inner = progress and pool.inline  # the workers' own bars would overwrite each other
+
+        def log_above_bar(line):
+            with tqdm.external_write_mode():
+                log(line)
+
+        def submit(key, function, *args):
+            future = pool.submit(function, *args)
+            jobs[future] = key
+            order.append(future)
+
+        def start_schedules():
+            while waiting and sum(level is None for _, level in jobs.values()) < pool.workers:
+                method = waiting.pop(0)
+                submit((method, None), _prune_job, dense, method, settings, inner)
+
+        submit((None, 0.0), _measure_job, dense, settings, inner, 0.0)
+        start_schedules()
+        while jobs:
+            done, _ = wait(jobs, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=order.index):
+                method, level = jobs.pop(future)
+                bar.update()
+                if level is not None:
+                    measured[(method, level)] = future.result()
+                    continue
+                schedules[method], seconds[f"prune_{method}"] = future.result()
+                coef = settings.entropy_coef if method == "entropy" else 0.0
+                for entry in schedules[method]:
+                    if entry["sparsity"] > 0:
+                        submit((method, entry["sparsity"]), _measure_job, entry["model"],
+                               settings, inner, coef)
+            start_schedules()
+            _report_finished(out_dir, settings, schedules, measured, report, seconds,
+                             log_above_bar)
+    dense_shared = measured[(None, 0.0)][1]
+    return {(method, entry["sparsity"]): (measured[(method, entry["sparsity"])][1]
+                                          if entry["sparsity"] > 0 else dense_shared)
+            for method, levels in schedules.items() for entry in levels}
+
+
+def _report_finished(out_dir: Path, settings: PipelineSettings, schedules: dict, measured: dict,
+                     report: dict, seconds: dict, log) -> None:
+    """Report, save and log the dense model and each method once all of its jobs are done, in
+    the order of METHODS."""
+    if (None, 0.0) not in measured:
+        return
+    dense_figures, dense_shared = measured[(None, 0.0)]
+    if "frame_accuracy" not in report["dense"]:
+        report["dense"] = {**dense_figures, **report["dense"]}
+        log(f"dense: test frame accuracy {dense_figures['frame_accuracy']:.4f}, 4-bit engine "
+            f"{dense_figures['shared_frame_accuracy']:.4f}, entropy "
+            f"{dense_figures['mean_entropy']:.3f} ({seconds['train']:.0f} s)")
+    for method in METHODS:
+        if method in report["methods"]:
+            continue
+        levels = schedules.get(method)
+        if levels is None or any((method, e["sparsity"]) not in measured
+                                 for e in levels if e["sparsity"] > 0):
+            return  # later methods are logged after this one
+        entries = []
+        for result in levels:
+            model, level = result["model"], result["sparsity"]
+            name = f"{method}_{round(100 * level)}"
+            # level 0 is the dense model itself: measured once
+            figures, shared = measured[(method, level)] if level > 0 else (dense_figures,
+                                                                           dense_shared)
+            save_model(out_dir / "models" / f"{name}.npz", model)
+            save_model(out_dir / "models" / f"{name}_shared.npz", shared)
+            entry = {"sparsity": level, **figures, "total_sparsity": model.total_sparsity(),
+                     "dev": result["dev"], "model": f"models/{name}.npz",
+                     "shared_model": f"models/{name}_shared.npz",
+                     "finetune_steps": result["finetune_steps"]}
+            if method == "block" and level > 0:
+                entry["index_storage"] = [index_storage(w != 0, settings.block,
+                                                        index_bits=settings.spmv.index_bits)
+                                          for w in model.weights]
+            entries.append(entry)
+            log(f"{method} {level:.0%}: test frame accuracy {entry['frame_accuracy']:.4f}, "
+                f"4-bit engine {entry['shared_frame_accuracy']:.4f}, entropy "
+                f"{entry['mean_entropy']:.3f}")
+        report["methods"][method] = entries
+        log(f"{method}: {seconds[f'prune_{method}']:.0f} s")
+
+
 def run_pipeline(out_dir, data: FrameData, settings: PipelineSettings | None = None, *,
                  progress: bool = True, log=print, data_seconds: float | None = None) -> dict:
     """Train, prune with every method, share, export; write report.json / report.png.
@@ -362,48 +506,12 @@ def _run(out_dir: Path, data: FrameData, settings: PipelineSettings, progress, l
                               "stopped_early": history["stopped_early"]}
     save_model(out_dir / "models" / "dense.npz", dense)
     seconds["train"] = time.perf_counter() - t
-    dense_figures = _measure(dense, data, settings, progress)
-    figures = dense_figures[0]
-    report["dense"] = {**figures, "dev": history["best_dev"], "training_steps": history["steps"]}
-    log(f"dense: test frame accuracy {report['dense']['frame_accuracy']:.4f}, 4-bit engine "
-        f"{report['dense']['shared_frame_accuracy']:.4f}, entropy "
-        f"{report['dense']['mean_entropy']:.3f} ({seconds['train']:.0f} s)")
+    report["dense"] = {"dev": history["best_dev"], "training_steps": history["steps"]}
 
-    models = {}
-    for method in METHODS:
-        t = time.perf_counter()
-        results = prune_schedule(dense, data["train"], data["dev"], method=method,
-                                 sparsities=settings.sparsities,
-                                 finetune=settings.finetune.replace(seed=settings.seed),
-                                 entropy_coef=settings.entropy_coef, block=settings.block,
-                                 scope=settings.scope, gradual=settings.gradual,
-                                 level_epochs=settings.finetune_epochs, progress=progress)
-        seconds[f"prune_{method}"] = time.perf_counter() - t
-        entries = []
-        for result in results:
-            pruned, level = result["model"], result["sparsity"]
-            name = f"{method}_{round(100 * level)}"
-            save_model(out_dir / "models" / f"{name}.npz", pruned)
-            # level 0 is the dense model itself: measured once above
-            coef = settings.entropy_coef if method == "entropy" else 0.0
-            figures, shared = (dense_figures if level == 0 else
-                               _measure(pruned, data, settings, progress, entropy_coef=coef))
-            save_model(out_dir / "models" / f"{name}_shared.npz", shared)
-            models[(method, level)] = shared
-            entry = {"sparsity": level, **figures, "total_sparsity": pruned.total_sparsity(),
-                     "dev": result["dev"], "model": f"models/{name}.npz",
-                     "shared_model": f"models/{name}_shared.npz",
-                     "finetune_steps": result["history"]["steps"] if result["history"] else 0}
-            if method == "block" and level > 0:
-                entry["index_storage"] = [index_storage(w != 0, settings.block,
-                                                        index_bits=settings.spmv.index_bits)
-                                          for w in pruned.weights]
-            entries.append(entry)
-            log(f"{method} {level:.0%}: test frame accuracy {entry['frame_accuracy']:.4f}, "
-                f"4-bit engine {entry['shared_frame_accuracy']:.4f}, entropy "
-                f"{entry['mean_entropy']:.3f}")
-        report["methods"][method] = entries
-        log(f"{method}: {seconds[f'prune_{method}']:.0f} s")
+    t = time.perf_counter()
+    models = _prune_and_measure(out_dir, data, dense, settings, report, seconds, progress,
+                                log)
+    seconds["prune_and_measure"] = time.perf_counter() - t
 
     t = time.perf_counter()
     chosen = models[(settings.export_method, settings.export_sparsity)]

@@ -208,7 +208,25 @@ def test_pipeline_records_its_fine_tuning_options(tmp_path):
     assert steps == [round(e * per_epoch) for e in epochs]
 
 
+def test_pipeline_figures_do_not_depend_on_the_workers(tmp_path):
+    reports = {}
+    for workers in (1, 2):
+        out = tmp_path / f"workers{workers}"
+        assert run(["pipeline", "--synthetic", "--quick", "--hidden", "16,16", "--workers",
+                    str(workers), "--out", str(out), "--no-progress"]) == 0
+        reports[workers] = json.loads((out / "report.json").read_text())
+    one, two = reports[1], reports[2]
+    assert two["settings"]["workers"] == 2
+    assert one["methods"] == two["methods"] and one["dense"] == two["dense"]
+    assert one["export"] == two["export"]
+    for model in sorted((tmp_path / "workers1" / "models").glob("*.npz")):
+        with np.load(model) as a, np.load(tmp_path / "workers2" / "models" / model.name) as b:
+            assert a.files == b.files
+            assert all(np.array_equal(a[name], b[name]) for name in a.files), model.name
+
+
 @pytest.mark.parametrize(("option", "value", "message"), [
+    ("--workers", "0", r"PipelineSettings.workers must be an int from 1 to 64, not 0"),
     ("--finetune-epochs", "1,x", r"--finetune-epochs must be comma-separated numbers, not "
                                  r"'1,x'"),
     ("--finetune-epochs", "1,1", r"PipelineSettings.finetune_epochs: level_epochs must be 6 "
