@@ -4,13 +4,16 @@ Pipeline (one entry per cycle, no bubble between columns of a busy PE):
 
 ``columns`` FIFO -> pointer read (start and end of the column, both in one cycle) -> pointer
 register -> pending-column queue (empty columns are dropped here, costing no entry cycle) ->
-entry read (the next column is taken over in the cycle the current one ends) -> decode (row =
-previous row + z + 1, codebook lookup, multiply; issue the accumulator read) -> accumulate
-(write back one cycle after the read).
+entry read (the next column is taken over in the cycle the current one ends) -> entry register
+(the block RAM's read data, registered before any logic) -> decode (row = previous row + z + 1
+and the codebook lookup, both registered) -> multiply (registered weight times registered
+activation; issue the accumulator read at the registered row) -> accumulate (write back one
+cycle after the read).
 
 The accumulator read port is transparent to the accumulator write port and the write follows its
 read by exactly one cycle, so two entries of the same row in consecutive cycles (the last entry
-of a column and the first of the next) accumulate correctly without a stall.
+of a column and the first of the next) accumulate correctly without a stall. An entry's read is
+issued in the cycle the entry before it writes back, after every earlier entry has written.
 """
 
 from amaranth import Array, Module, Mux, Signal, signed
@@ -162,28 +165,45 @@ class ProcessingElement(wiring.Component):
                 m.d.sync += active.eq(0)
         # take_next while active also streams the entry at `address` this cycle.
 
-        # Decode stage: entry data of the read issued last cycle.
-        decode_valid = Signal()
-        decode_value = Signal(signed(config.act_width))
-        decode_first = Signal()
-        m.d.sync += [decode_valid.eq(active), decode_value.eq(value), decode_first.eq(first)]
-        code = entry_read.data[index_bits:]
-        skip = entry_read.data[:index_bits]
+        # Entry register: the entry read issued last cycle is answered now (read stage) and
+        # registered as it comes out of the block RAM, whose clock-to-out leaves no time for
+        # logic behind it.
+        read_valid = Signal()
+        read_value = Signal(signed(config.act_width))
+        read_first = Signal()
+        m.d.sync += [read_valid.eq(active), read_value.eq(value), read_first.eq(first)]
+        registered_valid = Signal()
+        registered_value = Signal(signed(config.act_width))
+        registered_first = Signal()
+        registered_entry = Signal(config.entry_width)
+        m.d.sync += [registered_valid.eq(read_valid), registered_value.eq(read_value),
+                     registered_first.eq(read_first), registered_entry.eq(entry_read.data)]
+
+        # Decode stage: row and codebook lookup from the registered entry, both registered so
+        # that the multiplier and the accumulator read see flip-flops only.
+        code = registered_entry[index_bits:]
+        skip = registered_entry[:index_bits]
         previous_row = Signal(config.local_row_bits + 1)
         row = Signal(config.local_row_bits + 1)
-        m.d.comb += row.eq(Mux(decode_first, 0, previous_row + 1) + skip)
-        with m.If(decode_valid):
+        m.d.comb += row.eq(Mux(registered_first, 0, previous_row + 1) + skip)
+        with m.If(registered_valid):
             m.d.sync += previous_row.eq(row)
-        weight = Array(self.codebook)[code]
+        decode_valid = Signal()
+        decode_row = Signal(config.local_row_bits)
+        decode_value = Signal(signed(config.act_width))
+        weight = Signal(signed(config.codebook_width))
+        m.d.sync += [decode_valid.eq(registered_valid & (code != 0)), decode_row.eq(row),
+                     decode_value.eq(registered_value), weight.eq(Array(self.codebook)[code])]
 
-        # Accumulate stage: the read issued by decode is answered now; write back the sum.
+        # Multiply stage: both multiplier inputs and its output are registers; the accumulator
+        # read for the row is issued here, one cycle before the write back.
         accumulate_valid = Signal()
         accumulate_row = Signal(config.local_row_bits)
         product = Signal(signed(config.product_width))
-        m.d.sync += [accumulate_valid.eq(decode_valid & (code != 0)),
-                     accumulate_row.eq(row), product.eq(weight * decode_value)]
+        m.d.sync += [accumulate_valid.eq(decode_valid), accumulate_row.eq(decode_row),
+                     product.eq(weight * decode_value)]
         count = Signal(32)
-        with m.If(decode_valid):
+        with m.If(registered_valid):
             m.d.sync += count.eq(count + 1)
         m.d.comb += self.entries_processed.eq(count)
 
@@ -193,7 +213,8 @@ class ProcessingElement(wiring.Component):
         clear_row = Signal(config.local_row_bits)
         m.d.sync += [clear_valid.eq(self.readout_enable), clear_row.eq(self.readout_address)]
         m.d.comb += [
-            accumulator_read.addr.eq(Mux(self.readout_enable, self.readout_address, row)),
+            accumulator_read.addr.eq(Mux(self.readout_enable, self.readout_address,
+                                         decode_row)),
             self.readout_data.eq(accumulator_read.data),
         ]
         with m.If(accumulate_valid):
@@ -205,7 +226,8 @@ class ProcessingElement(wiring.Component):
                          accumulator_write.en.eq(1)]
 
         m.d.comb += self.idle.eq(~column_fifo.r_rdy & ~pointer_valid & ~fetched_valid
-                                 & ~pending.r_rdy & ~active & ~decode_valid & ~accumulate_valid)
+                                 & ~pending.r_rdy & ~active & ~read_valid & ~registered_valid
+                                 & ~decode_valid & ~accumulate_valid)
         return m
 
 
