@@ -197,11 +197,13 @@ def test_pipeline_settings_refuse_bad_finetune_epochs(epochs):
 
 def test_pipeline_records_its_fine_tuning_options(tmp_path):
     assert run(["pipeline", "--synthetic", "--quick", "--hidden", "16,16", "--finetune-epochs",
-                "0.5,0.5,1,2,1,0.5", "--distill-temperature", "3", "--out", str(tmp_path),
+                "0.5,0.5,1,2,1,0.5", "--distill-temperature", "3", "--distill-weight", "0.5",
+                "--out", str(tmp_path),
                 "--no-progress"]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["settings"]["finetune_epochs"] == [0.5, 0.5, 1, 2, 1, 0.5]
     assert report["settings"]["finetune"]["distill_temperature"] == 3.0
+    assert report["settings"]["finetune"]["distill_weight"] == 0.5
     epochs = [0.5, 0.5, 1, 2, 1, 0.5]
     steps = [e["finetune_steps"] for e in report["methods"]["magnitude"][1:]]
     per_epoch = steps[2]  # the 1-epoch level (the quick runs are too short to stop early)
@@ -233,6 +235,7 @@ def test_pipeline_figures_do_not_depend_on_the_workers(tmp_path):
                                  r"numbers"),
     ("--distill-temperature", "30", r"TrainConfig.distill_temperature must be a number from 1 "
                                     r"to 20, not 30.0"),
+    ("--distill-weight", "1.5", r"TrainConfig.distill_weight must be a number from 0 to 1"),
 ])
 def test_bad_pipeline_fine_tuning_options_are_refused(tmp_path, capsys, option, value,
                                                       message):

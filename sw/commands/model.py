@@ -165,6 +165,10 @@ def register(top, groups):
                           help="fine-tuning epochs of each level above 0 (50,70,80,90,95,98 %%), "
                                "e.g. 0.5,0.5,2,4,2,1; default: the pipeline's allocation "
                                "(see report.json settings.finetune_epochs)")
+    pipeline.add_argument("--distill-weight", type=float, default=None,
+                          help="weight of the dense model's posteriors in the fine-tuning target "
+                               "(0 to 1; 0 = labels only, plain pruning); default: the "
+                               "pipeline's")
     pipeline.add_argument("--distill-temperature", type=float, default=None,
                           help="temperature of the fine-tuning's distillation term (1 to 20); "
                                "default: the pipeline's")
@@ -459,9 +463,12 @@ def run_pipeline(args) -> int:
         changes = {}
         if args.finetune_epochs is not None:
             changes["finetune_epochs"] = _epochs_list(args.finetune_epochs)
-        if args.distill_temperature is not None:
+        distill = {name: value for name, value in (
+            ("distill_weight", args.distill_weight),
+            ("distill_temperature", args.distill_temperature)) if value is not None}
+        if distill:
             base = (PipelineSettings.quick() if args.quick else PipelineSettings()).finetune
-            changes["finetune"] = base.replace(distill_temperature=args.distill_temperature)
+            changes["finetune"] = base.replace(**distill)
         settings = make(hidden=_hidden(args.hidden), block=_block(args.block),
                         entropy_coef=args.entropy_coef, scope=args.scope,
                         gradual=args.gradual, workers=args.workers, spmv=_engine(args),
