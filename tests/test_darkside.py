@@ -160,3 +160,24 @@ def test_the_golden_tables_use_the_configured_hash():
     assert golden_config(graph, 64, replace(TINY, hash="multiplicative")).hash == "multiplicative"
     with pytest.raises(ValueError, match=r"hash must be one of \('xor_fold', 'multiplicative'\)"):
         replace(TINY, hash="crc")
+
+
+def test_kaldi_scored_tuning_chooses_the_same_scales(tmp_path):
+    by_float = run_darkside(tmp_path / "float", settings=TINY, progress=False)
+    by_kaldi = run_darkside(tmp_path / "kaldi", settings=replace(TINY, tune_decoder="kaldi"),
+                            progress=False)
+    chosen = [[(t["acoustic_scale"], t["word_penalty"], t["dev_wer"]) for t in report["tuning"]]
+              for report in (by_float, by_kaldi)]
+    assert chosen[0] == chosen[1]
+    assert by_kaldi["settings"]["tune_decoder"] == "kaldi"
+
+
+def test_cli_bad_tune_decoder_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["experiment", "darkside", "--out", str(tmp_path), "--tune-decoder", "gpu"])
+    assert "invalid choice: 'gpu'" in capsys.readouterr().err
+
+
+def test_a_bad_tune_decoder_setting_is_refused():
+    with pytest.raises(ValueError, match="tune_decoder must be 'float' or 'kaldi', not 'gpu'"):
+        replace(TINY, tune_decoder="gpu")

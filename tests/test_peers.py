@@ -151,3 +151,33 @@ def test_costs_near_zero_are_compared_absolutely():
     assert same_result(result(1000.5), result(1000.0)) and not same_result(result(1002),
                                                                             result(1000))
     assert not same_result(result(5.0, (1,)), result(5.0))
+
+
+def test_tuning_with_kaldi_chooses_what_the_float_decoder_chooses():
+    from sw.decoder import tune
+
+    lexicon = random_lexicon(5, num_words=12, num_phones=8)
+    graph = build_bigram_graph(lexicon, random_sentences(5, lexicon.words, 30), silence=True)
+    dev = []
+    for seed in range(6):
+        loglik, words = synthetic_loglikes(graph, seed, 40, boost=3.0, noise=1.5)
+        dev.append((loglik, words))
+    grid = dict(scales=(0.3, 0.6, 1.0, 2.0), penalties=(0.0, 1.0),
+                options=DecoderOptions(beam=8.0, max_active=200))
+    by_float = tune(graph, dev, **grid)
+    by_kaldi = tune(graph, dev, decoder="kaldi", **grid)
+    assert (by_kaldi.acoustic_scale, by_kaldi.word_penalty, by_kaldi.wer) == (
+        by_float.acoustic_scale, by_float.word_penalty, by_float.wer)
+    assert [row["wer"] for row in by_kaldi.grid] == [row["wer"] for row in by_float.grid]
+    least = min(row["wer"] for row in by_float.grid)
+    for ours, theirs in zip(by_kaldi.grid, by_float.grid, strict=True):
+        # only the points tied at the lowest WER are decoded again, for their tokens
+        expected = theirs["tokens_per_frame"] if theirs["wer"] == least else None
+        assert ours["tokens_per_frame"] == expected
+
+
+def test_tuning_with_an_unknown_decoder_is_refused():
+    from sw.decoder import tune
+
+    with pytest.raises(DecoderError, match="tune's decoder must be 'float' or 'kaldi', not 'x'"):
+        tune(random_graph(1), [(np.zeros((2, 10)), ())], decoder="x")

@@ -62,6 +62,9 @@ class DarksideSettings:
     beam: float = 16.0
     scales: tuple = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
     penalties: tuple = (0.0, 1.0, 2.0)  # >= 0: the hardware's graph costs are unsigned
+    # decoder of the dev-set tuning (sw.decoder.tune): "kaldi" scores the grid 3-5x faster
+    # and chooses the same point, so more dev utterances fit in the same time
+    tune_decoder: str = "float"
     seed: int = 0
 
     def __post_init__(self):
@@ -73,6 +76,9 @@ class DarksideSettings:
             counts = (value,) if isinstance(value, int) else tuple(c for _, c in value)
             if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts):
                 raise ValueError(f"{name} must be counts >= 0, not {value!r}")
+        if self.tune_decoder not in ("float", "kaldi"):
+            raise ValueError(f"tune_decoder must be 'float' or 'kaldi', not "
+                             f"{self.tune_decoder!r}")
         if self.hash not in ViterbiConfig.HASHES:
             raise ValueError(f"hash must be one of {ViterbiConfig.HASHES}, not {self.hash!r}")
         for pair in self.golden_table_caps:
@@ -307,7 +313,7 @@ def run_darkside(out_dir, *, settings: DarksideSettings | None = None, corpus=No
             test = [(score(f, lab, 1_000 + i), ref) for i, (f, lab, ref) in enumerate(data.test)]
             dev = [(score(f, lab, 2_000_000 + i), ref) for i, (f, lab, ref) in enumerate(data.dev)]
             tuned = tune(graph, dev, scales=settings.scales, penalties=settings.penalties,
-                         options=base_options)
+                         options=base_options, decoder=settings.tune_decoder)
             if fixed is None:  # the first sparsity is the dense model
                 fixed = tuned
             tuning.append({"task": task, "sparsity": sparsity, "acoustic_scale":
