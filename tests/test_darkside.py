@@ -181,3 +181,11 @@ def test_cli_bad_tune_decoder_is_refused(tmp_path, capsys):
 def test_a_bad_tune_decoder_setting_is_refused():
     with pytest.raises(ValueError, match="tune_decoder must be 'float' or 'kaldi', not 'gpu'"):
         replace(TINY, tune_decoder="gpu")
+
+
+def test_cli_golden_modes_none_runs_kaldi_and_float_only(tmp_path, capsys):
+    assert main(["experiment", "darkside", "--quick", "--out", str(tmp_path), "--tasks",
+                 "digits", "--sparsities", "0,0.9", "--utterances", "2", "--dev-utterances",
+                 "2", "--golden-modes", "none"]) == 0
+    rows = json.loads((tmp_path / "darkside.json").read_text())["rows"]
+    assert {r["decoder"] for r in rows} == {"kaldi", "float"}

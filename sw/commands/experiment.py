@@ -38,7 +38,8 @@ def register(top, groups):
                           help="tables of at least ENTRIES run on at most N of the golden "
                                "utterances (4096=100): big tables are slow to model")
     darkside.add_argument("--golden-modes", metavar="MODE,...",
-                          help="scale modes the golden decoder runs in (fixed,tuned)")
+                          help="scale modes the golden decoder runs in (fixed,tuned), or "
+                               "'none' for Kaldi and the float decoder only")
     darkside.add_argument("--tasks", metavar="TASK,...",
                           help="tasks in the order they run (words,digits)")
     darkside.add_argument("--sparsities", metavar="S,...", help="model sparsities (0,0.5,0.9)")
@@ -115,7 +116,8 @@ def run_darkside(args) -> int:
                                  f"{args.golden_table_caps!r}")
             changes["golden_table_caps"] = tuple((int(entries), count) for entries, count in caps)
         if args.golden_modes is not None:
-            changes["golden_modes"] = tuple(args.golden_modes.split(","))
+            changes["golden_modes"] = (() if args.golden_modes == "none"
+                                       else tuple(args.golden_modes.split(",")))
         if args.tasks is not None:
             changes["tasks"] = tuple(args.tasks.split(","))
         if args.sparsities is not None:
