@@ -57,8 +57,9 @@ def test_board_top_elaborates_with_the_board_clock(board):
 
 @pytest.mark.fpga
 def test_reduced_recognizer_builds_for_icebreaker(tmp_path):
-    # the reduced config that fits the UP5K: one PE, a 2 x 2 table (5,190 of 5,280 LCs since
-    # the Viterbi pipelining, 4,835 before: 90 LCs to spare)
+    # the reduced config that fits the UP5K: one PE, a 2 x 2 table (5,235 of 5,280 LCs since
+    # the SpMV PE pipelining, 5,190 before it and 4,835 before the Viterbi pipelining: 45 LCs
+    # to spare)
     design = small_design(0, pes=1, sets=2, ways=2)
     report = build_system(design, board_named("icebreaker"), build_dir=tmp_path)
     used = {name: value["used"] for name, value in report["utilization"].items()}
