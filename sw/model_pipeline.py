@@ -175,14 +175,11 @@ class PipelineSettings:
                 check_level_epochs(self.finetune_epochs, self.sparsities)
             except ModelError as error:
                 raise ModelError(f"PipelineSettings.finetune_epochs: {error}") from None
-        if (isinstance(self.gradual, bool) or not isinstance(self.gradual, int)
-                or not 1 <= self.gradual <= 64):
-            raise ModelError(f"PipelineSettings.gradual must be an int from 1 to 64, not "
-                             f"{self.gradual!r}")
-        if (isinstance(self.workers, bool) or not isinstance(self.workers, int)
-                or not 1 <= self.workers <= 64):
-            raise ModelError(f"PipelineSettings.workers must be an int from 1 to 64, not "
-                             f"{self.workers!r}")
+        for name in ("gradual", "workers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
+                raise ModelError(f"PipelineSettings.{name} must be an int from 1 to 64, not "
+                                 f"{value!r}")
         if self.export_method not in METHODS:
             raise ModelError(f"export_method must be one of {', '.join(METHODS)}, not "
                              f"{self.export_method!r}")

@@ -172,9 +172,10 @@ def register(top, groups):
     pipeline.add_argument("--distill-temperature", type=float, default=None,
                           help="temperature of the fine-tuning's distillation term (1 to 20); "
                                "default: the pipeline's")
-    pipeline.add_argument("--workers", type=int, default=2,
+    pipeline.add_argument("--workers", type=int, default=None,
                           help="processes that prune and measure side by side after the dense "
-                               "training (1 to 64; the figures do not depend on it)")
+                               "training (1 to 64; the figures do not depend on it); default: "
+                               "the pipeline's (2)")
     pipeline.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_engine_options(pipeline)
     _add_data_options(pipeline)
@@ -467,11 +468,12 @@ def run_pipeline(args) -> int:
             ("distill_weight", args.distill_weight),
             ("distill_temperature", args.distill_temperature)) if value is not None}
         if distill:
-            base = (PipelineSettings.quick() if args.quick else PipelineSettings()).finetune
-            changes["finetune"] = base.replace(**distill)
+            changes["finetune"] = make().finetune.replace(**distill)
+        if args.workers is not None:
+            changes["workers"] = args.workers
         settings = make(hidden=_hidden(args.hidden), block=_block(args.block),
                         entropy_coef=args.entropy_coef, scope=args.scope,
-                        gradual=args.gradual, workers=args.workers, spmv=_engine(args),
+                        gradual=args.gradual, spmv=_engine(args),
                         acoustic_scale=args.acoustic_scale, seed=args.seed, **changes)
         started = time.perf_counter()
         data = _data(args, build=True, quick=args.quick)
