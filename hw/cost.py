@@ -71,16 +71,18 @@ class CostUnit(wiring.Component):
                         m.d.sync += index.eq(index + 1)
             with m.State("READ"):  # the score at `index` is read during this cycle
                 m.next = "CONVERT"
+            # The subtraction and the multiplier are in different cycles: after block RAM
+            # clock-to-out, a carry chain and a multiplier in series were ULX3S's worst path.
             with m.State("CONVERT"):
-                m.d.comb += [difference.eq(best - read.data),
-                             product.eq((difference * self.scale) >> self.shift)]
-                with m.If(product > ceiling):
-                    m.d.sync += cost.eq(ceiling)
-                with m.Else():
-                    m.d.sync += cost.eq(product)
+                m.d.sync += difference.eq(best - read.data)
                 m.next = "OFFER"
             with m.State("OFFER"):
-                m.d.comb += self.costs.valid.eq(1)
+                m.d.comb += [product.eq((difference * self.scale) >> self.shift),
+                             self.costs.valid.eq(1)]
+                with m.If(product > ceiling):
+                    m.d.comb += cost.eq(ceiling)
+                with m.Else():
+                    m.d.comb += cost.eq(product)
                 with m.If(self.costs.ready):
                     with m.If(index + 1 == self.count):
                         m.d.sync += index.eq(0)

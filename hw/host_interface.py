@@ -13,7 +13,7 @@ reply is sent again (the host retries when a reply was lost). Link errors (CRC, 
 oversize) and bad lengths or types are answered with ERROR and change nothing.
 """
 
-from amaranth import Module, Signal, signed
+from amaranth import Cat, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -83,6 +83,7 @@ class HostInterface(wiring.Component):
         have_last = Signal()
         index = Signal(range(max(config.max_payload, 2 * config.max_words + 2) + 1))
         low_byte = Signal(8)
+        high_byte = Signal(8)
         word_count = Signal(range(config.max_words + 2))
         overflow = Signal()
 
@@ -113,13 +114,15 @@ class HostInterface(wiring.Component):
                     m.next = "REPLY_HEADER"
                 with m.Elif(receiver.frames.valid):
                     m.next = "SEQUENCE"  # buffer byte 0 is read during this cycle
-            with m.State("SEQUENCE"):
+            with m.State("SEQUENCE"):  # registered before it is compared (block RAM output)
                 m.d.comb += receiver.read_address.eq(0)
                 m.d.sync += sequence.eq(receiver.read_data)
+                m.next = "CHECK"
+            with m.State("CHECK"):
                 with m.If(frame.length == 0):
                     m.d.comb += receiver.frames.ready.eq(1)
                     reply(FrameType.ERROR, 1, code=LinkError.BAD_LENGTH)
-                with m.Elif(have_last & (receiver.read_data == last_sequence)
+                with m.Elif(have_last & (sequence == last_sequence)
                             & (frame.type == last_type)):
                     m.d.comb += receiver.frames.ready.eq(1)
                     m.next = "REPLAY"
@@ -153,7 +156,10 @@ class HostInterface(wiring.Component):
                     with m.Default():
                         m.d.comb += receiver.frames.ready.eq(1)
                         reply(FrameType.ERROR, 1, code=LinkError.UNKNOWN_TYPE)
-            # FEATURES: two buffer reads per value (one cycle latency each), then hand it over.
+            # FEATURES: two buffer reads per value (one cycle latency each), both bytes
+            # registered, then hand the value over. The core's ready depends on the value (zero
+            # activations are skipped), so offering the buffer's read data directly put block
+            # RAM clock-to-out, the engine's broadcast and this FSM in one path (ULX3S's worst).
             with m.State("READ_LOW"):
                 m.d.comb += receiver.read_address.eq(index)
                 m.d.sync += index.eq(index + 1)
@@ -161,10 +167,12 @@ class HostInterface(wiring.Component):
             with m.State("READ_HIGH"):
                 m.d.comb += receiver.read_address.eq(index)
                 m.d.sync += [low_byte.eq(receiver.read_data), index.eq(index + 1)]
+                m.next = "LATCH_HIGH"
+            with m.State("LATCH_HIGH"):
+                m.d.sync += high_byte.eq(receiver.read_data)
                 m.next = "OFFER"
             with m.State("OFFER"):
-                m.d.comb += [receiver.read_address.eq(index - 1),
-                             self.features.payload.eq(receiver.read_data << 8 | low_byte),
+                m.d.comb += [self.features.payload.eq(Cat(low_byte, high_byte)),
                              self.features.valid.eq(1)]
                 with m.If(self.features.ready):
                     with m.If(index == features_bytes):
