@@ -124,6 +124,27 @@ class Recognizer(wiring.Component):
         with m.If(read_issue):
             m.d.sync += read_index.eq(read_index + 1)
 
+        # A register between the layer's source (features or the reader) and the engine: the
+        # engine's ready depends on the value (zero activations are skipped) and on every PE's
+        # column FIFO, too long a path to share a cycle with the source's own handshake. It
+        # takes exactly `cols` values per layer run, so a value of the next frame stays with
+        # the host until the engine's run for it begins.
+        running_layers, in_utterance = Signal(), Signal()
+        source_payload = Signal(signed(spmv.act_width))
+        source_valid, source_ready = Signal(), Signal()
+        slice_payload = Signal(signed(spmv.act_width))
+        slice_valid = Signal()
+        taken = Signal(range(spmv.max_cols + 1))
+        m.d.comb += [source_ready.eq(running_layers & (taken != cols)
+                                     & (~slice_valid | engine.activations.ready)),
+                     engine.activations.payload.eq(slice_payload),
+                     engine.activations.valid.eq(slice_valid)]
+        with m.If(source_valid & source_ready):
+            m.d.sync += [slice_payload.eq(source_payload), slice_valid.eq(1),
+                         taken.eq(taken + 1)]
+        with m.Elif(engine.activations.ready):
+            m.d.sync += slice_valid.eq(0)
+
         # Cost unit -> Viterbi scores; the sequencer adds the utterance_end beat at the end.
         pdf_index = Signal(range(num_pdfs))
         frame_end = pdf_index == num_pdfs - 1
@@ -157,7 +178,6 @@ class Recognizer(wiring.Component):
             m.d.sync += finish_pending.eq(1)
         # counted from start until the Viterbi unit's last word; the engine part while the
         # sequencer runs layers (codebook loads included)
-        running_layers, in_utterance = Signal(), Signal()
         with m.If(running_layers):
             m.d.sync += engine_cycles.eq(engine_cycles + 1)
         with m.If(running_layers | in_utterance):
@@ -199,19 +219,19 @@ class Recognizer(wiring.Component):
                         m.next = "CODEBOOK"
             with m.State("LAYER_START"):
                 m.d.comb += [self.busy.eq(1), running_layers.eq(1), engine.start.eq(1)]
-                m.d.sync += [read_index.eq(0), written.eq(0)]
+                m.d.sync += [read_index.eq(0), written.eq(0), taken.eq(0)]
                 m.next = "LAYER_RUN"
             with m.State("LAYER_RUN"):
                 m.d.comb += [self.busy.eq(1), running_layers.eq(1)]
                 with m.If(layer == 0):
-                    m.d.comb += [engine.activations.payload.eq(self.features.payload),
-                                 engine.activations.valid.eq(self.features.valid),
-                                 self.features.ready.eq(engine.activations.ready)]
+                    m.d.comb += [source_payload.eq(self.features.payload),
+                                 source_valid.eq(self.features.valid),
+                                 self.features.ready.eq(source_ready)]
                 with m.Else():
                     m.d.comb += [reading.eq(1),
-                                 engine.activations.payload.eq(reader_fifo.r_data),
-                                 engine.activations.valid.eq(reader_fifo.r_rdy),
-                                 reader_fifo.r_en.eq(engine.activations.ready)]
+                                 source_payload.eq(reader_fifo.r_data),
+                                 source_valid.eq(reader_fifo.r_rdy),
+                                 reader_fifo.r_en.eq(source_ready)]
                 with m.If(layer == last):
                     m.d.comb += [cost_unit.scores.payload.eq(engine.outputs.payload),
                                  cost_unit.scores.valid.eq(engine.outputs.valid),

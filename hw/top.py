@@ -47,6 +47,9 @@ class SystemTop(wiring.Component):
         wiring.connect(m, host.features, core.features)
         wiring.connect(m, core.words, host.words)
         m.d.comb += [host.rx.eq(self.rx), self.tx.eq(host.tx),
-                     core.start.eq(host.start), core.finish.eq(host.finish),
                      self.busy.eq(core.busy), self.frames.eq(core.frames)]
+        # The pulses are registered: decoded from the host's frame, they would otherwise reach
+        # the Viterbi unit's table reset in the same cycle. A cycle later is harmless, as the
+        # next frame takes thousands of cycles to arrive over the UART.
+        m.d.sync += [core.start.eq(host.start), core.finish.eq(host.finish)]
         return m

@@ -34,7 +34,7 @@ class Utterance:
 
 
 def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: int = 8,
-                 sets: int = 8, ways: int = 2) -> SystemDesign:
+                 sets: int = 8, ways: int = 2, fifo_depth: int = 8) -> SystemDesign:
     """A 3-layer, 70 %-pruned model (24 inputs) and a random 40-state graph over its pdfs."""
     shape = ModelConfig(num_pdfs=num_pdfs, hidden=(20, 16), feature_bins=8, context=1)
     model = MLP.initialize(shape, seed=seed)
@@ -42,7 +42,8 @@ def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: 
     for bias in model.biases:
         bias += rng.normal(0, 0.3, bias.shape).astype(np.float32)
     model = apply_masks(model, magnitude_masks(model, 0.7))
-    spmv = SpMVConfig(pes=pes, index_bits=2)  # 2-bit index: padding entries occur
+    spmv = SpMVConfig(pes=pes, index_bits=2,  # 2-bit index: padding entries occur
+                      fifo_depth=fifo_depth)
     calibration = rng.normal(0, 1, (64, shape.input_dim)).astype(np.float32)
     quantized = quantize_model(model, spmv, cost=SMALL_COST, acoustic_scale=1.0,
                                calibration=calibration)
@@ -55,6 +56,16 @@ def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: 
     link = LinkConfig(clock_hz=12_000_000, baud=3_000_000,
                       max_payload=2 * shape.input_dim + 1 + 16, max_words=max_words)
     return system_design(quantized, graph, viterbi, link=link)
+
+
+REDUCED_DESIGN = "reduced: random 24-20-16-12 model on 1 PE, 40-state graph, 2 x 2 table"
+
+
+def reduced_design() -> SystemDesign:
+    """The small design that fits the iCE40UP5K with the whole system around it (CI builds it):
+    one PE, whose column FIFO needs little depth (it balances load between PEs), and a 2 x 2
+    table."""
+    return small_design(0, pes=1, sets=2, ways=2, fifo_depth=4)
 
 
 def small_utterances(design: SystemDesign, count: int, seed: int = 1) -> list:

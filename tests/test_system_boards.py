@@ -9,7 +9,7 @@ from boards import BOARDS, board_named
 from boards.fit import FitError, check_fit, estimate, memories
 from boards.system import BoardTop, board_design, build_system, multipliers, platform_of
 from hw.top import SystemTop
-from sim.system_cases import small_design
+from sim.system_cases import reduced_design, small_design
 
 
 def _top(design):
@@ -57,10 +57,8 @@ def test_board_top_elaborates_with_the_board_clock(board):
 
 @pytest.mark.fpga
 def test_reduced_recognizer_builds_for_icebreaker(tmp_path):
-    # the reduced config that fits the UP5K: one PE, a 2 x 2 table (5,235 of 5,280 LCs since
-    # the SpMV PE pipelining, 5,190 before it and 4,835 before the Viterbi pipelining: 45 LCs
-    # to spare)
-    design = small_design(0, pes=1, sets=2, ways=2)
+    # the reduced config that fits the UP5K: one PE with a 4-deep column FIFO, a 2 x 2 table
+    design = reduced_design()
     report = build_system(design, board_named("icebreaker"), build_dir=tmp_path)
     used = {name: value["used"] for name, value in report["utilization"].items()}
     assert report["fmax_mhz"] > 12  # runs at the board's 12 MHz

@@ -126,11 +126,9 @@ def _build_system(args, board) -> int:
     from sw.cli import CommandError
 
     if args.model is None:
-        from sim.system_cases import small_design
+        from sim.system_cases import REDUCED_DESIGN, reduced_design
 
-        # the reduced design that fits the iCE40UP5K (one PE, a 2 x 2 table)
-        design = small_design(0, pes=1, sets=2, ways=2)
-        what = "reduced: random 24-20-16-12 model on 1 PE, 40-state graph, 2 x 2 table"
+        design, what = reduced_design(), REDUCED_DESIGN
     else:
         from sim.compare import CompareError, DesignChoice, digit_design
 
