@@ -34,12 +34,14 @@ class CompareError(RuntimeError):
 
 @dataclass(frozen=True)
 class DesignChoice:
-    """The Viterbi unit of the compared design (beam in cost units, float)."""
+    """The compared design: its Viterbi unit (beam in cost units, float) and the SpMV
+    engine's PE count (``None``: the one the model was exported for)."""
 
     sets: int = 16
     ways: int = 4
     beam: float = 12.0
     trace_depth: int = 1024
+    pes: int | None = None
 
 
 def _export_dir(model: Path) -> Path:
@@ -55,9 +57,15 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice = DesignChoice(
     """The digit recognizer of ``model`` (pipeline or export directory) and ``corpus``."""
     from sw.corpus import CorpusError
     from sw.experiments.tasks import fitted_config, task_graph
-    from sw.quantized import load_export
+    from sw.model import ModelError
+    from sw.quantized import load_export, reencode
 
     quantized = load_export(_export_dir(Path(model)))
+    if choice.pes is not None:
+        try:
+            quantized = reencode(quantized, choice.pes)
+        except ModelError as error:
+            raise CompareError(str(error)) from error
     try:
         graph, _ = task_graph("digits", corpus=corpus)
     except (CorpusError, FileNotFoundError) as error:

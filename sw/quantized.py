@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,7 @@ __all__ = [
     "load_export",
     "quantize_features",
     "quantize_model",
+    "reencode",
     "share_weights",
     "float_model",
     "shared_float_model",
@@ -506,3 +507,22 @@ def load_export(out_dir, *, config: SpMVConfig | None = None) -> QuantizedModel:
                           model_config=ModelConfig.from_dict(manifest["model_config"]),
                           priors_folded=bool(manifest["priors_folded"]))
 
+
+
+def reencode(quantized: QuantizedModel, pes: int) -> QuantizedModel:
+    """The same model encoded for an engine with ``pes`` processing elements.
+
+    The codes, codebooks, biases and exponents stay as they are, so every output is the same
+    bit for bit; only how the rows are interleaved over the PEs (and the padding that needs)
+    changes. The PE count is a choice of the board, not of the model: an export made for one
+    engine runs on a wider one this way.
+    """
+    try:
+        spmv = replace(quantized.spmv, pes=pes)
+    except ConfigError as error:
+        raise ModelError(f"cannot re-encode for {pes} PEs: {error}") from None
+    if spmv == quantized.spmv:
+        return quantized
+    layers = tuple(encode(decode(layer), layer.codebook, layer.bias, config=spmv,
+                          relu=layer.relu) for layer in quantized.layers)
+    return replace(quantized, layers=layers, spmv=spmv)

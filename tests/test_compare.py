@@ -35,6 +35,18 @@ def test_no_utterances_is_refused(capsys):
     fail(["--utterances", "0"], capsys, r"--utterances must be at least 1, not 0")
 
 
+def test_an_impossible_pe_count_is_refused(tmp_path, capsys):
+    from hw.config import SpMVConfig
+    from sw.model import MLP, ModelConfig
+    from sw.quantized import export
+
+    model = MLP.initialize(ModelConfig(num_pdfs=10, hidden=(24, 20), feature_bins=8,
+                                       context=2), seed=0)
+    export(model, SpMVConfig(pes=2), tmp_path / "export")
+    fail(["--model", str(tmp_path), "--corpus", str(tmp_path), "--pes", "65"], capsys,
+         r"cannot re-encode for 65 PEs: SpMVConfig.pes must be an int from 1 to 64, not 65")
+
+
 def test_projection_uses_each_board_report(tmp_path):
     (tmp_path / "system_ulx3s-85f.json").write_text(json.dumps({"board": "ulx3s-85f",
                                                                 "fmax_mhz": 50.0}))

@@ -19,6 +19,7 @@ from sw.quantized import (
     load_export,
     quantize_features,
     quantize_model,
+    reencode,
     shared_float_model,
 )
 from sw.train import evaluate
@@ -78,6 +79,29 @@ def test_fast_forward_equals_golden_on_the_full_size_model():
     config = SpMVConfig(pes=8)
     quantized = quantize_model(model, config, calibration=x)
     assert_fast_equals_golden(quantized, quantize_features(x, config))
+
+
+def test_reencoding_for_another_pe_count_keeps_every_output():
+    model = pruned_model()
+    x = frames(60, SMALL.input_dim)
+    quantized = quantize_model(model, SpMVConfig(pes=4), calibration=x[:30])
+    x_int = quantize_features(x, quantized.spmv)
+    expected = fast_forward(quantized, x_int)
+    for pes in (1, 3, 16):
+        wider = reencode(quantized, pes)
+        assert wider.spmv.pes == pes and all(layer.pes == pes for layer in wider.layers)
+        for before, after in zip(quantized.layers, wider.layers, strict=True):
+            assert np.array_equal(decode(before), decode(after))
+        out = assert_fast_equals_golden(wider, x_int)  # golden engine on the new encoding
+        assert np.array_equal(out, expected[0])
+    assert reencode(quantized, 4) is quantized
+
+
+def test_reencoding_refuses_an_impossible_pe_count():
+    quantized = quantize_model(pruned_model(), SpMVConfig(pes=4))
+    with pytest.raises(ModelError, match="cannot re-encode for 0 PEs: SpMVConfig.pes must be "
+                                         "an int from 1 to 64, not 0"):
+        reencode(quantized, 0)
 
 
 def test_costs_are_the_cost_unit_of_the_last_layer():

@@ -25,7 +25,9 @@ def register(top, groups):
     system.add_argument("--corpus", type=Path, default=Path("runs/corpus"),
                         help="corpus whose digit loop is the graph (with --model)")
     spmv = build.add_argument_group("spmv unit (hw.config.SpMVConfig)")
-    spmv.add_argument("--pes", type=int, default=4, help="SpMV processing elements")
+    spmv.add_argument("--pes", type=int, default=None,
+                      help="SpMV processing elements (spmv unit: 4; system with --model: the "
+                           "PE count the model was exported for, re-encoded when given)")
     spmv.add_argument("--fifo-depth", type=int, default=8)
     spmv.add_argument("--index-bits", type=int, default=4)
     spmv.add_argument("--max-rows", type=int, default=128)
@@ -80,7 +82,7 @@ def run_build(args) -> int:
         if args.unit == "spmv":
             from hw.spmv import SpMVEngine
 
-            config = SpMVConfig(pes=args.pes, fifo_depth=args.fifo_depth,
+            config = SpMVConfig(pes=4 if args.pes is None else args.pes, fifo_depth=args.fifo_depth,
                                 index_bits=args.index_bits, max_rows=args.max_rows,
                                 max_cols=args.max_cols, entry_depth=args.entry_depth)
             unit, what = SpMVEngine(config), f"{config.pes} PEs"
@@ -128,6 +130,10 @@ def _build_system(args, board) -> int:
     if args.model is None:
         from sim.system_cases import REDUCED_DESIGN, reduced_design
 
+        if args.pes is not None:
+            raise CommandError(f"--pes {args.pes}: the reduced design (no --model) has its own "
+                               f"engine; give --model to build a model on {args.pes} PEs")
+
         design, what = reduced_design(), REDUCED_DESIGN
     else:
         from sim.compare import CompareError, DesignChoice, digit_design
@@ -136,7 +142,7 @@ def _build_system(args, board) -> int:
             # the table is the viterbi group's --sets / --ways / --trace-depth; the graph
             # memories are sized for the digit loop
             design = digit_design(args.model, args.corpus, DesignChoice(
-                sets=args.sets, ways=args.ways, trace_depth=args.trace_depth))
+                sets=args.sets, ways=args.ways, trace_depth=args.trace_depth, pes=args.pes))
         except CompareError as error:
             raise CommandError(str(error)) from error
         what = f"model {args.model}, digit loop of {args.corpus}"

@@ -26,6 +26,10 @@ def register(top, groups):
                          help="'asrhw model pipeline' output (or its export/ directory)")
     compare.add_argument("--corpus", type=Path, default=Path("runs/corpus"),
                          help="corpus directory ('asrhw corpus')")
+    compare.add_argument("--pes", type=int, default=None,
+                         help="SpMV processing elements of the compared design (default: the "
+                              "PE count the model was exported for); the model is re-encoded, "
+                              "its outputs do not change")
     unit = compare.add_argument_group("Viterbi unit of the compared design")
     unit.add_argument("--sets", type=int, default=16)
     unit.add_argument("--ways", type=int, default=4)
@@ -93,7 +97,7 @@ def run_compare_command(args) -> int:
     try:
         design = digit_design(args.model, args.corpus,
                               DesignChoice(sets=args.sets, ways=args.ways, beam=args.beam,
-                                           trace_depth=args.trace_depth))
+                                           trace_depth=args.trace_depth, pes=args.pes))
         utterances = load_test_utterances(design, args.corpus, args.utterances)
     except CompareError as error:
         raise CommandError(str(error)) from error
