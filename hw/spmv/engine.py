@@ -149,6 +149,12 @@ class SpMVEngine(wiring.Component):
         issue = Signal()
         picked_valid = Signal()
         total_valid = Signal()
+        # Rows issued and not yet taken from the output FIFO: in flight, in the two
+        # post-processing stages or in the FIFO. Kept as a register (it changes only by an
+        # issue or a read) so the issue decision does not wait on an adder of four terms.
+        occupancy = Signal(range(output_depth + 1))
+        m.d.sync += occupancy.eq(occupancy + issue
+                                 - (output_fifo.r_en & output_fifo.r_rdy))
 
         with m.FSM():
             with m.State("IDLE"):
@@ -175,8 +181,7 @@ class SpMVEngine(wiring.Component):
             with m.State("OUTPUT"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += output_cycles.eq(output_cycles + 1)
-                m.d.comb += issue.eq((issued != rows) & (
-                    output_fifo.level + in_flight + picked_valid + total_valid < output_depth))
+                m.d.comb += issue.eq((issued != rows) & (occupancy != output_depth))
                 with m.If(issue):
                     m.d.sync += [issued.eq(issued + 1),
                                  owner.eq(Mux(owner == config.pes - 1, 0, owner + 1))]
