@@ -508,7 +508,6 @@ def load_export(out_dir, *, config: SpMVConfig | None = None) -> QuantizedModel:
                           priors_folded=bool(manifest["priors_folded"]))
 
 
-
 def reencode(quantized: QuantizedModel, pes: int) -> QuantizedModel:
     """The same model encoded for an engine with ``pes`` processing elements.
 

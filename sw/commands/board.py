@@ -4,6 +4,8 @@ import argparse
 import json
 from pathlib import Path
 
+SPMV_UNIT_PES = 4  # the out-of-context SpMV engine's PEs when --pes is not given
+
 
 def register(top, groups):
     """Add ``build`` and ``flash`` to the ``asrhw`` parser."""
@@ -26,8 +28,9 @@ def register(top, groups):
                         help="corpus whose digit loop is the graph (with --model)")
     spmv = build.add_argument_group("spmv unit (hw.config.SpMVConfig)")
     spmv.add_argument("--pes", type=int, default=None,
-                      help="SpMV processing elements (spmv unit: 4; system with --model: the "
-                           "PE count the model was exported for, re-encoded when given)")
+                      help=f"SpMV processing elements (spmv unit: {SPMV_UNIT_PES}; system with "
+                           "--model: the PE count the model was exported for, re-encoded when "
+                           "given)")
     spmv.add_argument("--fifo-depth", type=int, default=8)
     spmv.add_argument("--index-bits", type=int, default=4)
     spmv.add_argument("--max-rows", type=int, default=128)
@@ -82,7 +85,8 @@ def run_build(args) -> int:
         if args.unit == "spmv":
             from hw.spmv import SpMVEngine
 
-            config = SpMVConfig(pes=4 if args.pes is None else args.pes, fifo_depth=args.fifo_depth,
+            pes = SPMV_UNIT_PES if args.pes is None else args.pes
+            config = SpMVConfig(pes=pes, fifo_depth=args.fifo_depth,
                                 index_bits=args.index_bits, max_rows=args.max_rows,
                                 max_cols=args.max_cols, entry_depth=args.entry_depth)
             unit, what = SpMVEngine(config), f"{config.pes} PEs"
