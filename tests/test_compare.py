@@ -35,6 +35,10 @@ def test_no_utterances_is_refused(capsys):
     fail(["--utterances", "0"], capsys, r"--utterances must be at least 1, not 0")
 
 
+def test_no_cpu_runs_is_refused(capsys):
+    fail(["--cpu-repeats", "0"], capsys, r"--cpu-repeats must be from 1 to 100, not 0")
+
+
 def test_an_impossible_pe_count_is_refused(tmp_path, capsys):
     from hw.config import SpMVConfig
     from sw.model import MLP, ModelConfig
@@ -69,3 +73,4 @@ def test_compare_on_the_quick_digit_model(tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1] == "2 passed, 0 failed"
     result = json.loads(report.read_text())
     assert result["cycles_per_frame"] > 0 and result["cpu_peer"]["seconds_per_frame"] > 0
+    assert result["cpu_peer"]["repeats"] == 5

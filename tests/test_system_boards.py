@@ -7,18 +7,20 @@ import pytest
 
 from boards import BOARDS, board_named
 from boards.fit import FitError, check_fit, estimate, memories
-from boards.system import BoardTop, board_design, build_system, multipliers, platform_of
-from hw.top import SystemTop
+from boards.system import (
+    BoardTop,
+    board_design,
+    build_system,
+    multipliers,
+    platform_of,
+    system_top,
+)
 from sim.system_cases import reduced_design, small_design
-
-
-def _top(design):
-    return SystemTop(design.config, model=design.model, graph=design.image, scale=design.scale)
 
 
 def test_memories_are_read_from_the_design():
     design = small_design(0, pes=3)
-    found = {path: (width, depth) for path, width, depth, _, _ in memories(_top(design))}
+    found = {path: (width, depth) for path, width, depth, _, _ in memories(system_top(design))}
     spmv = design.config.spmv
     assert found["core.engine.pe2.entries"] == (spmv.entry_width, spmv.entry_depth)
     assert found["core.viterbi.trace_memory"][1] == design.config.viterbi.trace_depth
@@ -27,7 +29,7 @@ def test_memories_are_read_from_the_design():
 
 def test_fifo_storage_is_logic_and_a_second_read_port_doubles_the_blocks():
     design = small_design(0, pes=3)
-    uses = {u.path: u for u in estimate(_top(design), device="ice40-up5k",
+    uses = {u.path: u for u in estimate(system_top(design), device="ice40-up5k",
                                         multipliers=multipliers(design))["memories"]}
     assert uses["core.engine.pe0.column_fifo.storage"].blocks == 0
     assert uses["core.viterbi.table.way0"].blocks == 2 * 2  # 28 bits wide, two read ports
@@ -37,13 +39,26 @@ def test_a_design_too_large_for_the_ice40_is_refused_with_the_shortfall():
     design = small_design(0, pes=8)
     with pytest.raises(FitError, match=r"does not fit ice40-up5k: ICESTORM_RAM: needs (\d+), "
                                        r"the device has 30 \(\d+ more\)[.;]"):
-        check_fit(_top(design), device="ice40-up5k", multipliers=multipliers(design))
+        check_fit(system_top(design), device="ice40-up5k", multipliers=multipliers(design))
+
+
+def test_a_build_that_does_not_fit_stops_before_the_toolchain_without_warnings(tmp_path):
+    import gc
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(FitError, match=r"does not fit ice40-up5k"):
+            build_system(small_design(0, pes=8), board_named("icebreaker"), build_dir=tmp_path)
+        gc.collect()  # an unused board top warns (UnusedElaboratable) when it is collected
+    assert [str(w.message) for w in caught] == []
+    assert not any(tmp_path.iterdir())
 
 
 def test_too_many_multipliers_are_refused():
     design = small_design(0, pes=3)
     with pytest.raises(FitError, match=r"ICESTORM_DSP: needs 12, the device has 8 \(4 more\)"):
-        check_fit(_top(design), device="ice40-up5k", multipliers=[(16, 16)] * 12)
+        check_fit(system_top(design), device="ice40-up5k", multipliers=[(16, 16)] * 12)
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))
@@ -99,4 +114,4 @@ def test_full_digit_recognizer_is_refused_for_icebreaker_with_the_shortfall(quic
 
     design = board_design(digit_design(*quick_digit_model), board_named("icebreaker"))
     with pytest.raises(FitError, match=r"ICESTORM_RAM: needs \d+, the device has 30"):
-        check_fit(_top(design), device="ice40-up5k", multipliers=multipliers(design))
+        check_fit(system_top(design), device="ice40-up5k", multipliers=multipliers(design))
