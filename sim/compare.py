@@ -23,7 +23,7 @@ from sim.system_cases import Utterance
 from sw.system import SystemDesign, golden_recognize, system_design
 
 __all__ = ["CompareError", "DesignChoice", "cpu_peer", "digit_design", "load_test_utterances",
-           "projected", "run_compare"]
+           "projected", "run_compare", "simulate_in_parallel", "split_by_frames"]
 
 REPORTS = Path(__file__).resolve().parent.parent / "boards" / "reports"
 
@@ -161,10 +161,50 @@ def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
     return rows
 
 
+def split_by_frames(utterances, parts: int) -> list:
+    """``utterances`` in at most ``parts`` runs of consecutive utterances with about as many
+    frames each (a simulator's time goes with the frames); none empty, order kept."""
+    utterances = list(utterances)
+    parts = max(1, min(parts, len(utterances)))
+    total = sum(len(u.activations) for u in utterances)
+    chunks, current, done = [], [], 0
+    for index, utterance in enumerate(utterances):
+        current.append(utterance)
+        done += len(utterance.activations)
+        left = len(utterances) - index - 1
+        wanted = parts - len(chunks) - 1  # chunks still to start after this one
+        if wanted and (done >= total * (len(chunks) + 1) / parts or left == wanted):
+            chunks.append(current)
+            current = []
+    chunks.append(current)
+    return chunks
+
+
+def simulate_in_parallel(design: SystemDesign, utterances, *, simulator: str, jobs: int
+                         ) -> dict:
+    """:func:`sim.system.simulate_core` on ``jobs`` simulator processes at once, each with a
+    run of consecutive utterances (the core starts every utterance afresh, so the answers and
+    counters are those of one run); ``run_seconds`` is the wall time of them all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    chunks = split_by_frames(utterances, jobs)
+    began = time.perf_counter()
+    # threads suffice: each job waits on its own simulator process
+    with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+        results = list(pool.map(lambda chunk: simulate_core(design, chunk, simulator=simulator,
+                                                            name="compare"), chunks))
+    return {"utterances": [u for result in results for u in result["utterances"]],
+            "build_seconds": max(result["build_seconds"] for result in results),
+            "run_seconds": time.perf_counter() - began, "jobs": len(chunks)}
+
+
 def run_compare(design: SystemDesign, utterances, *, simulators, board_link=None,
-                progress=print) -> dict:
-    """Every utterance through golden, each simulator and (``board_link``, a
-    ``sw.link.HostLink``) the board; per-utterance answers, tallies and timing."""
+                progress=print, jobs: int = 1) -> dict:
+    """Every utterance through golden, each simulator (on ``jobs`` processes at once) and
+    (``board_link``, a ``sw.link.HostLink``) the board; per-utterance answers, tallies and
+    timing."""
+    if not 1 <= jobs <= 64:
+        raise CompareError(f"jobs must be from 1 to 64, not {jobs}")
     rows = []
     began = time.perf_counter()
     golden = [golden_recognize(design, u.activations) for u in utterances]
@@ -175,11 +215,12 @@ def run_compare(design: SystemDesign, utterances, *, simulators, board_link=None
                      "golden": {"words": result.words, "status": result.status}})
     runs = {}
     for simulator in simulators:
-        progress(f"{simulator}: building and running {len(utterances)} utterances ...")
-        result = simulate_core(design, utterances, simulator=simulator, name="compare")
+        progress(f"{simulator}: building and running {len(utterances)} utterances"
+                 f"{f' on {jobs} processes' if jobs > 1 else ''} ...")
+        result = simulate_in_parallel(design, utterances, simulator=simulator, jobs=jobs)
         checks = check_core(design, utterances, result)
         runs[simulator] = {"build_seconds": result["build_seconds"],
-                           "run_seconds": result["run_seconds"]}
+                           "run_seconds": result["run_seconds"], "jobs": result["jobs"]}
         for row, check in zip(rows, checks, strict=True):
             row[simulator] = {"words": check.words, "status": check.status,
                               "match": check.matches, **check.counters}

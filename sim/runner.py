@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import sysconfig
+import threading
 import time
 from pathlib import Path
 
@@ -95,9 +96,11 @@ def run_cocotb(component, *, toplevel: str, test_module: str, simulator: str, in
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     build_dir = Path(build_root or default_build_root()) / f"{name}-{simulator}-{digest}"
     build_dir.mkdir(parents=True, exist_ok=True)
+    # per process and thread: runs of one design may go on side by side (asrhw compare --jobs)
+    run_id = f"{os.getpid()}-{threading.get_native_id()}"
     source = build_dir / f"{toplevel}.v"
     if not source.exists():
-        temporary = source.with_suffix(f".{os.getpid()}.tmp")
+        temporary = source.with_suffix(f".{run_id}.tmp")
         temporary.write_text(text)
         temporary.replace(source)  # atomic: a parallel worker never reads half a file
 
@@ -113,19 +116,19 @@ def run_cocotb(component, *, toplevel: str, test_module: str, simulator: str, in
                      log_file=build_dir / "build.log")
     built = time.monotonic()
 
-    input_file = build_dir / f"input-{os.getpid()}.json"
-    output_file = build_dir / f"output-{os.getpid()}.json"
+    input_file = build_dir / f"input-{run_id}.json"
+    output_file = build_dir / f"output-{run_id}.json"
     input_file.write_text(json.dumps(inputs))
     output_file.unlink(missing_ok=True)
     runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
                 test_dir=build_dir, timescale=timescale,
-                results_xml=str(build_dir / f"results-{os.getpid()}.xml"),
+                results_xml=str(build_dir / f"results-{run_id}.xml"),
                 extra_env={"ASRHW_TB_INPUT": str(input_file),
                            "ASRHW_TB_OUTPUT": str(output_file)},
-                log_file=build_dir / f"run-{os.getpid()}.log")
+                log_file=build_dir / f"run-{run_id}.log")
     finished = time.monotonic()
     if not output_file.exists():
-        log = build_dir / f"run-{os.getpid()}.log"
+        log = build_dir / f"run-{run_id}.log"
         tail = "\n".join(log.read_text().splitlines()[-20:]) if log.exists() else "(no log)"
         raise SimulatorError(f"the {simulator} run wrote no result; end of its log:\n{tail}")
     result = json.loads(output_file.read_text())

@@ -35,6 +35,10 @@ def test_no_utterances_is_refused(capsys):
     fail(["--utterances", "0"], capsys, r"--utterances must be at least 1, not 0")
 
 
+def test_an_impossible_job_count_is_refused(capsys):
+    fail(["--jobs", "0"], capsys, r"--jobs must be from 1 to 64, not 0")
+
+
 def test_no_cpu_runs_is_refused(capsys):
     fail(["--cpu-repeats", "0"], capsys, r"--cpu-repeats must be from 1 to 100, not 0")
 
@@ -74,3 +78,37 @@ def test_compare_on_the_quick_digit_model(tmp_path, capsys):
     result = json.loads(report.read_text())
     assert result["cycles_per_frame"] > 0 and result["cpu_peer"]["seconds_per_frame"] > 0
     assert result["cpu_peer"]["repeats"] == 5
+
+
+def test_utterances_are_split_into_runs_of_about_equal_frames():
+    from types import SimpleNamespace
+
+    from sim.compare import split_by_frames
+
+    def utterances(*frames):
+        return [SimpleNamespace(name=str(i), activations=[0] * f) for i, f in enumerate(frames)]
+
+    def names(chunks):
+        return [[u.name for u in chunk] for chunk in chunks]
+
+    assert names(split_by_frames(utterances(10, 10, 10, 10), 2)) == [["0", "1"], ["2", "3"]]
+    assert names(split_by_frames(utterances(30, 1, 1, 1), 2)) == [["0"], ["1", "2", "3"]]
+    assert names(split_by_frames(utterances(1, 1, 30), 3)) == [["0"], ["1"], ["2"]]
+    assert names(split_by_frames(utterances(0, 0, 0), 2)) == [["0"], ["1", "2"]]
+    assert names(split_by_frames(utterances(5, 5), 8)) == [["0"], ["1"]]
+    assert names(split_by_frames(utterances(5, 5, 5), 1)) == [["0", "1", "2"]]
+
+
+def test_parallel_simulator_runs_answer_as_one_run(tmp_path, monkeypatch):
+    from sim.compare import run_compare
+    from sim.system_cases import small_design, small_utterances
+
+    monkeypatch.setenv("ASRHW_SIM_BUILD", str(tmp_path))
+    design = small_design(0)
+    utterances = small_utterances(design, 6, seed=3)
+    one = run_compare(design, utterances, simulators=["icarus"], progress=lambda _: None)
+    two = run_compare(design, utterances, simulators=["icarus"], progress=lambda _: None,
+                      jobs=2)
+    assert one["passed"] == two["passed"] == 6
+    assert two["runs"]["icarus"]["jobs"] == 2
+    assert [row["icarus"] for row in one["rows"]] == [row["icarus"] for row in two["rows"]]

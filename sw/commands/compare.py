@@ -39,6 +39,9 @@ def register(top, groups):
     board.add_argument("--board", choices=["icebreaker", "ulx3s-85f"],
                        help="also run the utterances on this board (flashed with the design)")
     board.add_argument("--port", help="its serial port, e.g. /dev/ttyUSB1")
+    compare.add_argument("--jobs", type=int, default=1,
+                         help="simulator processes at once (1 to 64), each with a run of "
+                              "consecutive utterances; up to one per core")
     compare.add_argument("--cpu-repeats", type=int, default=5,
                          help="runs of the CPU peer per utterance (1 to 100); the fastest "
                               "counts, so the machine's other load does not move the ratio")
@@ -97,6 +100,8 @@ def run_compare_command(args) -> int:
                            "(--simulators) or a board (--board, --port)")
     if args.utterances < 1:
         raise CommandError(f"--utterances must be at least 1, not {args.utterances}")
+    if not 1 <= args.jobs <= 64:
+        raise CommandError(f"--jobs must be from 1 to 64, not {args.jobs}")
     if not 1 <= args.cpu_repeats <= 100:
         raise CommandError(f"--cpu-repeats must be from 1 to 100, not {args.cpu_repeats}")
     try:
@@ -107,7 +112,8 @@ def run_compare_command(args) -> int:
     except CompareError as error:
         raise CommandError(str(error)) from error
     link = _board_link(args, design)
-    report = run_compare(design, utterances, simulators=simulators, board_link=link)
+    report = run_compare(design, utterances, simulators=simulators, board_link=link,
+                         jobs=args.jobs)
     peer = cpu_peer(design, utterances, repeats=args.cpu_repeats)
     report["cpu_peer"] = {k: v for k, v in peer.items() if k != "words"}
     targets = report["compared"][1:]
@@ -142,7 +148,9 @@ def run_compare_command(args) -> int:
                   "engine and Viterbi config): run 'asrhw build --board ulx3s-85f --model ... "
                   "--json boards/reports/system_ulx3s-85f.json' for a projected time")
     for target, run in report["runs"].items():
-        print(f"{target}: build {run['build_seconds']:.1f} s, run {run['run_seconds']:.1f} s")
+        processes = f" on {run['jobs']} processes" if run["jobs"] > 1 else ""
+        print(f"{target}: build {run['build_seconds']:.1f} s, run {run['run_seconds']:.1f} s"
+              f"{processes}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1) + "\n")
