@@ -52,7 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
         groups[name] = group.add_subparsers(dest="unit", metavar="UNIT", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(top, groups)
+    _show_defaults(parser)
     return parser
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Give every option that has no help text but a default a help line naming it, so
+    ``--help`` shows every default (argparse prints nothing for an option without help)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                _show_defaults(command)
+        elif (action.option_strings and action.help is None
+              and action.default not in (None, False, argparse.SUPPRESS)):
+            action.help = "default: %(default)s"
 
 
 def main(argv: list[str] | None = None) -> int:

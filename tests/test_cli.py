@@ -32,6 +32,27 @@ def test_every_command_has_help(path, capsys):
     assert "usage: asrhw" in capsys.readouterr().out
 
 
+def _subparser(path):
+    parser = build_parser()
+    for name in path:
+        parser = next(a for a in parser._actions
+                      if isinstance(a, argparse._SubParsersAction)).choices[name]
+    return parser
+
+
+@pytest.mark.parametrize("path", command_paths(build_parser()), ids=" ".join)
+def test_help_names_every_default_once(path):
+    parser = _subparser(path)
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if not action.option_strings or action.help == argparse.SUPPRESS:
+            continue
+        text = formatter._expand_help(action) if action.help else ""
+        assert text.count("default") <= 1, (action.option_strings, text)
+        if action.default not in (None, False, argparse.SUPPRESS):
+            assert "default" in text, (action.option_strings, text)
+
+
 def test_console_script_starts_fast_without_heavy_imports():
     # --help must not import Amaranth, cocotb or the training code
     code = ("import sys; from sw.cli import build_parser; build_parser(); "

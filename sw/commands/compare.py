@@ -1,15 +1,16 @@
 """``asrhw compare``: golden = Icarus = Verilator (= board) on real digit utterances."""
 
-import argparse
 import json
 from pathlib import Path
+
+from sw.commands import HelpFormatter
 
 
 def register(top, groups):
     """Add ``compare`` to the ``asrhw`` parser."""
     compare = top.add_parser(
         "compare", help="the same utterances through golden, Icarus, Verilator and a board",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         description="Build the digit recognizer (exported model + the corpus's digit loop + "
                     "a Viterbi unit sized for it), run N test-voice utterances through the "
                     "golden system model, each simulator (the whole recognizer core: every "

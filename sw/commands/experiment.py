@@ -1,7 +1,8 @@
 """``asrhw experiment darkside``: the project's headline experiment."""
 
-import argparse
 from pathlib import Path
+
+from sw.commands import HelpFormatter
 
 
 def register(top, groups):
@@ -13,7 +14,7 @@ def register(top, groups):
     kinds = experiment.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
     darkside = kinds.add_parser(
         "darkside", help="pruning inflates the search; a bounded table keeps it flat",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         description="For each task and sparsity decode the test set with Kaldi FasterDecoder, "
                     "the float decoder (unbounded max-active) and the golden hardware decoder "
                     "with tables of 16 to 4096 entries, at the dense model's acoustic scale "
@@ -56,12 +57,12 @@ def register(top, groups):
                           help="set hash of the golden tables (default xor_fold); on the "
                                "words task multiplicative drops far fewer hypotheses")
     darkside.add_argument("--trace-depth", type=int,
-                          help="golden word-trace entries (default: the ViterbiConfig default)")
+                          help="golden word-trace entries (default: as in ViterbiConfig)")
     darkside.set_defaults(func=run_darkside)
 
     ablation = kinds.add_parser(
         "ablation", help="golden vs float decoder, one hardware setting changed at a time",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         description="Decode test utterances of one task and model with the float decoder and "
                     "with the golden hardware decoder of a darkside table, then change one "
                     "setting at a time (cost width and fraction, epsilon passes, hash, ways, "

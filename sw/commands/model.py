@@ -1,9 +1,10 @@
 """``asrhw model train|prune|share|export|eval|pipeline``: the acoustic model from the shell."""
 
-import argparse
 import json
 import time
 from pathlib import Path
+
+from sw.commands import HelpFormatter
 
 DEFAULT_CORPUS = Path("runs/corpus")
 
@@ -47,7 +48,7 @@ def _add_finetune_options(parser, *, epochs):
 
 def register(top, groups):
     """Add ``model`` and its subcommands."""
-    formatter = argparse.ArgumentDefaultsHelpFormatter
+    formatter = HelpFormatter
     model = top.add_parser(
         "model", help="train, prune, share, export and evaluate the acoustic model",
         description="The NumPy acoustic model (440 -> 256 -> 256 -> pdfs): training, pruning "

@@ -1,9 +1,9 @@
 """``asrhw verilog|sim|bench spmv``: the sparse matrix-vector engine from the command line."""
 
-import argparse
 import json
 from pathlib import Path
 
+from sw.commands import HelpFormatter
 from sw.commands.sim_report import add_sim_options, check_cases, report_sim
 
 
@@ -19,7 +19,7 @@ def _add_config_options(parser, *, pes=4, fifo_depth=8, index_bits=4):
 
 def register(top, groups):
     """Add the spmv subcommands to ``verilog``, ``sim`` and ``bench``."""
-    formatter = argparse.ArgumentDefaultsHelpFormatter
+    formatter = HelpFormatter
     verilog = groups["verilog"].add_parser(
         "spmv", help="Verilog of the sparse matrix-vector engine", formatter_class=formatter,
         description="Write synthesizable Verilog of the EIE-style sparse engine. Its memories "

@@ -1,9 +1,9 @@
 """``asrhw verilog|sim|bench viterbi``: the Viterbi unit from the command line."""
 
-import argparse
 import json
 from pathlib import Path
 
+from sw.commands import HelpFormatter
 from sw.commands.sim_report import add_sim_options, check_cases, report_sim
 
 # 4096 entries (1024 x 4) elaborate and are checked in the golden model, but Verilator needs
@@ -24,7 +24,7 @@ def _add_table_options(parser):
 
 def register(top, groups):
     """Add the viterbi subcommands to ``verilog``, ``sim`` and ``bench``."""
-    formatter = argparse.ArgumentDefaultsHelpFormatter
+    formatter = HelpFormatter
     verilog = groups["verilog"].add_parser(
         "viterbi", help="Verilog of the Viterbi unit", formatter_class=formatter,
         description="Write synthesizable Verilog of the Viterbi unit with its set-associative "
