@@ -22,6 +22,9 @@ from amaranth.back import verilog
 __all__ = ["SIMULATORS", "SimulatorError", "default_build_root", "run_cocotb"]
 
 SIMULATORS = ("icarus", "verilator")
+# Amaranth does not promise thread safety, and elaboration holds the GIL anyway: runs on
+# several threads (asrhw compare --jobs) convert one design at a time, then simulate at once
+_CONVERT_LOCK = threading.Lock()
 
 
 class SimulatorError(RuntimeError):
@@ -90,7 +93,8 @@ def run_cocotb(component, *, toplevel: str, test_module: str, simulator: str, in
     from cocotb_tools.runner import get_runner
 
     _prepare_environment(simulator)
-    text = verilog.convert(component, name=toplevel)
+    with _CONVERT_LOCK:
+        text = verilog.convert(component, name=toplevel)
     if simulator == "icarus":
         text = _icarus_time_zero(text, always_comb=icarus_always_comb)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
