@@ -22,10 +22,13 @@ from sim.system import check_core, simulate_core
 from sim.system_cases import Utterance
 from sw.system import SystemDesign, golden_recognize, system_design
 
-__all__ = ["CompareError", "DesignChoice", "cpu_peer", "digit_design", "load_test_utterances",
-           "projected", "run_compare", "simulate_in_parallel", "split_by_frames"]
+__all__ = ["MAX_CPU_REPEATS", "MAX_JOBS", "CompareError", "DesignChoice", "cpu_peer",
+           "digit_design", "load_test_utterances", "projected", "run_compare",
+           "simulate_in_parallel", "split_by_frames"]
 
 REPORTS = Path(__file__).resolve().parent.parent / "boards" / "reports"
+MAX_JOBS = 64  # simulator processes at once
+MAX_CPU_REPEATS = 100  # runs of the CPU peer per utterance
 
 
 class CompareError(RuntimeError):
@@ -105,8 +108,8 @@ def cpu_peer(design: SystemDesign, utterances, *, repeats: int = 5) -> dict:
     Each utterance's forward pass and search run ``repeats`` times and the fastest of each
     counts: a single pass took 19 to 31 us per frame depending on what else the machine ran,
     and every speed-up ratio moved with it; the minimum is the CPU's own cost."""
-    if not 1 <= repeats <= 100:
-        raise CompareError(f"repeats must be from 1 to 100, not {repeats}")
+    if not 1 <= repeats <= MAX_CPU_REPEATS:
+        raise CompareError(f"repeats must be from 1 to {MAX_CPU_REPEATS}, not {repeats}")
     from sw.decoder import DecoderOptions
     from sw.model import log_softmax
     from sw.peers import KaldiFasterDecoder
@@ -203,8 +206,8 @@ def run_compare(design: SystemDesign, utterances, *, simulators, board_link=None
     """Every utterance through golden, each simulator (on ``jobs`` processes at once) and
     (``board_link``, a ``sw.link.HostLink``) the board; per-utterance answers, tallies and
     timing."""
-    if not 1 <= jobs <= 64:
-        raise CompareError(f"jobs must be from 1 to 64, not {jobs}")
+    if not 1 <= jobs <= MAX_JOBS:
+        raise CompareError(f"jobs must be from 1 to {MAX_JOBS}, not {jobs}")
     rows = []
     began = time.perf_counter()
     golden = [golden_recognize(design, u.activations) for u in utterances]

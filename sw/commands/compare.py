@@ -3,14 +3,11 @@
 import json
 from pathlib import Path
 
-from sw.commands import HelpFormatter
-
 
 def register(top, groups):
     """Add ``compare`` to the ``asrhw`` parser."""
     compare = top.add_parser(
         "compare", help="the same utterances through golden, Icarus, Verilator and a board",
-        formatter_class=HelpFormatter,
         description="Build the digit recognizer (exported model + the corpus's digit loop + "
                     "a Viterbi unit sized for it), run N test-voice utterances through the "
                     "golden system model, each simulator (the whole recognizer core: every "
@@ -85,6 +82,8 @@ def _board_link(args, design):
 def run_compare_command(args) -> int:
     """Run the comparison and print the table."""
     from sim.compare import (
+        MAX_CPU_REPEATS,
+        MAX_JOBS,
         CompareError,
         DesignChoice,
         cpu_peer,
@@ -101,10 +100,12 @@ def run_compare_command(args) -> int:
                            "(--simulators) or a board (--board, --port)")
     if args.utterances < 1:
         raise CommandError(f"--utterances must be at least 1, not {args.utterances}")
-    if not 1 <= args.jobs <= 64:
-        raise CommandError(f"--jobs must be from 1 to 64, not {args.jobs}")
-    if not 1 <= args.cpu_repeats <= 100:
-        raise CommandError(f"--cpu-repeats must be from 1 to 100, not {args.cpu_repeats}")
+    # checked here too, before minutes of design building, not only where they are used
+    if not 1 <= args.jobs <= MAX_JOBS:
+        raise CommandError(f"--jobs must be from 1 to {MAX_JOBS}, not {args.jobs}")
+    if not 1 <= args.cpu_repeats <= MAX_CPU_REPEATS:
+        raise CommandError(f"--cpu-repeats must be from 1 to {MAX_CPU_REPEATS}, not "
+                           f"{args.cpu_repeats}")
     try:
         design = digit_design(args.model, args.corpus,
                               DesignChoice(sets=args.sets, ways=args.ways, beam=args.beam,

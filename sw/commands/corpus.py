@@ -3,14 +3,11 @@
 import argparse
 from pathlib import Path
 
-from sw.commands import HelpFormatter
-
 
 def register(top, groups):
     """Add ``corpus``."""
     corpus = top.add_parser(
         "corpus", help="synthesize the digits + words corpus with espeak-ng (cached)",
-        formatter_class=HelpFormatter,
         description="Synthesize the two tasks with espeak-ng: 'digits' (1-7 of zero..nine, oh) "
                     "and 'words' (template sentences over more than 1,000 words). Train, dev "
                     "and test are split by voice (test voices are never heard in training); "

@@ -3,14 +3,11 @@
 import json
 from pathlib import Path
 
-from sw.commands import HelpFormatter
-
 
 def register(top, groups):
     """Add ``demo``."""
     demo = top.add_parser(
         "demo", help="Verilog + a 90 %%-pruned 4-bit layer on Icarus, checked against golden",
-        formatter_class=HelpFormatter,
         description="Prune a 256x440 layer (the first layer of the acoustic model's shape) to "
                     "the given sparsity by magnitude, share its weights with 4-bit k-means, "
                     "encode it in the EIE format, write the engine's Verilog, simulate it on "

@@ -2,8 +2,6 @@
 
 from pathlib import Path
 
-from sw.commands import HelpFormatter
-
 
 def register(top, groups):
     """Add ``experiment darkside``."""
@@ -14,7 +12,6 @@ def register(top, groups):
     kinds = experiment.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
     darkside = kinds.add_parser(
         "darkside", help="pruning inflates the search; a bounded table keeps it flat",
-        formatter_class=HelpFormatter,
         description="For each task and sparsity decode the test set with Kaldi FasterDecoder, "
                     "the float decoder (unbounded max-active) and the golden hardware decoder "
                     "with tables of 16 to 4096 entries, at the dense model's acoustic scale "
@@ -62,7 +59,6 @@ def register(top, groups):
 
     ablation = kinds.add_parser(
         "ablation", help="golden vs float decoder, one hardware setting changed at a time",
-        formatter_class=HelpFormatter,
         description="Decode test utterances of one task and model with the float decoder and "
                     "with the golden hardware decoder of a darkside table, then change one "
                     "setting at a time (cost width and fraction, epsilon passes, hash, ways, "

@@ -4,8 +4,6 @@ import json
 import time
 from pathlib import Path
 
-from sw.commands import HelpFormatter
-
 DEFAULT_CORPUS = Path("runs/corpus")
 
 
@@ -48,7 +46,6 @@ def _add_finetune_options(parser, *, epochs):
 
 def register(top, groups):
     """Add ``model`` and its subcommands."""
-    formatter = HelpFormatter
     model = top.add_parser(
         "model", help="train, prune, share, export and evaluate the acoustic model",
         description="The NumPy acoustic model (440 -> 256 -> 256 -> pdfs): training, pruning "
@@ -57,7 +54,7 @@ def register(top, groups):
     sub = model.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     train = sub.add_parser(
-        "train", help="train a dense model", formatter_class=formatter,
+        "train", help="train a dense model",
         description="Train the MLP on the training frames of both tasks with Adam, stopping "
                     "early on dev frame accuracy; write it as an .npz with its config.")
     train.add_argument("--out", type=Path, required=True, help="model file to write")
@@ -67,7 +64,7 @@ def register(top, groups):
     train.set_defaults(func=run_train)
 
     prune = sub.add_parser(
-        "prune", help="prune a model iteratively with fine-tuning", formatter_class=formatter,
+        "prune", help="prune a model iteratively with fine-tuning",
         description="Prune the model (whole model or every layer, --scope) to the target "
                     "sparsity through the standard levels (50, 70, 80, 90, 95, 98 %% up to the "
                     "target), fine-tuning with fixed masks after each. Methods: magnitude "
@@ -97,7 +94,6 @@ def register(top, groups):
 
     share = sub.add_parser(
         "share", help="4-bit weight sharing: accuracy before and after",
-        formatter_class=formatter,
         description="Share each layer's nonzero weights with k-means (15 values + zero), "
                     "fine-tune the shared values with the codes fixed, round codebooks and "
                     "biases to the engine's fixed point, and report test frame accuracy of the "
@@ -115,7 +111,6 @@ def register(top, groups):
 
     export = sub.add_parser(
         "export", help="write every layer in the engine's per-PE format + manifest",
-        formatter_class=formatter,
         description="Share, round and encode every layer for the engine (sw.csc.save_layer "
                     "files layer_<i>.npz) and write manifest.json with the engine and cost "
                     "configs and the last layer's cost conversion. With data (--corpus or "
@@ -131,7 +126,6 @@ def register(top, groups):
 
     evaluate = sub.add_parser(
         "eval", help="frame accuracy and mean entropy of a model or an export",
-        formatter_class=formatter,
         description="Evaluate a float model (--model) or an exported engine model (--export, "
                     "run with the engine's fixed-point arithmetic) on a split.")
     source = evaluate.add_mutually_exclusive_group(required=True)
@@ -144,7 +138,6 @@ def register(top, groups):
 
     pipeline = sub.add_parser(
         "pipeline", help="corpus -> train -> prune (3 methods) -> share -> export + report",
-        formatter_class=formatter,
         description="Build (or reuse) the corpus, train the dense model, prune it with all "
                     "three methods to 0/50/70/80/90/95/98 %%, measure float and 4-bit engine "
                     "accuracy and entropy on the test voices, export the magnitude 90 %% model "

@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-from sw.commands import HelpFormatter
 from sw.commands.sim_report import add_sim_options, check_cases, report_sim
 
 
@@ -19,9 +18,8 @@ def _add_config_options(parser, *, pes=4, fifo_depth=8, index_bits=4):
 
 def register(top, groups):
     """Add the spmv subcommands to ``verilog``, ``sim`` and ``bench``."""
-    formatter = HelpFormatter
     verilog = groups["verilog"].add_parser(
-        "spmv", help="Verilog of the sparse matrix-vector engine", formatter_class=formatter,
+        "spmv", help="Verilog of the sparse matrix-vector engine",
         description="Write synthesizable Verilog of the EIE-style sparse engine. Its memories "
                     "start empty and are written through the load port at run time.")
     config = _add_config_options(verilog)
@@ -36,7 +34,6 @@ def register(top, groups):
 
     sim = groups["sim"].add_parser(
         "spmv", help="random layers on Icarus or Verilator, checked against the golden model",
-        formatter_class=formatter,
         description="Build the engine once, then load and run N random and edge-case layers "
                     "(shapes 1x1 to 300x300, empty columns, padding, saturation) with random "
                     "input gaps and output backpressure; every output is compared with "
@@ -46,7 +43,7 @@ def register(top, groups):
     sim.set_defaults(func=run_sim)
 
     bench = groups["bench"].add_parser(
-        "spmv", help="cycles of one pruned layer vs the ideal bound", formatter_class=formatter,
+        "spmv", help="cycles of one pruned layer vs the ideal bound",
         description="Simulate one random layer (half of the activations zero) and report "
                     "cycles, the ideal bound (busiest PE's entries), efficiency, MAC "
                     "utilization, storage, and simulator wall times. --sweep runs the table "

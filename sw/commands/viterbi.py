@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-from sw.commands import HelpFormatter
 from sw.commands.sim_report import add_sim_options, check_cases, report_sim
 
 # 4096 entries (1024 x 4) elaborate and are checked in the golden model, but Verilator needs
@@ -24,9 +23,8 @@ def _add_table_options(parser):
 
 def register(top, groups):
     """Add the viterbi subcommands to ``verilog``, ``sim`` and ``bench``."""
-    formatter = HelpFormatter
     verilog = groups["verilog"].add_parser(
-        "viterbi", help="Verilog of the Viterbi unit", formatter_class=formatter,
+        "viterbi", help="Verilog of the Viterbi unit",
         description="Write synthesizable Verilog of the Viterbi unit with its set-associative "
                     "hypothesis table. Graph memories start empty and are written through the "
                     "graph_load port.")
@@ -41,7 +39,6 @@ def register(top, groups):
 
     sim = groups["sim"].add_parser(
         "viterbi", help="random graphs on Icarus or Verilator, checked against the golden model",
-        formatter_class=formatter,
         description="Build the unit once (an 8 x 2 table, narrow costs, a short trace memory), "
                     "then decode N random graphs with random costs, random score gaps and "
                     "word backpressure; words, total cost, flags, counters and the table after "
@@ -53,7 +50,6 @@ def register(top, groups):
 
     bench = groups["bench"].add_parser(
         "viterbi", help="arcs per cycle and cycles per frame on the 1,000-word task",
-        formatter_class=formatter,
         description="Decode utterances of a task on a unit sized for its graph (synthetic "
                     "scores: a random walk through the graph with noisy posteriors), check them "
                     "against the golden model, and report arcs per cycle in the expansion "
