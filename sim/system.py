@@ -31,7 +31,7 @@ def simulate_core(design: SystemDesign, utterances, *, simulator: str, seed: int
               "utterances": [[[int(v) for v in frame] for frame in u.activations]
                              for u in utterances]}
     return run_cocotb(core, toplevel="recognizer", test_module=TEST_MODULE, simulator=simulator,
-                      inputs=inputs, build_root=build_root, name=name, icarus_always_comb=False)
+                      inputs=inputs, build_root=build_root, name=name)
 
 
 def simulate_uart(design: SystemDesign, frames, *, simulator: str, build_root=None,
@@ -43,8 +43,7 @@ def simulate_uart(design: SystemDesign, frames, *, simulator: str, build_root=No
     inputs = {"mode": "uart", "divisor": config.link.divisor,
               "max_payload": config.link.max_payload, "frames": [bytes(f).hex() for f in frames]}
     result = run_cocotb(top, toplevel="system_top", test_module=TEST_MODULE,
-                        simulator=simulator, inputs=inputs, build_root=build_root, name=name,
-                        icarus_always_comb=False)
+                        simulator=simulator, inputs=inputs, build_root=build_root, name=name)
     return [(reply["type"], bytes.fromhex(reply["payload"])) for reply in result["replies"]]
 
 

@@ -24,8 +24,7 @@ def simulate_expectations(expectations, *, simulator: str, config: ViterbiConfig
               "gap_probability": gap_probability, "backpressure": backpressure,
               "peek_tables": peek_tables}
     return run_cocotb(ViterbiUnit(config), toplevel=TOPLEVEL, test_module=TEST_MODULE,
-                      simulator=simulator, inputs=inputs, build_root=build_root, name=name,
-                      icarus_always_comb=False)
+                      simulator=simulator, inputs=inputs, build_root=build_root, name=name)
 
 
 def simulate_cases(*, simulator: str, count: int, seed: int, first: int = 0,
