@@ -161,6 +161,11 @@ class SpMVConfig:
         return bits_for(self.biases_stored - 1)
 
     @property
+    def load_data_bits(self) -> int:
+        """Width of the data of a run-time ``load`` beat (any of the engine's memories)."""
+        return max(self.pointer_width, self.entry_width, self.codebook_width, self.bias_width)
+
+    @property
     def load_address_bits(self) -> int:
         """Width of the address of a run-time ``load`` beat (any of the engine's memories)."""
         return max(bits_for(self.columns_stored), self.entry_address_bits,
@@ -542,12 +547,23 @@ class SystemConfig:
         UART clock, baud and frame limits; ``max_words`` bounds the words of one utterance.
     max_layers : int
         Layers the sequencer runs per frame (1 to 16).
+    preload_model : bool
+        True: the bitstream holds the model (the engine's memories and the codebooks are
+        initialized with it). False: they start empty, and the host writes the model with LOAD
+        frames before the first utterance, as memories without initial contents (the iCE40's
+        SPRAM) require. Either way LOAD frames can replace the model between utterances.
+    model_load : bool
+        The host link takes LOAD frames. False leaves out the write paths into the model's
+        memories (in the reduced iCE40 design about 130 LUTs, 90 flip-flops and 46 carries:
+        it then asks for 5,282 of the UP5K's 5,280 LCs); the model is then the bitstream's.
     """
 
     spmv: SpMVConfig = SpMVConfig()
     viterbi: ViterbiConfig = ViterbiConfig()
     link: LinkConfig = LinkConfig()
     max_layers: int = 4
+    preload_model: bool = True
+    model_load: bool = True
 
     LINK_ACTIVATION_WIDTH = 16  # FEATURES frames carry int16 values
 
@@ -559,6 +575,11 @@ class SystemConfig:
                 raise ConfigError(f"{owner}.{name} must be a {cls.__name__}, not "
                                   f"{getattr(self, name)!r}")
         check_int(owner, "max_layers", self.max_layers, 1, 16)
+        check_bool(owner, "preload_model", self.preload_model)
+        check_bool(owner, "model_load", self.model_load)
+        if not (self.preload_model or self.model_load):
+            raise ConfigError(f"{owner} with preload_model=False needs model_load=True: the "
+                              f"model must come from the bitstream or over the link")
         if self.spmv.act_width != self.LINK_ACTIVATION_WIDTH:
             raise ConfigError(f"{owner}.spmv.act_width must be {self.LINK_ACTIVATION_WIDTH} "
                               f"(the link carries int16 activations), not {self.spmv.act_width}")

@@ -6,26 +6,36 @@ For each good host frame (see hw/protocol.py) the controller acts once and answe
 - ``FEATURES``: checks the length (sequence byte + ``feature_dims`` little-endian int16), streams
   the values out of ``features`` in order, answers ACK when the core has taken them all;
 - ``END``: pulses ``finish``, collects the core's ``words`` (the element with ``last`` set is a
-  status word, 0 when all is well) and answers WORDS with the word ids and the status.
+  status word, 0 when all is well) and answers WORDS with the word ids and the status;
+- ``LOAD`` (between utterances only, else ERROR BUSY): checks every record first (memory, PE
+  and address in range, whole records), then streams them out of ``load`` and answers ACK. A
+  frame with one bad record is answered ERROR BAD_RECORD and writes nothing.
 
 A frame whose sequence number and type repeat the last one handled is not acted on again: its
 reply is sent again (the host retries when a reply was lost). Link errors (CRC, truncation,
 oversize) and bad lengths or types are answered with ERROR and change nothing.
 """
 
-from amaranth import Cat, Module, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import LinkConfig
 from hw.link import FrameReceiver, FrameSender
-from hw.protocol import FrameType, LinkError
+from hw.protocol import FrameType, LinkError, LoadFormat
 from hw.uart import UARTReceiver, UARTTransmitter
 
-__all__ = ["HostInterface", "word_layout"]
+__all__ = ["HostInterface", "host_load_layout", "word_layout"]
 
 word_layout = data.StructLayout({"word": 16, "last": 1})
+
+
+def host_load_layout(load_format: LoadFormat) -> data.StructLayout:
+    """Payload of the ``load`` stream: one checked LOAD record."""
+    return data.StructLayout({"memory": 2, "pe": max(1, (load_format.pes - 1).bit_length()),
+                              "address": 8 * load_format.address_bytes,
+                              "data": 8 * load_format.data_bytes})
 
 
 class HostInterface(wiring.Component):
@@ -38,9 +48,12 @@ class HostInterface(wiring.Component):
     feature_dims : int
         Values per FEATURES frame (the first layer's input size); ``2 * feature_dims + 1``
         bytes must fit ``config.max_payload``.
+    load_format : LoadFormat, optional
+        The LOAD records the recognizer takes; without it LOAD is an unknown frame type.
     """
 
-    def __init__(self, config: LinkConfig, *, feature_dims: int):
+    def __init__(self, config: LinkConfig, *, feature_dims: int,
+                 load_format: LoadFormat | None = None):
         if not isinstance(config, LinkConfig):
             raise TypeError(f"config must be a LinkConfig, not {config!r}")
         if (isinstance(feature_dims, bool) or not isinstance(feature_dims, int)
@@ -48,16 +61,23 @@ class HostInterface(wiring.Component):
             raise ValueError(f"feature_dims must be an int from 1 to "
                              f"{(config.max_payload - 1) // 2} (max_payload "
                              f"{config.max_payload}), not {feature_dims!r}")
+        if load_format is not None and 1 + load_format.record_bytes > config.max_payload:
+            raise ValueError(f"a LOAD record of {load_format.record_bytes} bytes does not fit "
+                             f"max_payload {config.max_payload}")
         self.config = config
         self.feature_dims = feature_dims
-        super().__init__({
+        self.load_format = load_format
+        members = {
             "rx": In(1, init=1),
             "tx": Out(1, init=1),
             "features": Out(stream.Signature(signed(16))),
             "start": Out(1),
             "finish": Out(1),
             "words": In(stream.Signature(word_layout)),
-        })
+        }
+        if load_format is not None:
+            members["load"] = Out(stream.Signature(host_load_layout(load_format)))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -103,6 +123,14 @@ class HostInterface(wiring.Component):
             m.next = "REPLY_HEADER"
 
         features_bytes = 1 + 2 * self.feature_dims
+        # LOAD: each record is fetched byte by byte into `record` (little-endian), then checked
+        # (first pass over the frame) or written (second pass)
+        load_format = self.load_format
+        record_size = load_format.record_bytes if load_format else 1
+        record = Signal(8 * record_size)
+        fetched = Signal(range(record_size + 1))
+        writing_pass = Signal()
+        utterance_open = Signal()  # START handled, END not yet: the model must not change
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += receiver.read_address.eq(0)
@@ -141,6 +169,7 @@ class HostInterface(wiring.Component):
                 with m.Switch(frame.type):
                     with m.Case(FrameType.START):
                         m.d.comb += [self.start.eq(1), receiver.frames.ready.eq(1)]
+                        m.d.sync += utterance_open.eq(1)
                         reply(FrameType.ACK, 0, remember=True)
                     with m.Case(FrameType.FEATURES):
                         with m.If(frame.length != features_bytes):
@@ -153,6 +182,17 @@ class HostInterface(wiring.Component):
                         m.d.comb += self.finish.eq(1)
                         m.d.sync += [word_count.eq(0), overflow.eq(0)]
                         m.next = "COLLECT"
+                    if load_format is not None:
+                        with m.Case(FrameType.LOAD):
+                            with m.If(utterance_open):
+                                m.d.comb += receiver.frames.ready.eq(1)
+                                reply(FrameType.ERROR, 1, code=LinkError.BUSY)
+                            with m.Elif(frame.length == 1):  # the sequence byte, no record
+                                m.d.comb += receiver.frames.ready.eq(1)
+                                reply(FrameType.ERROR, 1, code=LinkError.BAD_LENGTH)
+                            with m.Else():
+                                m.d.sync += [index.eq(1), writing_pass.eq(0)]
+                                m.next = "LOAD_RECORD"
                     with m.Default():
                         m.d.comb += receiver.frames.ready.eq(1)
                         reply(FrameType.ERROR, 1, code=LinkError.UNKNOWN_TYPE)
@@ -196,7 +236,11 @@ class HostInterface(wiring.Component):
                         m.d.sync += overflow.eq(1)
                     with m.If(last):
                         m.d.comb += receiver.frames.ready.eq(1)
+                        m.d.sync += utterance_open.eq(0)
                         reply(FrameType.WORDS, 2 * (word_count + 1), remember=True)
+            if load_format is not None:
+                self._load_states(m, receiver, frame, reply, index, record, fetched,
+                                  writing_pass)
             # Replies: header, then the payload bytes.
             with m.State("REPLY_HEADER"):
                 m.d.comb += sender.frames.valid.eq(1)
@@ -223,3 +267,55 @@ class HostInterface(wiring.Component):
                     with m.Else():
                         m.next = "REPLY_FETCH"
         return m
+
+    def _load_states(self, m, receiver, frame, reply, index, record, fetched, writing_pass):
+        """The FSM states of a LOAD frame: two passes over its records (check, then write)."""
+        load_format = self.load_format
+        size = load_format.record_bytes
+        with m.State("LOAD_RECORD"):  # `index`: where the next record starts
+            with m.If(index == frame.length):
+                with m.If(writing_pass):
+                    m.d.comb += receiver.frames.ready.eq(1)
+                    reply(FrameType.ACK, 0, remember=True)
+                with m.Else():  # every record checked: write them
+                    m.d.sync += [index.eq(1), writing_pass.eq(1)]
+            with m.Elif(index + size > frame.length):  # the last record is cut short
+                m.d.comb += receiver.frames.ready.eq(1)
+                reply(FrameType.ERROR, 1, code=LinkError.BAD_LENGTH)
+            with m.Else():
+                m.d.sync += fetched.eq(0)
+                m.next = "LOAD_FETCH"
+        with m.State("LOAD_FETCH"):  # byte k is read in cycle k, shifted in during cycle k + 1
+            m.d.comb += receiver.read_address.eq(index + fetched)
+            m.d.sync += fetched.eq(fetched + 1)
+            with m.If(fetched != 0):
+                m.d.sync += record.eq(Cat(record[8:], receiver.read_data))
+            with m.If(fetched == size):
+                m.next = "LOAD_USE"
+        address_start = 16
+        data_start = address_start + 8 * load_format.address_bytes
+        memory = record[0:8]
+        pe = record[8:16]
+        address = record[address_start:data_start]
+        # a memory number beyond ModelMemory has depth 0, so no address is below it
+        depth = 0
+        for value, words in reversed(list(enumerate(load_format.depths))):
+            depth = Mux(memory == value, words, depth)
+        valid = (pe < load_format.pes) & (address < depth)
+        with m.State("LOAD_USE"):
+            with m.If(~writing_pass):
+                with m.If(valid):
+                    m.d.sync += index.eq(index + size)
+                    m.next = "LOAD_RECORD"
+                with m.Else():
+                    m.d.comb += receiver.frames.ready.eq(1)
+                    reply(FrameType.ERROR, 1, code=LinkError.BAD_RECORD)
+            with m.Else():
+                m.d.comb += [self.load.valid.eq(1),
+                             self.load.payload.memory.eq(memory),
+                             self.load.payload.pe.eq(pe),
+                             self.load.payload.address.eq(address),
+                             self.load.payload.data.eq(record[data_start:])]
+                with m.If(self.load.ready):
+                    m.d.sync += index.eq(index + size)
+                    m.next = "LOAD_RECORD"

@@ -7,6 +7,10 @@ of a ping-pong buffer) and writes the outputs to the other half — or, for the 
 cost unit, whose costs go on to the Viterbi unit. The units are joined by streams, so the engine
 starts the next frame while the Viterbi unit still expands this one.
 
+Between utterances ``load`` writes the model's memories (the engine's pointers, entries and
+biases, and the codebook store), so the host can load a model into a recognizer built without
+one (``SystemConfig.preload_model`` False) or replace it.
+
 After ``finish`` the utterance ends once every frame has reached the Viterbi unit; its words
 (which it gives last word first) are turned round through a small stack and leave in spoken order,
 then a status word with ``last`` set (:class:`hw.protocol.Status`: trace overflow, a frame with
@@ -23,7 +27,7 @@ from hw.cost import CostUnit
 from hw.host_interface import word_layout
 from hw.protocol import Status
 from hw.spmv import SpMVEngine
-from hw.spmv.engine import LoadTarget
+from hw.spmv.engine import LoadTarget, load_layout
 from hw.viterbi.unit import ViterbiUnit
 
 __all__ = ["Recognizer"]
@@ -35,7 +39,9 @@ class Recognizer(wiring.Component):
     """SpMV engine + cost unit + Viterbi unit, sequenced frame by frame.
 
     Pulse ``start`` (a new utterance), stream each frame's first-layer activations into
-    ``features``, pulse ``finish`` after the last frame, take the words from ``words``.
+    ``features``, pulse ``finish`` after the last frame, take the words from ``words``. Model
+    writes on ``load`` are taken only while no utterance runs (``CODEBOOK`` addresses are
+    ``16 * layer + code`` in the codebook store), and only with ``config.model_load``.
 
     Parameters
     ----------
@@ -62,6 +68,7 @@ class Recognizer(wiring.Component):
             "features": In(stream.Signature(signed(config.spmv.act_width))),
             "start": In(1),
             "finish": In(1),
+            "load": In(stream.Signature(load_layout(config.spmv))),
             "words": Out(stream.Signature(word_layout)),
             "busy": Out(1),
             "frames": Out(COUNTER_BITS),
@@ -76,7 +83,8 @@ class Recognizer(wiring.Component):
         spmv, last = config.spmv, len(slots) - 1
         num_pdfs = slots[-1].rows
 
-        m.submodules.engine = engine = SpMVEngine(spmv, layer=self.model)
+        preload = config.preload_model
+        m.submodules.engine = engine = SpMVEngine(spmv, layer=self.model if preload else None)
         m.submodules.cost_unit = cost_unit = CostUnit(spmv, config.cost)
         m.submodules.viterbi = viterbi = ViterbiUnit(config.viterbi, graph=self.graph)
         m.d.comb += [cost_unit.count.eq(num_pdfs), cost_unit.scale.eq(self.scale),
@@ -87,8 +95,12 @@ class Recognizer(wiring.Component):
         # Every layer's codebook, 16 values each, copied into the engine before the layer runs.
         m.submodules.codebooks = codebooks = Memory(
             shape=signed(spmv.codebook_width), depth=16 * len(slots),
-            init=[value for slot in slots for value in slot.codebook])
+            init=[value for slot in slots for value in slot.codebook] if preload else [])
         codebook_read = codebooks.read_port()
+        if config.model_load:
+            codebook_write = codebooks.write_port()
+            m.d.comb += [codebook_write.addr.eq(self.load.payload.address),
+                         codebook_write.data.eq(self.load.payload.data)]
 
         # Ping-pong activations: layer l reads half (l - 1) % 2 and writes half l % 2.
         m.submodules.activations = activations = Memory(
@@ -187,6 +199,15 @@ class Recognizer(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
+                if config.model_load:
+                    # model writes: the codebook store here, the rest through the idle engine
+                    with m.If(self.load.payload.target == LoadTarget.CODEBOOK):
+                        m.d.comb += [codebook_write.en.eq(self.load.valid),
+                                     self.load.ready.eq(1)]
+                    with m.Else():
+                        m.d.comb += [engine.load.payload.eq(self.load.payload),
+                                     engine.load.valid.eq(self.load.valid),
+                                     self.load.ready.eq(engine.load.ready)]
                 with m.If(self.start):
                     m.d.comb += viterbi.start.eq(1)
                     m.d.sync += [frames.eq(0), frames_scored.eq(0), pdf_index.eq(0),

@@ -1,7 +1,8 @@
 """The recognizer a board runs: UART pins in and out, the host protocol, the recognizer core.
 
 ``rx`` / ``tx`` carry the framed protocol of ``hw/protocol.py`` (``sw/link.py`` is the host
-side): START, one FEATURES frame per frame of first-layer activations, END -> WORDS. No board
+side): START, one FEATURES frame per frame of first-layer activations, END -> WORDS; between
+utterances, LOAD frames write the model. No board
 specifics here: ``boards/`` connects the pins and the clock.
 """
 
@@ -11,6 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.config import SystemConfig
 from hw.host_interface import HostInterface
+from hw.protocol import LoadFormat
 from hw.recognizer import COUNTER_BITS, Recognizer
 
 __all__ = ["SystemTop"]
@@ -32,7 +34,10 @@ class SystemTop(wiring.Component):
             raise TypeError(f"config must be a SystemConfig, not {config!r}")
         self.config = config
         self.core = Recognizer(config, model=model, graph=graph, scale=scale)
-        self.host = HostInterface(config.link, feature_dims=model.slots[0].cols)
+        self.host = HostInterface(
+            config.link, feature_dims=model.slots[0].cols,
+            load_format=(LoadFormat.for_recognizer(config.spmv, len(model.slots))
+                         if config.model_load else None))
         super().__init__({
             "rx": In(1, init=1),
             "tx": Out(1, init=1),
@@ -52,4 +57,14 @@ class SystemTop(wiring.Component):
         # the Viterbi unit's table reset in the same cycle. A cycle later is harmless, as the
         # next frame takes thousands of cycles to arrive over the UART.
         m.d.sync += [core.start.eq(host.start), core.finish.eq(host.finish)]
+        if self.config.model_load:
+            # the host checked every record's address against the memory's depth, so cutting
+            # the fields to the core's widths loses nothing; data is cut to the memory's width
+            record = host.load.payload
+            m.d.comb += [core.load.payload.target.eq(record.memory),
+                         core.load.payload.pe.eq(record.pe),
+                         core.load.payload.address.eq(record.address),
+                         core.load.payload.data.eq(record.data),
+                         core.load.valid.eq(host.load.valid),
+                         host.load.ready.eq(core.load.ready)]
         return m

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from hw.config import LinkConfig
-from hw.protocol import SYNC, FrameType, LinkError, Status, crc16_ccitt_false
+from hw.protocol import SYNC, FrameType, LinkError, LoadFormat, Status, crc16_ccitt_false
 
 __all__ = [
     "Frame",
@@ -28,6 +28,7 @@ __all__ = [
     "LinkTimeout",
     "Transport",
     "encode_frame",
+    "load_payloads",
 ]
 
 
@@ -97,6 +98,18 @@ class FrameDecoder:
             else:
                 self.bad_frames += 1
                 del self.buffer[:1]
+
+
+def load_payloads(records, load_format: LoadFormat, *, max_payload: int) -> list[bytes]:
+    """The bodies (sequence byte not included) of the LOAD frames that write ``records``
+    (``(memory, pe, address, value)``), as many records per frame as ``max_payload`` allows.
+    Every record is checked first, so a bad one raises ``ValueError`` before anything is sent."""
+    per_frame = (max_payload - 1) // load_format.record_bytes
+    if per_frame < 1:
+        raise ValueError(f"max_payload {max_payload} holds no LOAD record of "
+                         f"{load_format.record_bytes} bytes")
+    encoded = [load_format.encode(*record) for record in records]
+    return [b"".join(encoded[i:i + per_frame]) for i in range(0, len(encoded), per_frame)]
 
 
 class Transport(Protocol):
@@ -193,6 +206,18 @@ class HostLink:
         if words.size == 0:
             raise LinkFailure("WORDS reply has no status word")
         return [int(w) for w in words[:-1]], int(words[-1])
+
+    def load(self, records, load_format: LoadFormat, *, progress=None) -> int:
+        """Write ``records`` (``(memory, pe, address, value)``, e.g.
+        ``sw.model_image.ModelImage.load_records()``) into the device's model memories with
+        LOAD frames; return the frames sent. ``progress(frames_done, frames_total)`` is called
+        after each. Only between utterances: the device answers ERROR BUSY during one."""
+        payloads = load_payloads(records, load_format, max_payload=self.config.max_payload)
+        for done, body in enumerate(payloads, 1):
+            self._expect(self.request(FrameType.LOAD, body), FrameType.ACK)
+            if progress is not None:
+                progress(done, len(payloads))
+        return len(payloads)
 
     @staticmethod
     def _expect(reply: Frame, frame_type: FrameType) -> Frame:

@@ -65,6 +65,25 @@ class ModelImage:
         """``(rows, cols)`` per layer."""
         return [(slot.rows, slot.cols) for slot in self.slots]
 
+    def load_records(self) -> list:
+        """``(memory, pe, address, value)`` of every word a LOAD must write for a recognizer to
+        hold this model (memories as :class:`hw.protocol.ModelMemory`; codebooks at
+        ``16 * layer + code``)."""
+        from hw.protocol import ModelMemory
+
+        records = []
+        for pe in range(self.pes):
+            records += [(ModelMemory.POINTER, pe, address, int(value))
+                        for address, value in enumerate(self.col_ptr[pe])]
+            records += [(ModelMemory.ENTRY, pe, address, int(value))
+                        for address, value in enumerate(self.entries[pe])]
+        for layer, slot in enumerate(self.slots):
+            records += [(ModelMemory.CODEBOOK, 0, 16 * layer + code, int(value))
+                        for code, value in enumerate(slot.codebook)]
+        records += [(ModelMemory.BIAS, 0, address, int(value))
+                    for address, value in enumerate(self.bias)]
+        return records
+
     @property
     def entries_per_pe(self) -> int:
         """Entries the fullest PE stores over all layers."""

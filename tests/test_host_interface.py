@@ -8,18 +8,20 @@ from amaranth.sim import Simulator
 
 from hw.config import LinkConfig
 from hw.host_interface import HostInterface
-from hw.protocol import FrameType, LinkError
-from sw.link import FrameDecoder, encode_frame
+from hw.protocol import FrameType, LinkError, LoadFormat, ModelMemory
+from sw.link import FrameDecoder, encode_frame, load_payloads
 
 CONFIG = LinkConfig(clock_hz=1_000_000, baud=250_000, max_payload=32, idle_timeout_bytes=2,
                     max_words=4)
 DIMS = 3
+# 5-byte records: memory, PE, 1 address byte, 2 data bytes; 6 of them fit max_payload 32
+LOAD_FORMAT = LoadFormat(pes=2, depths=(5, 10, 32, 8), address_bytes=1, data_bytes=2)
 
 
-def build():
+def build(load_format=None):
     """HostInterface plus a core that answers END with [frames, sum of values, status 0]."""
     m = Module()
-    m.submodules.host = host = HostInterface(CONFIG, feature_dims=DIMS)
+    m.submodules.host = host = HostInterface(CONFIG, feature_dims=DIMS, load_format=load_format)
     count = Signal(16)
     total = Signal(16)
     emitting = Signal(range(4))
@@ -44,9 +46,11 @@ def build():
     return m, host
 
 
-def exchange(messages):
-    """Send each byte string over rx, waiting for its reply like the host; return replies."""
-    m, host = build()
+def exchange(messages, *, load_format=None, loads=None):
+    """Send each byte string over rx, waiting for its reply like the host; return replies.
+    With ``load_format`` the host interface takes LOAD frames; the records it streams out
+    (always ready) are appended to ``loads``."""
+    m, host = build(load_format)
     bit = CONFIG.divisor
     replies = []
     decoder = FrameDecoder()
@@ -86,10 +90,20 @@ def exchange(messages):
                 replies.extend(decoder.feed(bytes([value])))
                 bit_index = None
 
+    async def load_sink(ctx):
+        ctx.set(host.load.ready, 1)
+        record = host.load.payload
+        async for _clk, _rst, valid, *fields in ctx.tick().sample(
+                host.load.valid, record.memory, record.pe, record.address, record.data):
+            if valid:
+                loads.append(tuple(fields))
+
     sim = Simulator(m)
     sim.add_clock(1e-6)
     sim.add_testbench(host_side)
     sim.add_testbench(listener, background=True)
+    if load_format is not None:
+        sim.add_testbench(load_sink, background=True)
     sim.run()
     return replies
 
@@ -154,3 +168,87 @@ def test_rejects_feature_dims_beyond_payload():
     with pytest.raises(ValueError, match=r"feature_dims must be an int from 1 to 15 "
                                          r"\(max_payload 32\), not 16"):
         HostInterface(CONFIG, feature_dims=16)
+
+
+def load(sequence, records, load_format=LOAD_FORMAT):
+    body = b"".join(load_format.encode(*record) for record in records)
+    return encode_frame(FrameType.LOAD, bytes([sequence]) + body, config=CONFIG)
+
+
+GOOD_RECORDS = [(ModelMemory.ENTRY, 1, 9, 0x1234), (ModelMemory.BIAS, 0, 7, -2),
+                (ModelMemory.POINTER, 0, 4, 3), (ModelMemory.CODEBOOK, 0, 31, -128),
+                (ModelMemory.POINTER, 1, 0, 0), (ModelMemory.ENTRY, 0, 0, 0xFFFF)]
+
+
+def test_load_records_stream_out_in_order_and_a_retry_writes_nothing_more():
+    loads = []
+    replies = exchange([load(1, GOOD_RECORDS[:4]), load(2, GOOD_RECORDS[4:]),
+                        load(2, GOOD_RECORDS[4:])], load_format=LOAD_FORMAT, loads=loads)
+    assert [(r.type, r.payload) for r in replies] == [(FrameType.ACK, b"")] * 3
+    # data as two's complement in the 2 data bytes
+    assert loads == [(m, pe, a, v & 0xFFFF) for m, pe, a, v in GOOD_RECORDS]
+
+
+@pytest.mark.parametrize("bad", [(ModelMemory.ENTRY, 2, 0, 1),  # no PE 2
+                                 (ModelMemory.BIAS, 0, 8, 1),  # BIAS holds 8 words
+                                 (ModelMemory.POINTER, 1, 5, 1)])  # 5 pointers: 0..4
+def test_a_load_with_one_bad_record_writes_nothing(bad):
+    raw = LoadFormat(pes=4, depths=(255,) * 4, address_bytes=1, data_bytes=2)  # encodes any
+    loads = []
+    replies = exchange([load(1, [GOOD_RECORDS[0], bad], load_format=raw),
+                        load(2, GOOD_RECORDS[:1])], load_format=LOAD_FORMAT, loads=loads)
+    assert [(r.type, r.payload) for r in replies] == [
+        (FrameType.ERROR, bytes([LinkError.BAD_RECORD])), (FrameType.ACK, b"")]
+    assert loads == [(m, pe, a, v & 0xFFFF) for m, pe, a, v in GOOD_RECORDS[:1]]
+
+
+def test_a_load_naming_no_memory_writes_nothing():
+    body = bytes([4, 0, 0, 1, 0])  # memory 4 does not exist
+    loads = []
+    replies = exchange([encode_frame(FrameType.LOAD, bytes([1]) + body, config=CONFIG)],
+                       load_format=LOAD_FORMAT, loads=loads)
+    assert [(r.type, r.payload) for r in replies] == [
+        (FrameType.ERROR, bytes([LinkError.BAD_RECORD]))]
+    assert loads == []
+
+
+def test_a_load_cut_short_or_empty_is_refused_unwritten():
+    whole = load(1, GOOD_RECORDS[:2])
+    body = whole[4:-2]  # sequence byte and two records
+    cut = encode_frame(FrameType.LOAD, body[:-1], config=CONFIG)
+    empty = encode_frame(FrameType.LOAD, bytes([2]), config=CONFIG)
+    loads = []
+    replies = exchange([cut, empty], load_format=LOAD_FORMAT, loads=loads)
+    assert [(r.type, r.payload) for r in replies] == [
+        (FrameType.ERROR, bytes([LinkError.BAD_LENGTH]))] * 2
+    assert loads == []
+
+
+def test_a_load_during_an_utterance_is_busy_and_after_it_is_taken():
+    loads = []
+    replies = exchange([control(FrameType.START, 1), load(2, GOOD_RECORDS[:1]),
+                        control(FrameType.END, 3), load(4, GOOD_RECORDS[:1])],
+                       load_format=LOAD_FORMAT, loads=loads)
+    assert [(r.type, r.payload[:1]) for r in replies] == [
+        (FrameType.ACK, b""), (FrameType.ERROR, bytes([LinkError.BUSY])),
+        (FrameType.WORDS, bytes([0])), (FrameType.ACK, b"")]
+    assert len(loads) == 1
+
+
+def test_load_is_an_unknown_type_without_a_load_format():
+    replies = exchange([load(1, GOOD_RECORDS[:1])])
+    assert [(r.type, r.payload) for r in replies] == [
+        (FrameType.ERROR, bytes([LinkError.UNKNOWN_TYPE]))]
+
+
+def test_load_payloads_fill_frames_and_refuse_a_bad_record_before_sending():
+    payloads = load_payloads(GOOD_RECORDS * 2, LOAD_FORMAT, max_payload=CONFIG.max_payload)
+    assert [len(p) for p in payloads] == [30, 30]  # 6 records of 5 bytes per frame
+    with pytest.raises(ValueError, match=r"BIAS address must be 0..7, not 8"):
+        load_payloads([(ModelMemory.BIAS, 0, 8, 0)], LOAD_FORMAT, max_payload=32)
+    with pytest.raises(ValueError, match=r"pe must be 0..1, not 2"):
+        load_payloads([(ModelMemory.ENTRY, 2, 0, 0)], LOAD_FORMAT, max_payload=32)
+    with pytest.raises(ValueError, match=r"value 65536 does not fit 2 data bytes"):
+        load_payloads([(ModelMemory.ENTRY, 0, 0, 1 << 16)], LOAD_FORMAT, max_payload=32)
+    with pytest.raises(ValueError, match=r"holds no LOAD record"):
+        load_payloads(GOOD_RECORDS, LOAD_FORMAT, max_payload=5)

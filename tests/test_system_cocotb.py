@@ -2,15 +2,17 @@
 system model: at the core's streams (random gaps and backpressure) and at the UART pins with
 good, corrupted, truncated and oversized frames."""
 
+import dataclasses
 import struct
 
 import numpy as np
 import pytest
 
-from hw.protocol import FrameType, LinkError
+from hw.protocol import FrameType, LinkError, LoadFormat
 from sim.system import check_core, simulate_core, simulate_uart
 from sim.system_cases import small_design, small_utterances
-from sw.link import encode_frame
+from sw.link import encode_frame, load_payloads
+from sw.model_image import model_image
 from sw.system import golden_recognize
 
 
@@ -43,6 +45,13 @@ class Host:
             self.sequence = (self.sequence + 1) & 0xFF
             sequence = self.sequence
         return encode_frame(frame_type, bytes([sequence]) + body, config=self.config)
+
+    def load(self, design):
+        """LOAD frames that write ``design``'s model into a recognizer of its layout."""
+        load_format = LoadFormat.for_recognizer(design.config.spmv, len(design.model.slots))
+        return [self.frame(FrameType.LOAD, body)
+                for body in load_payloads(design.model.load_records(), load_format,
+                                          max_payload=self.config.max_payload)]
 
     def utterance(self, activations):
         frames = [self.frame(FrameType.START)]
@@ -87,3 +96,43 @@ def test_uart_frames_in_words_out_and_damaged_frames_get_errors(simulator):
         golden = golden_recognize(design, utterance.activations)
         assert _words(reply) == (golden.words, golden.status)
     assert np.all([t == FrameType.ACK for t, _ in replies[position + 1:-1]])
+
+
+def _other_model(design):
+    """``design`` with another model of the same layout: every layer's codebook values and
+    biases in reverse order (code 0 stays 0), so the same memory words hold other weights."""
+    layers = tuple(dataclasses.replace(
+        layer, codebook=np.concatenate([layer.codebook[:1], layer.codebook[:0:-1]]),
+        bias=layer.bias[::-1].copy()) for layer in design.quantized.layers)
+    quantized = dataclasses.replace(design.quantized, layers=layers)
+    return dataclasses.replace(design, quantized=quantized, model=model_image(layers))
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_a_model_loaded_over_the_link_decodes_like_golden_and_can_be_replaced(simulator):
+    built = small_design(0)
+    # a recognizer whose memories start empty: everything it knows comes over the UART
+    blank = dataclasses.replace(built, config=dataclasses.replace(built.config,
+                                                                  preload_model=False))
+    other = _other_model(built)
+    spoken = [u for u in small_utterances(built, 12, seed=5) if len(u.activations)]
+    utterances = [spoken[1], spoken[3]]  # 12 frames each, with words
+    golden = [golden_recognize(built, u.activations) for u in utterances]
+    assert all(g.words for g in golden)
+    golden_other = golden_recognize(other, utterances[0].activations)
+    assert (golden_other.words, golden_other.status) != (golden[0].words, golden[0].status)
+    host = Host(blank)
+    first_load = host.load(built)
+    frames = first_load + host.utterance(utterances[0].activations)
+    frames += host.utterance(utterances[1].activations)
+    second_load = host.load(other)
+    frames += second_load + host.utterance(utterances[0].activations)
+    replies = simulate_uart(blank, frames, simulator=simulator)
+    assert len(replies) == len(frames)
+    kinds = [t for t, _ in replies]
+    ends = [i for i, t in enumerate(kinds) if t == FrameType.WORDS]
+    assert len(ends) == 3
+    assert all(t == FrameType.ACK for i, t in enumerate(kinds) if i not in ends)
+    answers = [_words(replies[i]) for i in ends]
+    assert answers == [(golden[0].words, golden[0].status), (golden[1].words, golden[1].status),
+                       (golden_other.words, golden_other.status)]

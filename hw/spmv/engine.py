@@ -21,27 +21,26 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import SpMVConfig
+from hw.protocol import ModelMemory
 from hw.spmv.pe import ProcessingElement
 
 __all__ = ["LoadTarget", "SpMVEngine", "load_layout"]
 
 
 class LoadTarget(enum.Enum, shape=2):
-    """Which memory a run-time write goes to."""
+    """Which memory a run-time write goes to (the numbers of the host's LOAD records)."""
 
-    POINTER = 0  # address = column (0..cols), data = entry index; per PE
-    ENTRY = 1  # address = entry index, data = (code << index_bits) | z; per PE
-    CODEBOOK = 2  # address = code (0..15), data = signed value; shared
-    BIAS = 3  # address = row, data = signed bias; shared
+    POINTER = ModelMemory.POINTER.value  # address = column (0..cols), data = entry index; per PE
+    ENTRY = ModelMemory.ENTRY.value  # address = entry index, data = (code << index_bits) | z
+    CODEBOOK = ModelMemory.CODEBOOK.value  # address = code (0..15), data = value; shared
+    BIAS = ModelMemory.BIAS.value  # address = row, data = signed bias; shared
 
 
 def load_layout(config: SpMVConfig) -> data.StructLayout:
     """Payload of the ``load`` stream."""
     address_bits = config.load_address_bits
-    data_bits = max(config.pointer_width, config.entry_width, config.codebook_width,
-                    config.bias_width)
     return data.StructLayout({"target": LoadTarget, "pe": max(1, (config.pes - 1).bit_length()),
-                              "address": address_bits, "data": data_bits})
+                              "address": address_bits, "data": config.load_data_bits})
 
 
 class SpMVEngine(wiring.Component):
