@@ -39,6 +39,43 @@ def test_an_impossible_job_count_is_refused(capsys):
     fail(["--jobs", "0"], capsys, r"--jobs must be from 1 to 64, not 0")
 
 
+def test_load_without_a_board_is_refused(capsys):
+    fail(["--load"], capsys, r"--load writes the model into a board: it needs --board and "
+                             r"--port")
+
+
+def test_load_sends_every_record_of_the_model_in_load_frames():
+    from hw.protocol import FrameType, LoadFormat
+    from sim.system_cases import small_design
+    from sw.commands.compare import _load_model
+    from sw.link import FrameDecoder, HostLink, encode_frame
+
+    design = small_design()
+    received = []
+
+    class AckingBoard:
+        """Answers every frame with ACK, as a board that takes LOAD frames does."""
+
+        def __init__(self):
+            self.decoder, self.replies = FrameDecoder(), b""
+
+        def write(self, data):
+            for frame in self.decoder.feed(data):
+                received.append(frame)
+                self.replies += encode_frame(FrameType.ACK, b"")
+
+        def read(self, size):
+            chunk, self.replies = self.replies[:size], self.replies[size:]
+            return chunk
+
+    _load_model(HostLink(AckingBoard(), config=design.config.link), design)
+    load_format = LoadFormat.for_recognizer(design.config.spmv, len(design.model.slots))
+    assert {frame.type for frame in received} == {FrameType.LOAD}
+    assert all(len(frame.payload) <= design.config.link.max_payload for frame in received)
+    assert b"".join(frame.payload[1:] for frame in received) == b"".join(
+        load_format.encode(*record) for record in design.model.load_records())
+
+
 def test_no_cpu_runs_is_refused(capsys):
     fail(["--cpu-repeats", "0"], capsys, r"--cpu-repeats must be from 1 to 100, not 0")
 

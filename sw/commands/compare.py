@@ -37,6 +37,10 @@ def register(top, groups):
     board.add_argument("--board", choices=["icebreaker", "ulx3s-85f"],
                        help="also run the utterances on this board (flashed with the design)")
     board.add_argument("--port", help="its serial port, e.g. /dev/ttyUSB1")
+    board.add_argument("--load", action="store_true",
+                       help="write the model into the board over the link (LOAD frames) "
+                            "before the utterances: for a bitstream built without it, or to "
+                            "put a retrained model of the same layout on a flashed board")
     compare.add_argument("--jobs", type=int, default=1,
                          help="simulator processes at once (1 to 64), each with a run of "
                               "consecutive utterances; up to one per core")
@@ -79,6 +83,21 @@ def _board_link(args, design):
     return HostLink(port, config=design.config.link, timeout=2.0)
 
 
+def _load_model(link, design) -> None:
+    """Write ``design``'s model into the board over ``link``, with a progress bar."""
+    from tqdm import tqdm
+
+    from hw.protocol import LoadFormat
+
+    load_format = LoadFormat.for_recognizer(design.config.spmv, len(design.model.slots))
+    with tqdm(desc="LOAD", unit="frame") as bar:
+        def progress(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+
+        link.load(design.model.load_records(), load_format, progress=progress)
+
+
 def run_compare_command(args) -> int:
     """Run the comparison and print the table."""
     from sim.compare import (
@@ -103,6 +122,8 @@ def run_compare_command(args) -> int:
     # checked here too, before minutes of design building, not only where they are used
     if not 1 <= args.jobs <= MAX_JOBS:
         raise CommandError(f"--jobs must be from 1 to {MAX_JOBS}, not {args.jobs}")
+    if args.load and args.board is None:
+        raise CommandError("--load writes the model into a board: it needs --board and --port")
     if not 1 <= args.cpu_repeats <= MAX_CPU_REPEATS:
         raise CommandError(f"--cpu-repeats must be from 1 to {MAX_CPU_REPEATS}, not "
                            f"{args.cpu_repeats}")
@@ -114,6 +135,8 @@ def run_compare_command(args) -> int:
     except CompareError as error:
         raise CommandError(str(error)) from error
     link = _board_link(args, design)
+    if args.load:
+        _load_model(link, design)
     report = run_compare(design, utterances, simulators=simulators, board_link=link,
                          jobs=args.jobs)
     peer = cpu_peer(design, utterances, repeats=args.cpu_repeats)
