@@ -23,17 +23,23 @@ class Board:
         ``module:Class`` of its amaranth-boards platform.
     loader_board : str
         openFPGALoader's ``-b`` name.
+    entry_memory : str
+        Where a recognizer that takes LOAD frames keeps the PEs' entries
+        (``SpMVConfig.entry_memory``): ``"spram"`` on the iCEBreaker, whose block RAM cannot
+        hold them; the model then comes over the link after flashing (``asrhw compare --load``).
     """
 
     name: str
     device: str
     platform: str
     loader_board: str
+    entry_memory: str = "block"
 
 
 BOARDS = {
     "icebreaker": Board("icebreaker", "ice40-up5k",
-                        "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40_generic"),
+                        "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40_generic",
+                        entry_memory="spram"),
     "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
                        "ulx3s"),
 }

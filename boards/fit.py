@@ -1,11 +1,12 @@
 """Will a design fit a device? Its memories and multipliers against the device's budget.
 
 The memories are read from the elaborated design itself (every ``Memory`` with its width,
-depth and port kinds), so the check cannot drift from the RTL. Each one is costed in the
-device's block RAM (iCE40 EBR: 4 Kbit, 256 x 16 up to 2048 x 2; ECP5 DP16KD: 18 Kbit, 1024 x 18
-up to 16384 x 1) the way yosys maps it; memories read asynchronously (FIFO storage) and tiny
-ones become logic. The estimate runs before synthesis, so a design that cannot fit is refused in
-seconds with what does not fit and by how much; nextpnr's report remains the measured figure.
+depth and port kinds, and every SPRAM block), so the check cannot drift from the RTL. Each
+memory is costed in the device's block RAM (iCE40 EBR: 4 Kbit, 256 x 16 up to 2048 x 2; ECP5
+DP16KD: 18 Kbit, 1024 x 18 up to 16384 x 1) the way yosys maps it; memories read
+asynchronously (FIFO storage) and tiny ones become logic. The estimate runs before synthesis,
+so a design that cannot fit is refused in seconds with what does not fit and by how much;
+nextpnr's report remains the measured figure.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import math
 from dataclasses import dataclass
 
 from amaranth import Shape
-from amaranth.hdl import Fragment
+from amaranth.hdl import Fragment, Instance
 
 from boards.synth import DEVICES
+from hw.spram import PRIMITIVE as SPRAM_PRIMITIVE
 
-__all__ = ["FitError", "MemoryUse", "check_fit", "estimate", "memories"]
+__all__ = ["FitError", "MemoryUse", "check_fit", "estimate", "memories", "spram_blocks"]
 
 # (width, depth) shapes of one block RAM
 BLOCK_SHAPES = {
@@ -27,6 +29,8 @@ BLOCK_SHAPES = {
 }
 BLOCK_RESOURCE = {"ice40": "ICESTORM_RAM", "ecp5": "DP16KD"}
 MULTIPLIER_RESOURCE = {"ice40": ("ICESTORM_DSP", 16), "ecp5": ("MULT18X18D", 18)}
+# SB_SPRAM256KA blocks, counted under nextpnr's name; only the iCE40UP5K has them
+SPRAM_RESOURCE = "ICESTORM_SPRAM"
 # below this many bits yosys keeps a memory in logic (flip-flops, or LUT RAM on ECP5)
 LOGIC_BITS = {"ice40": 256, "ecp5": 2048}
 
@@ -45,22 +49,37 @@ class MemoryUse:
     blocks: int
 
 
+def _walk(design, visit) -> None:
+    def walk(fragment, path):
+        for sub, name, *_ in fragment.subfragments:
+            where = f"{path}.{name}" if path else str(name)
+            visit(sub, where)
+            walk(sub, where)
+
+    walk(Fragment.get(design, None), "")
+
+
 def memories(design) -> list:
     """``(path, width, depth, read_ports, synchronous)`` of every memory in the elaborated
     ``design``."""
     found = []
 
-    def walk(fragment, path):
-        for sub, name, *_ in fragment.subfragments:
-            where = f"{path}.{name}" if path else str(name)
-            if type(sub).__name__ == "MemoryInstance":
-                data = sub._data
-                synchronous = all(port._domain != "comb" for port in sub._read_ports)
-                found.append((where, Shape.cast(data.shape).width, data.depth,
-                              len(sub._read_ports), synchronous))
-            walk(sub, where)
+    def visit(sub, where):
+        if type(sub).__name__ == "MemoryInstance":
+            data = sub._data
+            synchronous = all(port._domain != "comb" for port in sub._read_ports)
+            found.append((where, Shape.cast(data.shape).width, data.depth,
+                          len(sub._read_ports), synchronous))
 
-    walk(Fragment.get(design, None), "")
+    _walk(design, visit)
+    return found
+
+
+def spram_blocks(design) -> list:
+    """Paths of the design's SPRAM blocks (``SB_SPRAM256KA`` instances, :mod:`hw.spram`)."""
+    found = []
+    _walk(design, lambda sub, where: found.append(where)
+          if isinstance(sub, Instance) and sub.type == SPRAM_PRIMITIVE else None)
     return found
 
 
@@ -84,7 +103,7 @@ def estimate(design, *, device: str, multipliers) -> dict:
     resource, size = MULTIPLIER_RESOURCE[family]
     dsp = sum(math.ceil(a / size) * math.ceil(b / size) for a, b in multipliers)
     return {"memories": uses, BLOCK_RESOURCE[family]: sum(u.blocks for u in uses),
-            resource: dsp}
+            resource: dsp, SPRAM_RESOURCE: len(spram_blocks(design))}
 
 
 def check_fit(design, *, device: str, multipliers) -> dict:
@@ -93,8 +112,8 @@ def check_fit(design, *, device: str, multipliers) -> dict:
     need = estimate(design, device=device, multipliers=multipliers)
     budget = DEVICES[device].budget
     problems = []
-    for resource in (BLOCK_RESOURCE[family], MULTIPLIER_RESOURCE[family][0]):
-        have = budget[resource]
+    for resource in (BLOCK_RESOURCE[family], MULTIPLIER_RESOURCE[family][0], SPRAM_RESOURCE):
+        have = budget.get(resource, 0)
         if need[resource] > have:
             problems.append(f"{resource}: needs {need[resource]}, the device has {have} "
                             f"({need[resource] - have} more)")

@@ -54,10 +54,18 @@ def platform_of(board: Board):
 
 
 def board_design(design: SystemDesign, board: Board) -> SystemDesign:
-    """``design`` with its link clocked by the board's oscillator at :data:`LINK_BAUD`."""
+    """``design`` with its link clocked by the board's oscillator at :data:`LINK_BAUD`, and,
+    if it takes LOAD frames, its entries where the board keeps them (``Board.entry_memory``;
+    in SPRAM the bitstream holds no model: the host loads it)."""
+    config = design.config
     clock = int(platform_of(board).default_clk_frequency)
-    link = dataclasses.replace(design.config.link, clock_hz=clock, baud=LINK_BAUD)
-    return dataclasses.replace(design, config=dataclasses.replace(design.config, link=link))
+    link = dataclasses.replace(config.link, clock_hz=clock, baud=LINK_BAUD)
+    config = dataclasses.replace(config, link=link)
+    if config.model_load and board.entry_memory != config.spmv.entry_memory:
+        config = dataclasses.replace(
+            config, spmv=config.spmv.replace(entry_memory=board.entry_memory),
+            preload_model=board.entry_memory != "spram")
+    return dataclasses.replace(design, config=config)
 
 
 def multipliers(design: SystemDesign) -> list:

@@ -80,7 +80,13 @@ class SpMVConfig:
     relu : bool
         Whether a standalone layer (bench, sim, verilog) applies ReLU; a model's layers
         choose per layer at run time.
+    entry_memory : str
+        What holds each PE's entries: ``"block"`` (a memory yosys maps to block RAM, initialized
+        with the model) or ``"spram"`` (iCE40UP5K single-port RAMs, ``SB_SPRAM256KA``, 16 K
+        words each: no initial contents, so the model is written at run time).
     """
+
+    ENTRY_MEMORIES = ("block", "spram")
 
     pes: int = 4
     act_width: int = 16
@@ -96,6 +102,7 @@ class SpMVConfig:
     relu: bool = True
     column_depth: int | None = None
     bias_depth: int | None = None
+    entry_memory: str = "block"
 
     CODE_BITS = 4  # 4-bit codes: 0 = zero / padding, 1..15 index the codebook
     CODEBOOK_SIZE = 16
@@ -114,6 +121,9 @@ class SpMVConfig:
         check_int(owner, "max_cols", self.max_cols, 1, 65536)
         check_int(owner, "entry_depth", self.entry_depth, 1, 1 << 20)
         check_bool(owner, "relu", self.relu)
+        if self.entry_memory not in self.ENTRY_MEMORIES:
+            raise ConfigError(f"{owner}.entry_memory must be one of "
+                              f"{', '.join(self.ENTRY_MEMORIES)}, not {self.entry_memory!r}")
         if self.column_depth is not None:
             check_int(owner, "column_depth", self.column_depth, self.max_cols, 1 << 20)
         if self.bias_depth is not None:
@@ -577,6 +587,9 @@ class SystemConfig:
         check_int(owner, "max_layers", self.max_layers, 1, 16)
         check_bool(owner, "preload_model", self.preload_model)
         check_bool(owner, "model_load", self.model_load)
+        if self.spmv.entry_memory == "spram" and self.preload_model:
+            raise ConfigError(f"{owner}.spmv.entry_memory 'spram' needs preload_model=False: "
+                              f"SPRAM has no initial contents, the host loads the model")
         if not (self.preload_model or self.model_load):
             raise ConfigError(f"{owner} with preload_model=False needs model_load=True: the "
                               f"model must come from the bitstream or over the link")

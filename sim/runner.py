@@ -18,6 +18,9 @@ from pathlib import Path
 
 from amaranth.back import rtlil, verilog
 
+from hw.spram import PRIMITIVE as SPRAM_PRIMITIVE
+from hw.spram import spram_simulation_model
+
 __all__ = ["SIMULATORS", "SimulatorError", "default_build_root", "icarus_verilog", "run_cocotb"]
 
 SIMULATORS = ("icarus", "verilator")
@@ -100,10 +103,16 @@ def run_cocotb(component, *, toplevel: str, test_module: str, simulator: str, in
     # per process and thread: runs of one design may go on side by side (asrhw compare --jobs)
     run_id = f"{os.getpid()}-{threading.get_native_id()}"
     source = build_dir / f"{toplevel}.v"
-    if not source.exists():
-        temporary = source.with_suffix(f".{run_id}.tmp")
-        temporary.write_text(text)
-        temporary.replace(source)  # atomic: a parallel worker never reads half a file
+    sources = [source]
+    files = {source: text}
+    if SPRAM_PRIMITIVE in text:  # the iCE40 SPRAM primitive: yosys' model of it joins the build
+        sources.append(build_dir / f"{SPRAM_PRIMITIVE}.v")
+        files[sources[-1]] = spram_simulation_model()
+    for path, content in files.items():
+        if not path.exists():
+            temporary = path.with_suffix(f".{run_id}.tmp")
+            temporary.write_text(content)
+            temporary.replace(path)  # atomic: a parallel worker never reads half a file
 
     runner = get_runner(simulator)
     timescale = ("1ns", "1ps")
@@ -112,7 +121,7 @@ def run_cocotb(component, *, toplevel: str, test_module: str, simulator: str, in
     # Parallel test workers may build the same design: one builds, the others wait and reuse.
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+        runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir,
                      timescale=timescale, build_args=build_args,
                      log_file=build_dir / "build.log")
     built = time.monotonic()

@@ -115,3 +115,25 @@ def test_full_digit_recognizer_is_refused_for_icebreaker_with_the_shortfall(quic
     design = board_design(digit_design(*quick_digit_model), board_named("icebreaker"))
     with pytest.raises(FitError, match=r"ICESTORM_RAM: needs \d+, the device has 30"):
         check_fit(system_top(design), device="ice40-up5k", multipliers=multipliers(design))
+
+
+def test_icebreaker_keeps_the_entries_of_a_loadable_design_in_spram():
+    ice, ulx3s = board_named("icebreaker"), board_named("ulx3s-85f")
+    design = board_design(small_design(0, pes=2), ice)
+    assert design.config.spmv.entry_memory == "spram" and not design.config.preload_model
+    need = estimate(system_top(design), device="ice40-up5k", multipliers=multipliers(design))
+    assert need["ICESTORM_SPRAM"] == 2  # one block per PE
+    assert not any("entries" in use.path for use in need["memories"] if use.blocks)
+    kept = board_design(small_design(0, pes=2), ulx3s).config
+    assert kept.spmv.entry_memory == "block" and kept.preload_model
+    # the reduced design takes no LOAD frames: its model stays in the bitstream, in block RAM
+    reduced = board_design(reduced_design(), ice).config
+    assert reduced.spmv.entry_memory == "block" and reduced.preload_model
+
+
+def test_spram_beyond_the_device_is_refused():
+    design = board_design(small_design(0, pes=6), board_named("icebreaker"))
+    with pytest.raises(FitError, match=r"ICESTORM_SPRAM: needs 6, the device has 4 \(2 more\)"):
+        check_fit(system_top(design), device="ice40-up5k", multipliers=multipliers(design))
+    with pytest.raises(FitError, match=r"ICESTORM_SPRAM: needs 6, the device has 0 \(6 more\)"):
+        check_fit(system_top(design), device="ecp5-85f", multipliers=multipliers(design))

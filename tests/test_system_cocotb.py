@@ -108,12 +108,16 @@ def _other_model(design):
     return dataclasses.replace(design, quantized=quantized, model=model_image(layers))
 
 
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-def test_a_model_loaded_over_the_link_decodes_like_golden_and_can_be_replaced(simulator):
+@pytest.mark.parametrize("simulator, entry_memory", [("icarus", "block"), ("icarus", "spram"),
+                                                     ("verilator", "spram")])
+def test_a_model_loaded_over_the_link_decodes_like_golden_and_can_be_replaced(simulator,
+                                                                               entry_memory):
     built = small_design(0)
-    # a recognizer whose memories start empty: everything it knows comes over the UART
-    blank = dataclasses.replace(built, config=dataclasses.replace(built.config,
-                                                                  preload_model=False))
+    # a recognizer whose memories start empty: everything it knows comes over the UART (with
+    # "spram" the entries are in SB_SPRAM256KA blocks, simulated by yosys' model of them)
+    config = built.config
+    blank = dataclasses.replace(built, config=dataclasses.replace(
+        config, preload_model=False, spmv=config.spmv.replace(entry_memory=entry_memory)))
     other = _other_model(built)
     spoken = [u for u in small_utterances(built, 12, seed=5) if len(u.activations)]
     utterances = [spoken[1], spoken[3]]  # 12 frames each, with words

@@ -22,6 +22,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import SpMVConfig, bits_for
+from hw.spram import SPRAM
 
 __all__ = ["ProcessingElement", "column_layout"]
 
@@ -47,7 +48,9 @@ class ProcessingElement(wiring.Component):
     pointers, entries : sequence of int, optional
         Initial contents of the column-pointer and entry memories (a layer's ``col_ptr[pe]`` and
         ``entries[pe]``); zeros when omitted. Both memories are also writable through
-        ``pointer_write`` / ``entry_write``.
+        ``pointer_write`` / ``entry_write``. With ``config.entry_memory == "spram"`` the entries
+        live in SPRAM (:class:`hw.spram.SPRAM`), which starts empty: ``entries`` must be
+        omitted and the entries written before a run.
     """
 
     def __init__(self, config: SpMVConfig, *, pointers=None, entries=None):
@@ -55,6 +58,9 @@ class ProcessingElement(wiring.Component):
             raise TypeError(f"config must be an SpMVConfig, not {config!r}")
         self.config = config
         self._pointer_init = _memory_init(pointers, config.columns_stored + 1)
+        if config.entry_memory == "spram" and entries is not None and any(entries):
+            raise ValueError("entries in SPRAM have no initial contents: build the PE without "
+                             "entries and write them through entry_write")
         self._entry_init = _memory_init(entries, config.entry_depth)
         super().__init__({
             "columns": In(stream.Signature(column_layout(config))),
@@ -89,16 +95,12 @@ class ProcessingElement(wiring.Component):
         m.submodules.ends = ends = Memory(
             shape=config.pointer_width, depth=config.columns_stored,
             init=self._pointer_init[1:])
-        m.submodules.entries = entries = Memory(
-            shape=config.entry_width, depth=config.entry_depth, init=self._entry_init)
         m.submodules.accumulators = accumulators = Memory(
             shape=signed(config.acc_width), depth=config.local_rows, init=[])
         start_read = starts.read_port()
         end_read = ends.read_port()
         start_write = starts.write_port()
         end_write = ends.write_port()
-        entry_read = entries.read_port()
-        entry_write = entries.write_port()
         accumulator_write = accumulators.write_port()
         accumulator_read = accumulators.read_port(transparent_for=(accumulator_write,))
         request = self.pointer_write  # col_ptr[address] = data
@@ -106,9 +108,8 @@ class ProcessingElement(wiring.Component):
                      start_write.en.eq(request.enable & (request.address < config.columns_stored)),
                      end_write.addr.eq(request.address - 1), end_write.data.eq(request.data),
                      end_write.en.eq(request.enable & (request.address != 0))]
-        m.d.comb += [entry_write.addr.eq(self.entry_write.address),
-                     entry_write.data.eq(self.entry_write.data),
-                     entry_write.en.eq(self.entry_write.enable)]
+        entry_address = Signal(config.entry_address_bits)  # the entry stage's next read
+        entry_data = self._entry_memory(m, entry_address)
 
         # Columns whose pointers have been read, waiting for the entry stage.
         pending_layout = data.StructLayout({
@@ -150,7 +151,7 @@ class ProcessingElement(wiring.Component):
         value = Signal(signed(config.act_width))
         first = Signal()
         last_of_column = Signal()
-        m.d.comb += entry_read.addr.eq(address)
+        m.d.comb += entry_address.eq(address)
         take_next = Signal()
         m.d.comb += take_next.eq(pending.r_rdy & (~active | last_of_column))
         m.d.comb += pending.r_en.eq(take_next)
@@ -177,7 +178,7 @@ class ProcessingElement(wiring.Component):
         registered_first = Signal()
         registered_entry = Signal(config.entry_width)
         m.d.sync += [registered_valid.eq(read_valid), registered_value.eq(read_value),
-                     registered_first.eq(read_first), registered_entry.eq(entry_read.data)]
+                     registered_first.eq(read_first), registered_entry.eq(entry_data)]
 
         # Decode stage: row and codebook lookup from the registered entry, both registered so
         # that the multiplier and the accumulator read see flip-flops only.
@@ -229,6 +230,26 @@ class ProcessingElement(wiring.Component):
                                  & ~pending.r_rdy & ~active & ~read_valid & ~registered_valid
                                  & ~decode_valid & ~accumulate_valid)
         return m
+
+    def _entry_memory(self, m, read_address):
+        """The entry memory, read at ``read_address`` (answered next cycle) and written through
+        ``entry_write``; returns the read data."""
+        config, write = self.config, self.entry_write
+        if config.entry_memory == "spram":
+            # one port: writes come only while the engine is idle (loading), so they take it
+            m.submodules.entries = entries = SPRAM(width=config.entry_width,
+                                                   depth=config.entry_depth)
+            m.d.comb += [entries.address.eq(Mux(write.enable, write.address, read_address)),
+                         entries.write_data.eq(write.data),
+                         entries.write_enable.eq(write.enable)]
+            return entries.read_data
+        m.submodules.entries = entries = Memory(
+            shape=config.entry_width, depth=config.entry_depth, init=self._entry_init)
+        entry_read, entry_write = entries.read_port(), entries.write_port()
+        m.d.comb += [entry_read.addr.eq(read_address),
+                     entry_write.addr.eq(write.address), entry_write.data.eq(write.data),
+                     entry_write.en.eq(write.enable)]
+        return entry_read.data
 
 
 def _write_signature(address_bits, data_bits):

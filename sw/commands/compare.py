@@ -76,11 +76,16 @@ def _board_link(args, design):
         import serial
     except ImportError as error:
         raise CommandError("the board link needs pyserial: pip install -e '.[fpga]'") from error
+    from boards import board_named
+    from boards.system import board_design
+
+    # the link as the board's build sets it up (its oscillator, boards.system.LINK_BAUD)
+    link_config = board_design(design, board_named(args.board)).config.link
     try:
-        port = serial.Serial(args.port, design.config.link.baud, timeout=0.05)
+        port = serial.Serial(args.port, link_config.baud, timeout=0.05)
     except serial.SerialException as error:
         raise CommandError(f"no {args.board} board found at {args.port}: {error}") from error
-    return HostLink(port, config=design.config.link, timeout=2.0)
+    return HostLink(port, config=link_config, timeout=2.0)
 
 
 def _load_model(link, design) -> None:
@@ -100,6 +105,7 @@ def _load_model(link, design) -> None:
 
 def run_compare_command(args) -> int:
     """Run the comparison and print the table."""
+    from boards import board_named
     from sim.compare import (
         MAX_CPU_REPEATS,
         MAX_JOBS,
@@ -135,6 +141,10 @@ def run_compare_command(args) -> int:
     except CompareError as error:
         raise CommandError(str(error)) from error
     link = _board_link(args, design)
+    if link is not None and not args.load and board_named(args.board).entry_memory == "spram":
+        print(f"the {args.board} keeps the entries in SPRAM, so its bitstream holds no model: "
+              f"loading it over the link")
+        args.load = True
     if args.load:
         _load_model(link, design)
     report = run_compare(design, utterances, simulators=simulators, board_link=link,
