@@ -291,7 +291,7 @@ class HostInterface(wiring.Component):
             with m.If(fetched != 0):
                 m.d.sync += record.eq(Cat(record[8:], receiver.read_data))
             with m.If(fetched == size):
-                m.next = "LOAD_USE"
+                m.next = "LOAD_CHECK"
         address_start = 16
         data_start = address_start + 8 * load_format.address_bytes
         memory = record[0:8]
@@ -301,10 +301,15 @@ class HostInterface(wiring.Component):
         depth = 0
         for value, words in reversed(list(enumerate(load_format.depths))):
             depth = Mux(memory == value, words, depth)
-        valid = (pe < load_format.pes) & (address < depth)
+        # the check is registered before it steers the FSM: the depth mux and the address
+        # comparison take a cycle of their own (with them, the 16-PE ECP5 build's worst path)
+        record_ok = Signal()
+        with m.State("LOAD_CHECK"):
+            m.d.sync += record_ok.eq((pe < load_format.pes) & (address < depth))
+            m.next = "LOAD_USE"
         with m.State("LOAD_USE"):
             with m.If(~writing_pass):
-                with m.If(valid):
+                with m.If(record_ok):
                     m.d.sync += index.eq(index + size)
                     m.next = "LOAD_RECORD"
                 with m.Else():

@@ -158,6 +158,9 @@ def _build_system(args, board) -> int:
     used = _write_report(args.json, report)
     print(f"Fmax {report['fmax_mhz']} MHz (board clock {report['clock_mhz']} MHz); {used}")
     print(f"bitstream {report['bitstream']}; report written to {args.json}")
+    if not report["config"].get("preload_model", True):
+        print(f"the bitstream holds no model (the entries are in SPRAM): after flashing, "
+              f"'asrhw compare --board {board.name} --port PORT --model ...' loads it")
     return 0
 
 
