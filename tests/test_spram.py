@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The iCE40 SPRAM store (SB_SPRAM256KA instances) on yosys' model of the primitive."""
 
 import numpy as np
