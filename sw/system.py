@@ -53,6 +53,13 @@ class SystemDesign:
         return self.model.slots[0].cols
 
     @property
+    def load_format(self):
+        """The LOAD records this design's recognizer takes (``hw.protocol.LoadFormat``)."""
+        from hw.protocol import LoadFormat
+
+        return LoadFormat.for_recognizer(self.config.spmv, len(self.model.slots))
+
+    @property
     def scale(self) -> int:
         """The cost unit's fixed-point acoustic scale."""
         return self.quantized.scale

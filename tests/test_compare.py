@@ -70,6 +70,7 @@ def test_load_sends_every_record_of_the_model_in_load_frames():
 
     _load_model(HostLink(AckingBoard(), config=design.config.link), design)
     load_format = LoadFormat.for_recognizer(design.config.spmv, len(design.model.slots))
+    assert design.load_format == load_format
     assert {frame.type for frame in received} == {FrameType.LOAD}
     assert all(len(frame.payload) <= design.config.link.max_payload for frame in received)
     assert b"".join(frame.payload[1:] for frame in received) == b"".join(

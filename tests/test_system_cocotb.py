@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from hw.protocol import FrameType, LinkError, LoadFormat
+from hw.protocol import FrameType, LinkError
 from sim.system import check_core, simulate_core, simulate_uart
 from sim.system_cases import small_design, small_utterances
 from sw.link import encode_frame, load_payloads
@@ -48,9 +48,8 @@ class Host:
 
     def load(self, design):
         """LOAD frames that write ``design``'s model into a recognizer of its layout."""
-        load_format = LoadFormat.for_recognizer(design.config.spmv, len(design.model.slots))
         return [self.frame(FrameType.LOAD, body)
-                for body in load_payloads(design.model.load_records(), load_format,
+                for body in load_payloads(design.model.load_records(), design.load_format,
                                           max_payload=self.config.max_payload)]
 
     def utterance(self, activations):

@@ -92,15 +92,12 @@ def _load_model(link, design) -> None:
     """Write ``design``'s model into the board over ``link``, with a progress bar."""
     from tqdm import tqdm
 
-    from hw.protocol import LoadFormat
-
-    load_format = LoadFormat.for_recognizer(design.config.spmv, len(design.model.slots))
     with tqdm(desc="LOAD", unit="frame") as bar:
         def progress(done, total):
             bar.total = total
             bar.update(done - bar.n)
 
-        link.load(design.model.load_records(), load_format, progress=progress)
+        link.load(design.model.load_records(), design.load_format, progress=progress)
 
 
 def run_compare_command(args) -> int:
