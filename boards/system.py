@@ -20,10 +20,12 @@ from amaranth import Elaboratable, Module
 from amaranth.lib import io
 
 from boards import Board
-from boards.fit import check_fit
+from boards.fit import SPRAM_RESOURCE, check_fit
 from boards.flash import find_loader
 from boards.synth import DEVICES, SynthesisError
 from hw.config import config_to_dict
+from hw.spram import BLOCK_WIDTH as SPRAM_WIDTH
+from hw.spram import blocks_for as spram_blocks_for
 from hw.top import SystemTop
 from sw.system import SystemDesign
 
@@ -56,15 +58,22 @@ def platform_of(board: Board):
 def board_design(design: SystemDesign, board: Board) -> SystemDesign:
     """``design`` with its link clocked by the board's oscillator at :data:`LINK_BAUD`, and,
     if it takes LOAD frames, its entries where the board keeps them (``Board.entry_memory``;
-    in SPRAM the bitstream holds no model: the host loads it)."""
+    in SPRAM the bitstream holds no model: the host loads it). The column pointers join the
+    entries in SPRAM when the device's blocks hold both (two blocks per PE: on the UP5K, one
+    PE with up to 32 K entries), which frees eight EBRs per PE for the Viterbi unit."""
     config = design.config
     clock = int(platform_of(board).default_clk_frequency)
     link = dataclasses.replace(config.link, clock_hz=clock, baud=LINK_BAUD)
     config = dataclasses.replace(config, link=link)
     if config.model_load and board.entry_memory != config.spmv.entry_memory:
-        config = dataclasses.replace(
-            config, spmv=config.spmv.replace(entry_memory=board.entry_memory),
-            preload_model=board.entry_memory != "spram")
+        spmv = config.spmv.replace(entry_memory=board.entry_memory)
+        if board.entry_memory == "spram":
+            blocks = DEVICES[board.device].budget.get(SPRAM_RESOURCE, 0)
+            needed = spmv.pes * (spram_blocks_for(spmv.entry_depth) + 2)
+            if needed <= blocks and spmv.pointer_width <= SPRAM_WIDTH:
+                spmv = spmv.replace(pointer_memory="spram")
+        config = dataclasses.replace(config, spmv=spmv,
+                                     preload_model=board.entry_memory != "spram")
     return dataclasses.replace(design, config=config)
 
 

@@ -84,6 +84,10 @@ class SpMVConfig:
         What holds each PE's entries: ``"block"`` (a memory yosys maps to block RAM, initialized
         with the model) or ``"spram"`` (iCE40UP5K single-port RAMs, ``SB_SPRAM256KA``, 16 K
         words each: no initial contents, so the model is written at run time).
+    pointer_memory : str
+        What holds each PE's two column-pointer memories (start and end of every column):
+        ``"block"`` or ``"spram"`` (one SPRAM block each, at most 16-bit pointers; the iCE40UP5K
+        keeps them there when its four blocks can also hold the entries).
     """
 
     ENTRY_MEMORIES = ("block", "spram")
@@ -103,6 +107,7 @@ class SpMVConfig:
     column_depth: int | None = None
     bias_depth: int | None = None
     entry_memory: str = "block"
+    pointer_memory: str = "block"
 
     CODE_BITS = 4  # 4-bit codes: 0 = zero / padding, 1..15 index the codebook
     CODEBOOK_SIZE = 16
@@ -124,6 +129,9 @@ class SpMVConfig:
         if self.entry_memory not in self.ENTRY_MEMORIES:
             raise ConfigError(f"{owner}.entry_memory must be one of "
                               f"{', '.join(self.ENTRY_MEMORIES)}, not {self.entry_memory!r}")
+        if self.pointer_memory not in self.ENTRY_MEMORIES:
+            raise ConfigError(f"{owner}.pointer_memory must be one of "
+                              f"{', '.join(self.ENTRY_MEMORIES)}, not {self.pointer_memory!r}")
         if self.column_depth is not None:
             check_int(owner, "column_depth", self.column_depth, self.max_cols, 1 << 20)
         if self.bias_depth is not None:
@@ -133,6 +141,13 @@ class SpMVConfig:
                 f"{owner} needs an accumulator of {self.acc_width} bits (act_width "
                 f"{self.act_width} + codebook_width {self.codebook_width} + columns "
                 f"{self.max_cols}); at most 62 are supported: narrow one of them")
+        if self.pointer_memory == "spram" and self.pointer_width > 16:
+            raise ConfigError(f"{owner}.pointer_memory 'spram' holds pointers of at most 16 "
+                              f"bits; entry_depth {self.entry_depth} needs "
+                              f"{self.pointer_width}")
+        if self.pointer_memory == "spram" and self.columns_stored > 4 * 16384:
+            raise ConfigError(f"{owner}.pointer_memory 'spram' holds at most 65536 columns, "
+                              f"not {self.columns_stored}")
 
     # -- derived values -------------------------------------------------------------------
     @property
@@ -587,9 +602,10 @@ class SystemConfig:
         check_int(owner, "max_layers", self.max_layers, 1, 16)
         check_bool(owner, "preload_model", self.preload_model)
         check_bool(owner, "model_load", self.model_load)
-        if self.spmv.entry_memory == "spram" and self.preload_model:
-            raise ConfigError(f"{owner}.spmv.entry_memory 'spram' needs preload_model=False: "
-                              f"SPRAM has no initial contents, the host loads the model")
+        for memory in ("entry_memory", "pointer_memory"):
+            if getattr(self.spmv, memory) == "spram" and self.preload_model:
+                raise ConfigError(f"{owner}.spmv.{memory} 'spram' needs preload_model=False: "
+                                  f"SPRAM has no initial contents, the host loads the model")
         if not (self.preload_model or self.model_load):
             raise ConfigError(f"{owner} with preload_model=False needs model_load=True: the "
                               f"model must come from the bitstream or over the link")

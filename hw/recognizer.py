@@ -17,6 +17,8 @@ then a status word with ``last`` set (:class:`hw.protocol.Status`: trace overflo
 the wrong number of scores, words beyond ``link.max_words`` lost).
 """
 
+import dataclasses
+
 from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.memory import Memory
@@ -85,7 +87,10 @@ class Recognizer(wiring.Component):
 
         preload = config.preload_model
         m.submodules.engine = engine = SpMVEngine(spmv, layer=self.model if preload else None)
-        m.submodules.cost_unit = cost_unit = CostUnit(spmv, config.cost)
+        # the cost unit buffers one frame of the last layer, at most max_pdfs scores: sized
+        # to the graph, not to the cost format's limit (4 of the UP5K's 30 EBRs against 1)
+        m.submodules.cost_unit = cost_unit = CostUnit(
+            spmv, dataclasses.replace(config.cost, max_outputs=config.viterbi.max_pdfs))
         m.submodules.viterbi = viterbi = ViterbiUnit(config.viterbi, graph=self.graph)
         m.d.comb += [cost_unit.count.eq(num_pdfs), cost_unit.scale.eq(self.scale),
                      viterbi.start_state.eq(self.graph.start),

@@ -20,6 +20,9 @@ from hw.config import ConfigError, SpMVConfig, config_from_dict, config_to_dict
     ("max_cols", 70000, r"SpMVConfig.max_cols must be an int from 1 to 65536, not 70000"),
     ("entry_depth", 0, r"SpMVConfig.entry_depth must be an int from 1 to 1048576, not 0"),
     ("relu", 1, r"SpMVConfig.relu must be a bool, not 1"),
+    ("entry_memory", "lut", r"SpMVConfig.entry_memory must be one of block, spram, not 'lut'"),
+    ("pointer_memory", "ebr",
+     r"SpMVConfig.pointer_memory must be one of block, spram, not 'ebr'"),
 ])
 def test_rejects_out_of_range_field(field, value, message):
     with pytest.raises(ConfigError, match=message):
@@ -75,3 +78,20 @@ def test_rejects_accumulator_wider_than_62_bits():
     with pytest.raises(ConfigError, match=r"accumulator of 66 bits \(act_width 32 \+ "
                                           r"codebook_width 18 \+ columns 65536\); at most 62"):
         SpMVConfig(act_width=32, codebook_width=18, max_cols=65536)
+
+
+def test_pointers_in_spram_are_at_most_16_bits_wide():
+    assert SpMVConfig(entry_depth=65535, pointer_memory="spram").pointer_width == 16
+    with pytest.raises(ConfigError, match=r"SpMVConfig.pointer_memory 'spram' holds pointers of "
+                                          r"at most 16 bits; entry_depth 65536 needs 17"):
+        SpMVConfig(entry_depth=65536, pointer_memory="spram")
+
+
+def test_memories_in_spram_need_the_model_from_the_link():
+    from hw.config import SystemConfig
+
+    spmv = SpMVConfig(pes=1, pointer_memory="spram")
+    with pytest.raises(ConfigError, match=r"SystemConfig.spmv.pointer_memory 'spram' needs "
+                                          r"preload_model=False"):
+        SystemConfig(spmv=spmv)
+    assert not SystemConfig(spmv=spmv, preload_model=False).preload_model

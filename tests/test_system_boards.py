@@ -124,11 +124,23 @@ def test_icebreaker_keeps_the_entries_of_a_loadable_design_in_spram():
     need = estimate(system_top(design), device="ice40-up5k", multipliers=multipliers(design))
     assert need["ICESTORM_SPRAM"] == 2  # one block per PE
     assert not any("entries" in use.path for use in need["memories"] if use.blocks)
+    # two PEs' entries and pointers would need 6 of the 4 blocks: the pointers stay in EBR
+    assert design.config.spmv.pointer_memory == "block"
     kept = board_design(small_design(0, pes=2), ulx3s).config
     assert kept.spmv.entry_memory == "block" and kept.preload_model
     # the reduced design takes no LOAD frames: its model stays in the bitstream, in block RAM
     reduced = board_design(reduced_design(), ice).config
     assert reduced.spmv.entry_memory == "block" and reduced.preload_model
+
+
+def test_icebreaker_keeps_one_pes_pointers_in_spram_too():
+    design = board_design(small_design(0, pes=1), board_named("icebreaker"))
+    spmv = design.config.spmv
+    assert (spmv.entry_memory, spmv.pointer_memory) == ("spram", "spram")
+    need = estimate(system_top(design), device="ice40-up5k", multipliers=multipliers(design))
+    assert need["ICESTORM_SPRAM"] == 3  # entries, starts, ends
+    assert not any(name in use.path for use in need["memories"] if use.blocks
+                   for name in ("entries", "starts", "ends"))
 
 
 def test_spram_beyond_the_device_is_refused():

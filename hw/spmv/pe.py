@@ -50,13 +50,17 @@ class ProcessingElement(wiring.Component):
         ``entries[pe]``); zeros when omitted. Both memories are also writable through
         ``pointer_write`` / ``entry_write``. With ``config.entry_memory == "spram"`` the entries
         live in SPRAM (:class:`hw.spram.SPRAM`), which starts empty: ``entries`` must be
-        omitted and the entries written before a run.
+        omitted and the entries written before a run; so must ``pointers`` with
+        ``config.pointer_memory == "spram"``.
     """
 
     def __init__(self, config: SpMVConfig, *, pointers=None, entries=None):
         if not isinstance(config, SpMVConfig):
             raise TypeError(f"config must be an SpMVConfig, not {config!r}")
         self.config = config
+        if config.pointer_memory == "spram" and pointers is not None and any(pointers):
+            raise ValueError("column pointers in SPRAM have no initial contents: build the PE "
+                             "without pointers and write them through pointer_write")
         self._pointer_init = _memory_init(pointers, config.columns_stored + 1)
         if config.entry_memory == "spram" and entries is not None and any(entries):
             raise ValueError("entries in SPRAM have no initial contents: build the PE without "
@@ -89,25 +93,12 @@ class ProcessingElement(wiring.Component):
 
         # Column pointers are kept twice, the second copy shifted by one column, so that a
         # column's start and end are read at the same address: no adder before the RAMs.
-        m.submodules.starts = starts = Memory(
-            shape=config.pointer_width, depth=config.columns_stored,
-            init=self._pointer_init[:-1])
-        m.submodules.ends = ends = Memory(
-            shape=config.pointer_width, depth=config.columns_stored,
-            init=self._pointer_init[1:])
+        pointer_address = Signal(config.column_address_bits)  # the pointer stage's next read
+        start_data, end_data = self._pointer_memories(m, pointer_address)
         m.submodules.accumulators = accumulators = Memory(
             shape=signed(config.acc_width), depth=config.local_rows, init=[])
-        start_read = starts.read_port()
-        end_read = ends.read_port()
-        start_write = starts.write_port()
-        end_write = ends.write_port()
         accumulator_write = accumulators.write_port()
         accumulator_read = accumulators.read_port(transparent_for=(accumulator_write,))
-        request = self.pointer_write  # col_ptr[address] = data
-        m.d.comb += [start_write.addr.eq(request.address), start_write.data.eq(request.data),
-                     start_write.en.eq(request.enable & (request.address < config.columns_stored)),
-                     end_write.addr.eq(request.address - 1), end_write.data.eq(request.data),
-                     end_write.en.eq(request.enable & (request.address != 0))]
         entry_address = Signal(config.entry_address_bits)  # the entry stage's next read
         entry_data = self._entry_memory(m, entry_address)
 
@@ -131,10 +122,10 @@ class ProcessingElement(wiring.Component):
         m.d.comb += pop.eq(column_fifo.r_rdy
                            & (pending.level + pointer_valid + fetched_valid < 3))
         m.d.comb += [column_fifo.r_en.eq(pop),
-                     start_read.addr.eq(head.column), end_read.addr.eq(head.column)]
+                     pointer_address.eq(head.column)]
         m.d.sync += [pointer_valid.eq(pop), pointer_value.eq(head.value),
-                     fetched_valid.eq(pointer_valid), fetched_start.eq(start_read.data),
-                     fetched_end.eq(end_read.data), fetched_value.eq(pointer_value)]
+                     fetched_valid.eq(pointer_valid), fetched_start.eq(start_data),
+                     fetched_end.eq(end_data), fetched_value.eq(pointer_value)]
         queued = Signal(pending_layout)
         m.d.comb += [queued.start.eq(fetched_start), queued.end.eq(fetched_end),
                      queued.value.eq(fetched_value),
@@ -230,6 +221,34 @@ class ProcessingElement(wiring.Component):
                                  & ~pending.r_rdy & ~active & ~read_valid & ~registered_valid
                                  & ~decode_valid & ~accumulate_valid)
         return m
+
+    def _pointer_memories(self, m, read_address):
+        """The start and end pointer memories, read at ``read_address`` and written through
+        ``pointer_write`` (``col_ptr[address] = data``: the start of column ``address`` and the
+        end of column ``address - 1``); returns both read data."""
+        config, request = self.config, self.pointer_write
+        writes = {"start": (request.address,
+                            request.enable & (request.address < config.columns_stored)),
+                  "end": (request.address - 1, request.enable & (request.address != 0))}
+        init = {"start": self._pointer_init[:-1], "end": self._pointer_init[1:]}
+        read_data = []
+        for name, (write_address, write_enable) in writes.items():
+            if config.pointer_memory == "spram":
+                # one port: writes come only while the engine is idle (loading)
+                memory = SPRAM(width=config.pointer_width, depth=config.columns_stored)
+                m.d.comb += [memory.address.eq(Mux(request.enable, write_address, read_address)),
+                             memory.write_data.eq(request.data),
+                             memory.write_enable.eq(write_enable)]
+                read_data.append(memory.read_data)
+            else:
+                memory = Memory(shape=config.pointer_width, depth=config.columns_stored,
+                                init=init[name])
+                read, write = memory.read_port(), memory.write_port()
+                m.d.comb += [read.addr.eq(read_address), write.addr.eq(write_address),
+                             write.data.eq(request.data), write.en.eq(write_enable)]
+                read_data.append(read.data)
+            m.submodules[f"{name}s"] = memory
+        return read_data
 
     def _entry_memory(self, m, read_address):
         """The entry memory, read at ``read_address`` (answered next cycle) and written through
