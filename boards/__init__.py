@@ -6,6 +6,8 @@ in SPRAM); the ULX3S-85F an ECP5-85F (enough EBR and multipliers for more PEs).
 
 from dataclasses import dataclass
 
+from sw.system import DesignChoice
+
 __all__ = ["BOARDS", "Board", "board_named"]
 
 
@@ -27,6 +29,13 @@ class Board:
         Where a recognizer that takes LOAD frames keeps the PEs' entries
         (``SpMVConfig.entry_memory``): ``"spram"`` on the iCEBreaker, whose block RAM cannot
         hold them; the model then comes over the link after flashing (``asrhw compare --load``).
+    recognizer : DesignChoice
+        The digit recognizer ``asrhw build --model`` builds for it and ``asrhw compare
+        --board`` compares, where the command's options do not say otherwise: on the
+        iCEBreaker one PE with a 2-deep column FIFO (one PE has no load to balance) and a
+        16 x 2 table with 255 trace entries, whose two ways fit four EBRs each (a 4 x 4 table's
+        ways go to flip-flops, which the UP5K's logic cannot spare), and 12-bit costs (4,095
+        sixteenths: the beam is 12), which narrow the Viterbi unit's datapath.
     """
 
     name: str
@@ -34,12 +43,15 @@ class Board:
     platform: str
     loader_board: str
     entry_memory: str = "block"
+    recognizer: DesignChoice = DesignChoice()
 
 
 BOARDS = {
     "icebreaker": Board("icebreaker", "ice40-up5k",
                         "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40_generic",
-                        entry_memory="spram"),
+                        entry_memory="spram",
+                        recognizer=DesignChoice(sets=16, ways=2, trace_depth=255, pes=1,
+                                                fifo_depth=2, cost_width=12)),
     "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
                        "ulx3s"),
 }

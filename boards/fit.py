@@ -33,6 +33,11 @@ MULTIPLIER_RESOURCE = {"ice40": ("ICESTORM_DSP", 16), "ecp5": ("MULT18X18D", 18)
 SPRAM_RESOURCE = "ICESTORM_SPRAM"
 # below this many bits yosys keeps a memory in logic (flip-flops, or LUT RAM on ECP5)
 LOGIC_BITS = {"ice40": 256, "ecp5": 2048}
+# yosys' memory_libmap costs a bit of RAM in flip-flops at 1 and an iCE40 EBR at 64 or more
+# (its brams.txt, plus logic it must add): a memory whose blocks, counting a copy per read
+# port, cost as much as its bits stays in flip-flops (seen: a 4 x 4 hypothesis table's 32 x 8
+# ways, two read ports, went to 256 flip-flops each, not 4 EBRs)
+ICE40_BLOCK_COST = 64
 
 
 class FitError(ValueError):
@@ -96,10 +101,11 @@ def estimate(design, *, device: str, multipliers) -> dict:
     family = DEVICES[device].family
     uses = []
     for path, width, depth, reads, synchronous in memories(design):
-        in_logic = not synchronous or width * depth < LOGIC_BITS[family]
         # a block RAM has one read port: yosys copies the memory for every further one
-        uses.append(MemoryUse(path, width, depth, 0 if in_logic else
-                              max(1, reads) * _blocks(family, width, depth)))
+        blocks = max(1, reads) * _blocks(family, width, depth)
+        in_logic = width * depth < LOGIC_BITS[family] or (
+            family == "ice40" and width * depth <= ICE40_BLOCK_COST * blocks)
+        uses.append(MemoryUse(path, width, depth, 0 if in_logic or not synchronous else blocks))
     resource, size = MULTIPLIER_RESOURCE[family]
     dsp = sum(math.ceil(a / size) * math.ceil(b / size) for a, b in multipliers)
     return {"memories": uses, BLOCK_RESOURCE[family]: sum(u.blocks for u in uses),

@@ -10,9 +10,9 @@ the model's NumPy forward pass and Kaldi's FasterDecoder on the same graph, time
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ import numpy as np
 from hw.config import ConfigError, config_to_dict
 from sim.system import check_core, simulate_core
 from sim.system_cases import Utterance
-from sw.system import SystemDesign, golden_recognize, system_design
+from sw.system import DesignChoice, SystemDesign, golden_recognize, system_design
 
 __all__ = ["MAX_CPU_REPEATS", "MAX_JOBS", "CompareError", "DesignChoice", "cpu_peer",
            "digit_design", "load_test_utterances", "projected", "run_compare",
@@ -35,18 +35,6 @@ class CompareError(RuntimeError):
     """Inputs for a comparison are missing or inconsistent; the message says what to run."""
 
 
-@dataclass(frozen=True)
-class DesignChoice:
-    """The compared design: its Viterbi unit (beam in cost units, float) and the SpMV
-    engine's PE count (``None``: the one the model was exported for)."""
-
-    sets: int = 16
-    ways: int = 4
-    beam: float = 12.0
-    trace_depth: int = 1024
-    pes: int | None = None
-
-
 def _export_dir(model: Path) -> Path:
     for candidate in (model, model / "export"):
         if (candidate / "manifest.json").is_file():
@@ -55,15 +43,28 @@ def _export_dir(model: Path) -> Path:
                        f"pipeline --out {model}' (add --quick for a small one) first")
 
 
-def digit_design(model: Path, corpus: Path, choice: DesignChoice = DesignChoice()
+def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
                  ) -> SystemDesign:
-    """The digit recognizer of ``model`` (pipeline or export directory) and ``corpus``."""
+    """The digit recognizer of ``model`` (pipeline or export directory) and ``corpus``, built
+    as ``choice`` says (default: :class:`DesignChoice`'s defaults)."""
+    choice = DesignChoice() if choice is None else choice
     from sw.corpus import CorpusError
     from sw.experiments.tasks import fitted_config, task_graph
     from sw.model import ModelError
     from sw.quantized import load_export, reencode
 
     quantized = load_export(_export_dir(Path(model)))
+    # the FIFO depth is the engine's and the cost width the cost unit's saturation, not the
+    # encoding's: the model's codes stay as they are
+    try:
+        if choice.fifo_depth is not None:
+            quantized = dataclasses.replace(
+                quantized, spmv=quantized.spmv.replace(fifo_depth=choice.fifo_depth))
+        if choice.cost_width is not None:
+            quantized = dataclasses.replace(quantized, cost=dataclasses.replace(
+                quantized.cost, cost_width=choice.cost_width))
+    except ConfigError as error:
+        raise CompareError(str(error)) from error
     if choice.pes is not None:
         try:
             quantized = reencode(quantized, choice.pes)
@@ -150,13 +151,18 @@ def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
     """Hardware time per frame at the Fmax of each board's system build report; with
     ``config`` (a ``SystemConfig``) only reports of a build with the same engine and Viterbi
     unit count (another design's Fmax says nothing about this one)."""
+    def engine(spmv: dict) -> dict:
+        # where the board keeps the model (SPRAM or block RAM) changes no cycle
+        return {k: v for k, v in spmv.items() if k not in ("entry_memory", "pointer_memory")}
+
     rows = []
     for path in sorted(Path(reports).glob("system_*.json")):
         report = json.loads(path.read_text())
         fmax = report.get("fmax_mhz")
         built = report.get("config", {})
-        if config is not None and (built.get("spmv") != config_to_dict(config.spmv)
-                                   or built.get("viterbi") != config_to_dict(config.viterbi)):
+        if config is not None and (
+                engine(built.get("spmv", {})) != engine(config_to_dict(config.spmv))
+                or built.get("viterbi") != config_to_dict(config.viterbi)):
             continue
         if fmax:
             rows.append({"board": report["board"], "fmax_mhz": fmax, "report": path.name,

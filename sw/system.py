@@ -8,7 +8,7 @@ format the model was exported with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from sw.graph import Graph
 from sw.model_image import ModelImage, model_image, system_spmv_config
 from sw.quantized import QuantizedModel, fast_forward
 
-__all__ = ["SystemDesign", "SystemResult", "golden_recognize", "system_design"]
+__all__ = ["DesignChoice", "SystemDesign", "SystemResult", "golden_recognize", "system_design"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +63,28 @@ class SystemDesign:
     def scale(self) -> int:
         """The cost unit's fixed-point acoustic scale."""
         return self.quantized.scale
+
+
+@dataclass(frozen=True)
+class DesignChoice:
+    """What a digit recognizer is built with besides its model and graph: the Viterbi unit's
+    table (``sets`` x ``ways``), beam (cost units, float) and trace depth, the SpMV engine's
+    PE count and column FIFO depth, and the width of the costs the cost unit hands the Viterbi
+    unit (``None``: the ones the model was exported with; the model is re-encoded for another
+    PE count, its outputs do not change; narrower costs saturate sooner). Each board has its
+    own (:attr:`boards.Board.recognizer`)."""
+
+    sets: int = 16
+    ways: int = 4
+    beam: float = 12.0
+    trace_depth: int = 1024
+    pes: int | None = None
+    fifo_depth: int | None = None
+    cost_width: int | None = None
+
+    def given(self, **choices) -> DesignChoice:
+        """This choice with every ``choices`` value that is not ``None`` (options a user gave)."""
+        return replace(self, **{k: v for k, v in choices.items() if v is not None})
 
 
 @dataclass(frozen=True)

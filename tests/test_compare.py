@@ -1,11 +1,13 @@
 """``asrhw compare``: its refusals, the projection from board reports, and (slow) a real run."""
 
+import dataclasses
 import json
 import re
 import shutil
 
 import pytest
 
+from hw.config import SpMVConfig
 from sim.compare import projected
 from sw.cli import main
 
@@ -37,6 +39,20 @@ def test_no_utterances_is_refused(capsys):
 
 def test_an_impossible_job_count_is_refused(capsys):
     fail(["--jobs", "0"], capsys, r"--jobs must be from 1 to 64, not 0")
+
+
+def test_a_design_other_than_the_boards_is_refused(capsys):
+    fail(["--design", "ulx3s-85f", "--board", "icebreaker", "--port", "/dev/null"], capsys,
+         r"--design ulx3s-85f differs from --board icebreaker")
+
+
+def test_a_boards_choice_takes_only_the_options_given():
+    from boards import board_named
+
+    chosen = board_named("icebreaker").recognizer
+    assert chosen.given(sets=None, ways=None) == chosen
+    assert chosen.given(ways=4, pes=None) == dataclasses.replace(chosen, ways=4)
+    assert (chosen.pes, chosen.cost_width) == (1, 12)
 
 
 def test_load_without_a_board_is_refused(capsys):
@@ -100,6 +116,21 @@ def test_projection_uses_each_board_report(tmp_path):
                                                                  "fmax_mhz": None}))
     rows = projected(5000, reports=tmp_path)
     assert [(r["board"], r["seconds_per_frame"]) for r in rows] == [("ulx3s-85f", 1e-4)]
+
+
+def test_projection_takes_the_board_build_of_the_same_engine_wherever_its_model_lives(tmp_path):
+    from hw.config import SystemConfig, config_to_dict
+
+    compared = SystemConfig(spmv=SpMVConfig(pes=1))
+    built = config_to_dict(SystemConfig(spmv=SpMVConfig(pes=1, entry_memory="spram",
+                                                        pointer_memory="spram"),
+                                        preload_model=False))
+    other = config_to_dict(SystemConfig(spmv=SpMVConfig(pes=2)))
+    for board, config in (("icebreaker", built), ("ulx3s-85f", other)):
+        (tmp_path / f"system_{board}.json").write_text(json.dumps(
+            {"board": board, "fmax_mhz": 25.0, "config": config}))
+    rows = projected(25_000, compared, reports=tmp_path)
+    assert [(r["board"], r["seconds_per_frame"]) for r in rows] == [("icebreaker", 1e-3)]
 
 
 @pytest.mark.slow

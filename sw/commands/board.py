@@ -4,6 +4,9 @@ import json
 from pathlib import Path
 
 SPMV_UNIT_PES = 4  # the out-of-context SpMV engine's PEs when --pes is not given
+SPMV_UNIT_FIFO_DEPTH = 8  # and its column FIFOs
+VITERBI_UNIT_TABLE = (64, 4, 256)  # the out-of-context Viterbi unit's sets, ways, trace depth
+VITERBI_UNIT_COST_WIDTH = 12  # and its cost width
 
 
 def register(top, groups):
@@ -29,22 +32,32 @@ def register(top, groups):
                       help=f"SpMV processing elements (spmv unit: {SPMV_UNIT_PES}; system with "
                            "--model: the PE count the model was exported for, re-encoded when "
                            "given)")
-    spmv.add_argument("--fifo-depth", type=int, default=8)
+    spmv.add_argument("--fifo-depth", type=int, default=None,
+                      help=f"each PE's column FIFO (spmv unit: {SPMV_UNIT_FIFO_DEPTH}; system "
+                           "with --model: the board's choice, else the model's)")
     spmv.add_argument("--index-bits", type=int, default=4)
     spmv.add_argument("--max-rows", type=int, default=128)
     spmv.add_argument("--max-cols", type=int, default=128)
     spmv.add_argument("--entry-depth", type=int, default=512,
                       help="entries each PE's memory holds")
-    viterbi = build.add_argument_group("viterbi unit (hw.config.ViterbiConfig; defaults fit "
-                                       "the digit graph)")
-    viterbi.add_argument("--sets", type=int, default=64)
-    viterbi.add_argument("--ways", type=int, default=4)
+    viterbi = build.add_argument_group(
+        "viterbi unit (hw.config.ViterbiConfig; defaults fit the digit graph). --sets, --ways "
+        "and --trace-depth also shape the system's table; left out, the system takes the "
+        "board's choice (boards.Board.recognizer: iCEBreaker 16 x 2, trace 255; ULX3S 16 x 4, "
+        "trace 1,024)")
+    viterbi.add_argument("--sets", type=int, default=None,
+                         help=f"sets, a power of two (viterbi unit: {VITERBI_UNIT_TABLE[0]})")
+    viterbi.add_argument("--ways", type=int, default=None,
+                         help=f"ways per set (viterbi unit: {VITERBI_UNIT_TABLE[1]})")
     viterbi.add_argument("--max-states", type=int, default=256)
     viterbi.add_argument("--max-arcs", type=int, default=512)
     viterbi.add_argument("--max-pdfs", type=int, default=128)
-    viterbi.add_argument("--trace-depth", type=int, default=256)
+    viterbi.add_argument("--trace-depth", type=int, default=None,
+                         help=f"word-trace entries (viterbi unit: {VITERBI_UNIT_TABLE[2]})")
     viterbi.add_argument("--word-bits", type=int, default=4)
-    viterbi.add_argument("--cost-width", type=int, default=12)
+    viterbi.add_argument("--cost-width", type=int, default=None,
+                         help=f"cost bits (viterbi unit: {VITERBI_UNIT_COST_WIDTH}; system: the "
+                              "board's choice, else the model's)")
     build.add_argument("--freq", type=float, default=None,
                        help="clock constraint in MHz (default: 40 for iCE40, 125 for ECP5)")
     build.add_argument("--build-dir", type=Path, default=Path("build"))
@@ -84,20 +97,28 @@ def run_build(args) -> int:
             from hw.spmv import SpMVEngine
 
             pes = SPMV_UNIT_PES if args.pes is None else args.pes
-            config = SpMVConfig(pes=pes, fifo_depth=args.fifo_depth,
+            fifo_depth = (SPMV_UNIT_FIFO_DEPTH if args.fifo_depth is None
+                          else args.fifo_depth)
+            config = SpMVConfig(pes=pes, fifo_depth=fifo_depth,
                                 index_bits=args.index_bits, max_rows=args.max_rows,
                                 max_cols=args.max_cols, entry_depth=args.entry_depth)
             unit, what = SpMVEngine(config), f"{config.pes} PEs"
         else:
             from hw.viterbi.unit import ViterbiUnit
 
-            config = ViterbiConfig(sets=args.sets, ways=args.ways,
+            given = zip((args.sets, args.ways, args.trace_depth), VITERBI_UNIT_TABLE,
+                        strict=True)
+            sets, ways, trace_depth = (default if value is None else value
+                                       for value, default in given)
+            cost_width = (VITERBI_UNIT_COST_WIDTH if args.cost_width is None
+                          else args.cost_width)
+            config = ViterbiConfig(sets=sets, ways=ways,
                                    state_bits=bits_for(max(1, args.max_states - 1)),
                                    max_states=args.max_states, max_arcs=args.max_arcs,
-                                   max_pdfs=args.max_pdfs, trace_depth=args.trace_depth,
+                                   max_pdfs=args.max_pdfs, trace_depth=trace_depth,
                                    word_bits=args.word_bits,
-                                   cost=CostConfig(cost_width=args.cost_width),
-                                   beam=min(256, (1 << args.cost_width) - 1))
+                                   cost=CostConfig(cost_width=cost_width),
+                                   beam=min(256, (1 << cost_width) - 1))
             unit, what = ViterbiUnit(config), f"{config.sets} x {config.ways} table"
     except ConfigError as error:
         raise CommandError(str(error)) from error
@@ -138,13 +159,14 @@ def _build_system(args, board) -> int:
 
         design, what = reduced_design(), REDUCED_DESIGN
     else:
-        from sim.compare import CompareError, DesignChoice, digit_design
+        from sim.compare import CompareError, digit_design
 
         try:
-            # the table is the viterbi group's --sets / --ways / --trace-depth; the graph
-            # memories are sized for the digit loop
-            design = digit_design(args.model, args.corpus, DesignChoice(
-                sets=args.sets, ways=args.ways, trace_depth=args.trace_depth, pes=args.pes))
+            # the board's recognizer, with what the options change; the graph memories are
+            # sized for the digit loop
+            design = digit_design(args.model, args.corpus, board.recognizer.given(
+                sets=args.sets, ways=args.ways, trace_depth=args.trace_depth, pes=args.pes,
+                fifo_depth=args.fifo_depth, cost_width=args.cost_width))
         except CompareError as error:
             raise CommandError(str(error)) from error
         what = f"model {args.model}, digit loop of {args.corpus}"

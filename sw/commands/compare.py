@@ -26,13 +26,23 @@ def register(top, groups):
                          help="corpus directory ('asrhw corpus')")
     compare.add_argument("--pes", type=int, default=None,
                          help="SpMV processing elements of the compared design (default: the "
-                              "PE count the model was exported for); the model is re-encoded, "
-                              "its outputs do not change")
-    unit = compare.add_argument_group("Viterbi unit of the compared design")
-    unit.add_argument("--sets", type=int, default=16)
-    unit.add_argument("--ways", type=int, default=4)
-    unit.add_argument("--beam", type=float, default=12.0, help="beam in cost units")
-    unit.add_argument("--trace-depth", type=int, default=1024)
+                              "board's, else the PE count the model was exported for); the "
+                              "model is re-encoded, its outputs do not change")
+    compare.add_argument("--fifo-depth", type=int, default=None,
+                         help="each PE's column FIFO (default: the board's, else the model's)")
+    compare.add_argument("--design", choices=["icebreaker", "ulx3s-85f"],
+                         help="compare the recognizer this board builds (boards.Board."
+                              "recognizer), with or without the board attached; --board "
+                              "implies it")
+    unit = compare.add_argument_group(
+        "Viterbi unit of the compared design (defaults: with --design or --board, the design "
+        "that board builds; otherwise 16 x 4, trace 1,024, the model's cost width)")
+    unit.add_argument("--sets", type=int, default=None)
+    unit.add_argument("--ways", type=int, default=None)
+    unit.add_argument("--beam", type=float, default=None, help="beam in cost units (12)")
+    unit.add_argument("--trace-depth", type=int, default=None)
+    unit.add_argument("--cost-width", type=int, default=None,
+                      help="bits of the costs the cost unit hands the Viterbi unit")
     board = compare.add_argument_group("board (optional)")
     board.add_argument("--board", choices=["icebreaker", "ulx3s-85f"],
                        help="also run the utterances on this board (flashed with the design)")
@@ -127,13 +137,18 @@ def run_compare_command(args) -> int:
         raise CommandError(f"--jobs must be from 1 to {MAX_JOBS}, not {args.jobs}")
     if args.load and args.board is None:
         raise CommandError("--load writes the model into a board: it needs --board and --port")
+    if args.design and args.board and args.design != args.board:
+        raise CommandError(f"--design {args.design} differs from --board {args.board}: the "
+                           f"board runs the design it was built with")
+    shaped_by = args.board or args.design
     if not 1 <= args.cpu_repeats <= MAX_CPU_REPEATS:
         raise CommandError(f"--cpu-repeats must be from 1 to {MAX_CPU_REPEATS}, not "
                            f"{args.cpu_repeats}")
     try:
-        design = digit_design(args.model, args.corpus,
-                              DesignChoice(sets=args.sets, ways=args.ways, beam=args.beam,
-                                           trace_depth=args.trace_depth, pes=args.pes))
+        base = DesignChoice() if shaped_by is None else board_named(shaped_by).recognizer
+        design = digit_design(args.model, args.corpus, base.given(
+            sets=args.sets, ways=args.ways, beam=args.beam, trace_depth=args.trace_depth,
+            pes=args.pes, fifo_depth=args.fifo_depth, cost_width=args.cost_width))
         utterances = load_test_utterances(design, args.corpus, args.utterances)
     except CompareError as error:
         raise CommandError(str(error)) from error
