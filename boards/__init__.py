@@ -29,6 +29,11 @@ class Board:
         Where a recognizer that takes LOAD frames keeps the PEs' entries
         (``SpMVConfig.entry_memory``): ``"spram"`` on the iCEBreaker, whose block RAM cannot
         hold them; the model then comes over the link after flashing (``asrhw compare --load``).
+    codebook_memory : str
+        Where every recognizer built for it keeps the codebook the PEs look up
+        (``SpMVConfig.codebook_memory``): ``"block"`` on the iCEBreaker, whose logic is the
+        scarce resource (a copy per PE in an EBR instead of 128 flip-flops and a multiplexer:
+        about 170 LCs); the same outputs and cycles either way.
     recognizer : DesignChoice
         The digit recognizer ``asrhw build --model`` builds for it and ``asrhw compare
         --board`` compares, where the command's options do not say otherwise: on the
@@ -43,13 +48,14 @@ class Board:
     platform: str
     loader_board: str
     entry_memory: str = "block"
+    codebook_memory: str = "registers"
     recognizer: DesignChoice = DesignChoice()
 
 
 BOARDS = {
     "icebreaker": Board("icebreaker", "ice40-up5k",
                         "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40_generic",
-                        entry_memory="spram",
+                        entry_memory="spram", codebook_memory="block",
                         recognizer=DesignChoice(sets=16, ways=2, trace_depth=255, pes=1,
                                                 fifo_depth=2, cost_width=12)),
     "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",

@@ -65,16 +65,17 @@ def _walk(design, visit) -> None:
 
 
 def memories(design) -> list:
-    """``(path, width, depth, read_ports, synchronous)`` of every memory in the elaborated
-    ``design``."""
+    """``(path, width, depth, read_ports, synchronous, block)`` of every memory in the
+    elaborated ``design``; ``block``: its ``ram_style`` attribute asks yosys for block RAM."""
     found = []
 
     def visit(sub, where):
         if type(sub).__name__ == "MemoryInstance":
             data = sub._data
             synchronous = all(port._domain != "comb" for port in sub._read_ports)
+            forced = sub._attrs.get("ram_style") == "block"
             found.append((where, Shape.cast(data.shape).width, data.depth,
-                          len(sub._read_ports), synchronous))
+                          len(sub._read_ports), synchronous, forced))
 
     _walk(design, visit)
     return found
@@ -100,11 +101,12 @@ def estimate(design, *, device: str, multipliers) -> dict:
     """
     family = DEVICES[device].family
     uses = []
-    for path, width, depth, reads, synchronous in memories(design):
+    for path, width, depth, reads, synchronous, block in memories(design):
         # a block RAM has one read port: yosys copies the memory for every further one
         blocks = max(1, reads) * _blocks(family, width, depth)
         in_logic = width * depth < LOGIC_BITS[family] or (
             family == "ice40" and width * depth <= ICE40_BLOCK_COST * blocks)
+        in_logic = in_logic and not block
         uses.append(MemoryUse(path, width, depth, 0 if in_logic or not synchronous else blocks))
     resource, size = MULTIPLIER_RESOURCE[family]
     dsp = sum(math.ceil(a / size) * math.ceil(b / size) for a, b in multipliers)

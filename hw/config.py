@@ -84,6 +84,11 @@ class SpMVConfig:
         What holds each PE's entries: ``"block"`` (a memory yosys maps to block RAM, initialized
         with the model) or ``"spram"`` (iCE40UP5K single-port RAMs, ``SB_SPRAM256KA``, 16 K
         words each: no initial contents, so the model is written at run time).
+    codebook_memory : str
+        What holds the 16 codebook values the PEs look up: ``"registers"`` (one copy in
+        flip-flops, read by every PE through a 16-way multiplexer) or ``"block"`` (each PE reads
+        its own copy in a block RAM, with the same timing: the iCE40 has EBRs to spare where it
+        has no logic to spare).
     pointer_memory : str
         What holds each PE's two column-pointer memories (start and end of every column):
         ``"block"`` or ``"spram"`` (one SPRAM block each, at most 16-bit pointers; the iCE40UP5K
@@ -91,6 +96,7 @@ class SpMVConfig:
     """
 
     ENTRY_MEMORIES = ("block", "spram")
+    CODEBOOK_MEMORIES = ("registers", "block")
 
     pes: int = 4
     act_width: int = 16
@@ -108,6 +114,7 @@ class SpMVConfig:
     bias_depth: int | None = None
     entry_memory: str = "block"
     pointer_memory: str = "block"
+    codebook_memory: str = "registers"
 
     CODE_BITS = 4  # 4-bit codes: 0 = zero / padding, 1..15 index the codebook
     CODEBOOK_SIZE = 16
@@ -132,6 +139,10 @@ class SpMVConfig:
         if self.pointer_memory not in self.ENTRY_MEMORIES:
             raise ConfigError(f"{owner}.pointer_memory must be one of "
                               f"{', '.join(self.ENTRY_MEMORIES)}, not {self.pointer_memory!r}")
+        if self.codebook_memory not in self.CODEBOOK_MEMORIES:
+            raise ConfigError(f"{owner}.codebook_memory must be one of "
+                              f"{', '.join(self.CODEBOOK_MEMORIES)}, not "
+                              f"{self.codebook_memory!r}")
         if self.column_depth is not None:
             check_int(owner, "column_depth", self.column_depth, self.max_cols, 1 << 20)
         if self.bias_depth is not None:

@@ -43,8 +43,10 @@ class CostUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         config, width = self.config, self.activations.act_width
+        # in block RAM even when the frame is small: in flip-flops a 198-pdf frame would take
+        # 3,168 of them (yosys keeps small memories in logic), in block RAM one iCE40 EBR
         m.submodules.frame = frame = Memory(shape=signed(width), depth=config.max_outputs,
-                                            init=[])
+                                            init=[], attrs={"ram_style": "block"})
         write = frame.write_port()
         read = frame.read_port()
 

@@ -152,8 +152,9 @@ def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
     ``config`` (a ``SystemConfig``) only reports of a build with the same engine and Viterbi
     unit count (another design's Fmax says nothing about this one)."""
     def engine(spmv: dict) -> dict:
-        # where the board keeps the model (SPRAM or block RAM) changes no cycle
-        return {k: v for k, v in spmv.items() if k not in ("entry_memory", "pointer_memory")}
+        # where the board keeps the model (SPRAM, block RAM, registers) changes no cycle
+        return {k: v for k, v in spmv.items()
+                if k not in ("entry_memory", "pointer_memory", "codebook_memory")}
 
     rows = []
     for path in sorted(Path(reports).glob("system_*.json")):

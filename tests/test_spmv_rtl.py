@@ -80,6 +80,17 @@ def test_random_and_edge_layers_match_golden(index):
     assert cycles >= ideal_cycles(case.layer, case.x)
 
 
+@pytest.mark.parametrize("index", range(0, 24, 3))
+def test_a_codebook_in_block_ram_changes_no_output_and_no_cycle(index):
+    case = make_case(index, seed=7, config=SMALL)
+    runs = [(case.layer, case.x)]
+    [registers] = run_engine(SpMVEngine(SMALL, layer=case.layer), runs, seed=index)
+    [block] = run_engine(SpMVEngine(SMALL.replace(codebook_memory="block"), layer=case.layer),
+                         runs, seed=index)
+    assert block == registers
+    assert block[0] == golden_spmv(case.layer, case.x, SMALL).tolist(), case.name
+
+
 def test_back_to_back_runs_clear_the_accumulators():
     case = make_case(30, seed=3, config=SMALL)
     rng = np.random.default_rng(0)
@@ -107,9 +118,11 @@ def load_words(layer, config):
     return words
 
 
-def test_run_time_loading_replaces_the_layer():
+@pytest.mark.parametrize("codebook_memory", SpMVConfig.CODEBOOK_MEMORIES)
+def test_run_time_loading_replaces_the_layer(codebook_memory):
     first, second = make_case(40, seed=1, config=SMALL), make_case(41, seed=1, config=SMALL)
-    engine = SpMVEngine(SMALL)  # empty memories: everything arrives through the load port
+    # empty memories: everything arrives through the load port
+    engine = SpMVEngine(SMALL.replace(codebook_memory=codebook_memory))
     results = run_engine(engine, [(first.layer, first.x), (second.layer, second.x)],
                          loads=[load_words(first.layer, SMALL), load_words(second.layer, SMALL)])
     assert results[0][0] == golden_spmv(first.layer, first.x, SMALL).tolist()

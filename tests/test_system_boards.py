@@ -20,7 +20,7 @@ from sim.system_cases import reduced_design, small_design
 
 def test_memories_are_read_from_the_design():
     design = small_design(0, pes=3)
-    found = {path: (width, depth) for path, width, depth, _, _ in memories(system_top(design))}
+    found = {path: (width, depth) for path, width, depth, *_ in memories(system_top(design))}
     spmv = design.config.spmv
     assert found["core.engine.pe2.entries"] == (spmv.entry_width, spmv.entry_depth)
     assert found["core.viterbi.trace_memory"][1] == design.config.viterbi.trace_depth
@@ -33,6 +33,9 @@ def test_fifo_storage_is_logic_and_a_second_read_port_doubles_the_blocks():
                                         multipliers=multipliers(design))["memories"]}
     assert uses["core.engine.pe0.column_fifo.storage"].blocks == 0
     assert uses["core.viterbi.table.way0"].blocks == 2 * 2  # 28 bits wide, two read ports
+    # however few pdfs, the cost unit's frame asks for block RAM (ram_style), not flip-flops
+    frame = uses["core.cost_unit.frame"]
+    assert frame.width * frame.depth < 256 and frame.blocks == 1
 
 
 @pytest.mark.parametrize("sets, ways, blocks", [(4, 4, 0), (16, 2, 4)])
@@ -156,6 +159,9 @@ def test_icebreaker_keeps_one_pes_pointers_in_spram_too():
     design = board_design(small_design(0, pes=1), board_named("icebreaker"))
     spmv = design.config.spmv
     assert (spmv.entry_memory, spmv.pointer_memory) == ("spram", "spram")
+    assert spmv.codebook_memory == "block"  # every iCEBreaker design: EBRs for logic
+    ulx3s = board_design(small_design(0, pes=1), board_named("ulx3s-85f")).config.spmv
+    assert ulx3s.codebook_memory == "registers"
     need = estimate(system_top(design), device="ice40-up5k", multipliers=multipliers(design))
     assert need["ICESTORM_SPRAM"] == 3  # entries, starts, ends
     assert not any(name in use.path for use in need["memories"] if use.blocks

@@ -83,13 +83,12 @@ class SpMVEngine(wiring.Component):
         pes = [ProcessingElement(
                    config,
                    pointers=None if layer is None else layer.col_ptr[index],
-                   entries=None if layer is None else layer.entries[index])
+                   entries=None if layer is None else layer.entries[index],
+                   codebook=None if layer is None else layer.codebook)
                for index in range(config.pes)]
         for index, pe in enumerate(pes):
             m.submodules[f"pe{index}"] = pe
 
-        codebook = Signal(data.ArrayLayout(signed(config.codebook_width), 16),
-                          init=[] if layer is None else [int(v) for v in layer.codebook])
         m.submodules.biases = biases = Memory(
             shape=signed(config.bias_width), depth=config.biases_stored,
             init=[] if layer is None else [int(v) for v in layer.bias])
@@ -106,9 +105,7 @@ class SpMVEngine(wiring.Component):
                                  (pe.entry_write, LoadTarget.ENTRY)):
                 m.d.comb += [port.address.eq(request.address), port.data.eq(request.data),
                              port.enable.eq(selected & (request.target == target))]
-            m.d.comb += pe.codebook.eq(codebook)
-        with m.If(writing & (request.target == LoadTarget.CODEBOOK)):
-            m.d.sync += codebook[request.address[:4]].eq(request.data)
+        self._codebook(m, pes, writing & (request.target == LoadTarget.CODEBOOK))
         m.d.comb += [bias_write.addr.eq(request.address), bias_write.data.eq(request.data),
                      bias_write.en.eq(writing & (request.target == LoadTarget.BIAS))]
 
@@ -219,3 +216,21 @@ class SpMVEngine(wiring.Component):
             m.d.comb += result.eq(total)
         m.d.comb += [output_fifo.w_data.eq(result), output_fifo.w_en.eq(total_valid)]
         return m
+
+    def _codebook(self, m, pes, write):
+        """The 16 shared weight values: one register copy the PEs read, or (``codebook_memory
+        == "block"``) a copy in each PE's block RAM; ``write`` stores ``load``'s data at code
+        ``address``."""
+        config, layer, request = self.config, self.layer, self.load.payload
+        if config.codebook_memory == "block":
+            for pe in pes:
+                m.d.comb += [pe.codebook_write.address.eq(request.address),
+                             pe.codebook_write.data.eq(request.data),
+                             pe.codebook_write.enable.eq(write)]
+            return
+        codebook = Signal(data.ArrayLayout(signed(config.codebook_width), config.CODEBOOK_SIZE),
+                          init=[] if layer is None else [int(v) for v in layer.codebook])
+        for pe in pes:
+            m.d.comb += pe.codebook.eq(codebook)
+        with m.If(write):
+            m.d.sync += codebook[request.address[:config.CODE_BITS]].eq(request.data)

@@ -54,7 +54,7 @@ class ProcessingElement(wiring.Component):
         ``config.pointer_memory == "spram"``.
     """
 
-    def __init__(self, config: SpMVConfig, *, pointers=None, entries=None):
+    def __init__(self, config: SpMVConfig, *, pointers=None, entries=None, codebook=None):
         if not isinstance(config, SpMVConfig):
             raise TypeError(f"config must be an SpMVConfig, not {config!r}")
         self.config = config
@@ -66,9 +66,16 @@ class ProcessingElement(wiring.Component):
             raise ValueError("entries in SPRAM have no initial contents: build the PE without "
                              "entries and write them through entry_write")
         self._entry_init = _memory_init(entries, config.entry_depth)
+        self._codebook_init = _memory_init(codebook, config.CODEBOOK_SIZE)
+        if config.codebook_memory == "registers":
+            codebook_port = {"codebook": In(data.ArrayLayout(signed(config.codebook_width),
+                                                             config.CODEBOOK_SIZE))}
+        else:
+            codebook_port = {"codebook_write": In(_write_signature(config.CODE_BITS,
+                                                                   config.codebook_width))}
         super().__init__({
             "columns": In(stream.Signature(column_layout(config))),
-            "codebook": In(data.ArrayLayout(signed(config.codebook_width), 16)),
+            **codebook_port,
             "pointer_write": In(_write_signature(bits_for(config.columns_stored),
                                                  config.pointer_width)),
             "entry_write": In(_write_signature(config.entry_address_bits, config.entry_width)),
@@ -183,9 +190,9 @@ class ProcessingElement(wiring.Component):
         decode_valid = Signal()
         decode_row = Signal(config.local_row_bits)
         decode_value = Signal(signed(config.act_width))
-        weight = Signal(signed(config.codebook_width))
+        weight = self._codebook_lookup(m, code)
         m.d.sync += [decode_valid.eq(registered_valid & (code != 0)), decode_row.eq(row),
-                     decode_value.eq(registered_value), weight.eq(Array(self.codebook)[code])]
+                     decode_value.eq(registered_value)]
 
         # Multiply stage: both multiplier inputs and its output are registers; the accumulator
         # read for the row is issued here, one cycle before the write back.
@@ -221,6 +228,25 @@ class ProcessingElement(wiring.Component):
                                  & ~pending.r_rdy & ~active & ~read_valid & ~registered_valid
                                  & ~decode_valid & ~accumulate_valid)
         return m
+
+    def _codebook_lookup(self, m, code):
+        """The codebook value of ``code`` one cycle later: a register after the engine's shared
+        codebook, or this PE's block RAM copy (written through ``codebook_write``) read at
+        ``code``."""
+        config = self.config
+        if config.codebook_memory == "registers":
+            weight = Signal(signed(config.codebook_width))
+            m.d.sync += weight.eq(Array(self.codebook)[code])
+            return weight
+        # ram_style: 128 bits would stay in flip-flops, which is what this choice avoids
+        m.submodules.codebook = codebook = Memory(
+            shape=signed(config.codebook_width), depth=config.CODEBOOK_SIZE,
+            init=self._codebook_init, attrs={"ram_style": "block"})
+        read, write = codebook.read_port(), codebook.write_port()
+        request = self.codebook_write
+        m.d.comb += [read.addr.eq(code), write.addr.eq(request.address),
+                     write.data.eq(request.data), write.en.eq(request.enable)]
+        return read.data
 
     def _pointer_memories(self, m, read_address):
         """The start and end pointer memories, read at ``read_address`` and written through
