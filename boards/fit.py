@@ -31,12 +31,14 @@ BLOCK_RESOURCE = {"ice40": "ICESTORM_RAM", "ecp5": "DP16KD"}
 MULTIPLIER_RESOURCE = {"ice40": ("ICESTORM_DSP", 16), "ecp5": ("MULT18X18D", 18)}
 # SB_SPRAM256KA blocks, counted under nextpnr's name; only the iCE40UP5K has them
 SPRAM_RESOURCE = "ICESTORM_SPRAM"
-# below this many bits yosys keeps a memory in logic (flip-flops, or LUT RAM on ECP5)
-LOGIC_BITS = {"ice40": 256, "ecp5": 2048}
-# yosys' memory_libmap costs a bit of RAM in flip-flops at 1 and an iCE40 EBR at 64 or more
-# (its brams.txt, plus logic it must add): a memory whose blocks, counting a copy per read
-# port, cost as much as its bits stays in flip-flops (seen: a 4 x 4 hypothesis table's 32 x 8
-# ways, two read ports, went to 256 flip-flops each, not 4 EBRs)
+# below this many bits yosys keeps an ECP5 memory in logic (LUT RAM)
+ECP5_LOGIC_BITS = 2048
+# yosys' memory_libmap costs a bit of RAM in flip-flops at 1 and an iCE40 EBR at 64 (its
+# brams.txt): a memory whose blocks, counting a copy per read port, cost as much as its bits
+# stays in flip-flops. Seen in the iCEBreaker builds: a 4 x 4 hypothesis table's 32 x 8 ways
+# (two read ports: 4 EBRs) went to 256 flip-flops each, a 1 x 255 mark memory to an EBR. For
+# memories of a few hundred bits yosys adds to the RAM's cost the logic around it, so this
+# counts at most a few EBRs too many (5 of 20 in the reduced design), never too few.
 ICE40_BLOCK_COST = 64
 
 
@@ -104,8 +106,10 @@ def estimate(design, *, device: str, multipliers) -> dict:
     for path, width, depth, reads, synchronous, block in memories(design):
         # a block RAM has one read port: yosys copies the memory for every further one
         blocks = max(1, reads) * _blocks(family, width, depth)
-        in_logic = width * depth < LOGIC_BITS[family] or (
-            family == "ice40" and width * depth <= ICE40_BLOCK_COST * blocks)
+        if family == "ice40":
+            in_logic = width * depth <= ICE40_BLOCK_COST * blocks
+        else:
+            in_logic = width * depth < ECP5_LOGIC_BITS
         in_logic = in_logic and not block
         uses.append(MemoryUse(path, width, depth, 0 if in_logic or not synchronous else blocks))
     resource, size = MULTIPLIER_RESOURCE[family]

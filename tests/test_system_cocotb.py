@@ -113,10 +113,12 @@ def test_a_model_loaded_over_the_link_decodes_like_golden_and_can_be_replaced(si
                                                                                entry_memory):
     built = small_design(0)
     # a recognizer whose memories start empty: everything it knows comes over the UART (with
-    # "spram" the entries and the column pointers are in SB_SPRAM256KA blocks, simulated by
-    # yosys' model of them)
+    # "spram" as on the iCEBreaker: the entries and the column pointers in SB_SPRAM256KA
+    # blocks, simulated by yosys' model of them, and the codebook in the PE's block RAM)
     config = built.config
-    spmv = config.spmv.replace(entry_memory=entry_memory, pointer_memory=entry_memory)
+    spmv = config.spmv.replace(
+        entry_memory=entry_memory, pointer_memory=entry_memory,
+        codebook_memory="block" if entry_memory == "spram" else "registers")
     blank = dataclasses.replace(built, config=dataclasses.replace(
         config, preload_model=False, spmv=spmv))
     other = _other_model(built)

@@ -95,17 +95,20 @@ class SpMVEngine(wiring.Component):
         bias_read = biases.read_port()
         bias_write = biases.write_port()
 
-        # Run-time writes, accepted only while idle so a run never sees half a layer.
-        request = self.load.payload
+        # Run-time writes, accepted only while idle so a run never sees half a layer, and
+        # registered before they reach the memories: unregistered, the host's decision to write
+        # ran on through an SPRAM's address multiplexer (the iCEBreaker's worst path, 35 ns).
+        request = Signal.like(self.load.payload)
         writing = Signal()
-        m.d.comb += [self.load.ready.eq(~self.busy), writing.eq(self.load.valid & ~self.busy)]
+        m.d.comb += self.load.ready.eq(~self.busy)
+        m.d.sync += [request.eq(self.load.payload), writing.eq(self.load.valid & ~self.busy)]
         for index, pe in enumerate(pes):
             selected = writing & (request.pe == index)
             for port, target in ((pe.pointer_write, LoadTarget.POINTER),
                                  (pe.entry_write, LoadTarget.ENTRY)):
                 m.d.comb += [port.address.eq(request.address), port.data.eq(request.data),
                              port.enable.eq(selected & (request.target == target))]
-        self._codebook(m, pes, writing & (request.target == LoadTarget.CODEBOOK))
+        self._codebook(m, pes, request, writing & (request.target == LoadTarget.CODEBOOK))
         m.d.comb += [bias_write.addr.eq(request.address), bias_write.data.eq(request.data),
                      bias_write.en.eq(writing & (request.target == LoadTarget.BIAS))]
 
@@ -217,11 +220,11 @@ class SpMVEngine(wiring.Component):
         m.d.comb += [output_fifo.w_data.eq(result), output_fifo.w_en.eq(total_valid)]
         return m
 
-    def _codebook(self, m, pes, write):
+    def _codebook(self, m, pes, request, write):
         """The 16 shared weight values: one register copy the PEs read, or (``codebook_memory
-        == "block"``) a copy in each PE's block RAM; ``write`` stores ``load``'s data at code
-        ``address``."""
-        config, layer, request = self.config, self.layer, self.load.payload
+        == "block"``) a copy in each PE's block RAM; ``write`` stores ``request``'s data at
+        code ``address``."""
+        config, layer = self.config, self.layer
         if config.codebook_memory == "block":
             for pe in pes:
                 m.d.comb += [pe.codebook_write.address.eq(request.address),
