@@ -52,6 +52,10 @@ class ProcessingElement(wiring.Component):
         live in SPRAM (:class:`hw.spram.SPRAM`), which starts empty: ``entries`` must be
         omitted and the entries written before a run; so must ``pointers`` with
         ``config.pointer_memory == "spram"``.
+    codebook : sequence of int, optional
+        Initial contents of the PE's own codebook copy when ``config.codebook_memory ==
+        "block"`` (written through ``codebook_write``); with ``"registers"`` the PE reads the
+        engine's copy on ``codebook`` instead.
     """
 
     def __init__(self, config: SpMVConfig, *, pointers=None, entries=None, codebook=None):
