@@ -145,7 +145,7 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
     bitstream = build_dir / ("top.bin" if device.family == "ice40" else "top.bit")
     return {
         "board": board.name, "device": board.device, "bitstream": str(bitstream),
-        "fmax_mhz": round(min(fmax), 2) if fmax else None,
+        "fmax_mhz": round(min(fmax), 2) if fmax else None, "seed": seed,
         "clock_mhz": design.config.link.clock_hz / 1e6,
         "utilization": utilization,
         "estimate": {k: v for k, v in estimate.items() if k != "memories"},

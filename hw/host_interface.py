@@ -192,7 +192,7 @@ class HostInterface(wiring.Component):
                                 reply(FrameType.ERROR, 1, code=LinkError.BAD_LENGTH)
                             with m.Else():
                                 m.d.sync += [index.eq(1), writing_pass.eq(0)]
-                                m.next = "LOAD_RECORD"
+                                m.next = "LOAD_NEXT"
                     with m.Default():
                         m.d.comb += receiver.frames.ready.eq(1)
                         reply(FrameType.ERROR, 1, code=LinkError.UNKNOWN_TYPE)
@@ -272,14 +272,23 @@ class HostInterface(wiring.Component):
         """The FSM states of a LOAD frame: two passes over its records (check, then write)."""
         load_format = self.load_format
         size = load_format.record_bytes
-        with m.State("LOAD_RECORD"):  # `index`: where the next record starts
-            with m.If(index == frame.length):
+        # where `index` stands in the frame, registered before it steers the FSM (the adder
+        # and comparators into the index's enable were the iCEBreaker's worst path)
+        at_end = Signal()
+        cut_short = Signal()
+        with m.State("LOAD_NEXT"):  # `index`: where the next record starts
+            m.d.sync += [at_end.eq(index == frame.length),
+                         cut_short.eq(index + size > frame.length)]
+            m.next = "LOAD_RECORD"
+        with m.State("LOAD_RECORD"):
+            with m.If(at_end):
                 with m.If(writing_pass):
                     m.d.comb += receiver.frames.ready.eq(1)
                     reply(FrameType.ACK, 0, remember=True)
                 with m.Else():  # every record checked: write them
                     m.d.sync += [index.eq(1), writing_pass.eq(1)]
-            with m.Elif(index + size > frame.length):  # the last record is cut short
+                    m.next = "LOAD_NEXT"
+            with m.Elif(cut_short):  # the last record is cut short
                 m.d.comb += receiver.frames.ready.eq(1)
                 reply(FrameType.ERROR, 1, code=LinkError.BAD_LENGTH)
             with m.Else():
@@ -311,7 +320,7 @@ class HostInterface(wiring.Component):
             with m.If(~writing_pass):
                 with m.If(record_ok):
                     m.d.sync += index.eq(index + size)
-                    m.next = "LOAD_RECORD"
+                    m.next = "LOAD_NEXT"
                 with m.Else():
                     m.d.comb += receiver.frames.ready.eq(1)
                     reply(FrameType.ERROR, 1, code=LinkError.BAD_RECORD)
@@ -323,4 +332,4 @@ class HostInterface(wiring.Component):
                              self.load.payload.data.eq(record[data_start:])]
                 with m.If(self.load.ready):
                     m.d.sync += index.eq(index + size)
-                    m.next = "LOAD_RECORD"
+                    m.next = "LOAD_NEXT"

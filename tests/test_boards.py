@@ -95,3 +95,14 @@ def test_pes_without_a_model_is_refused_for_the_system(tmp_path, capsys):
     assert "--pes 8: the reduced design (no --model) has its own engine" in \
         capsys.readouterr().err
     assert not (tmp_path / "report.json").exists()
+
+
+def test_a_negative_seed_is_refused(tmp_path, capsys):
+    from sw.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["build", "--board", "ulx3s-85f", "--seed", "-1", "--json",
+              str(tmp_path / "report.json")])
+    assert exit_info.value.code == 2
+    assert "--seed must be 0 or more, not -1" in capsys.readouterr().err
+    assert not (tmp_path / "report.json").exists()

@@ -60,6 +60,8 @@ def register(top, groups):
                               "board's choice, else the model's)")
     build.add_argument("--freq", type=float, default=None,
                        help="clock constraint in MHz (default: 40 for iCE40, 125 for ECP5)")
+    build.add_argument("--seed", type=int, default=1,
+                       help="nextpnr's placement seed (Fmax moves a few %% between seeds)")
     build.add_argument("--build-dir", type=Path, default=Path("build"))
     build.add_argument("--json", type=Path, required=True, help="report file to write")
     build.set_defaults(func=run_build)
@@ -89,6 +91,8 @@ def run_build(args) -> int:
     from sw.cli import CommandError
 
     board = board_named(args.board)
+    if args.seed < 0:
+        raise CommandError(f"--seed must be 0 or more, not {args.seed}")
     if args.unit == "system":
         return _build_system(args, board)
     freq = args.freq or (40.0 if board.device.startswith("ice40") else 125.0)
@@ -125,7 +129,8 @@ def run_build(args) -> int:
     build_dir = args.build_dir / f"{args.unit}-{board.name}"
     print(f"building {args.unit} ({what}) for {board.name} in {build_dir} ...", flush=True)
     try:
-        report = synthesize(unit, device=board.device, build_dir=build_dir, freq_mhz=freq)
+        report = synthesize(unit, device=board.device, build_dir=build_dir, freq_mhz=freq,
+                            seed=args.seed)
     except SynthesisError as error:
         raise CommandError(str(error)) from error
     report = {"board": board.name, "unit": args.unit, "config": config_to_dict(config),
@@ -173,7 +178,7 @@ def _build_system(args, board) -> int:
     build_dir = args.build_dir / f"system-{board.name}"
     print(f"building the recognizer ({what}) for {board.name} in {build_dir} ...", flush=True)
     try:
-        report = build_system(design, board, build_dir=build_dir)
+        report = build_system(design, board, build_dir=build_dir, seed=args.seed)
     except (FitError, SynthesisError) as error:
         raise CommandError(str(error)) from error
     report["design"] = what
