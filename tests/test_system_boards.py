@@ -137,7 +137,8 @@ def test_full_digit_recognizer_builds_for_icebreaker(quick_digit_model, tmp_path
     used = {name: v["used"] for name, v in report["utilization"].items()}
     assert used["ICESTORM_LC"] <= 5280
     assert used["ICESTORM_RAM"] == report["estimate"]["ICESTORM_RAM"] <= 30
-    assert used["ICESTORM_DSP"] == report["estimate"]["ICESTORM_DSP"] == 2
+    # the MAC, and the cost unit's scale (a constant: yosys may or may not give it a DSP)
+    assert 1 <= used["ICESTORM_DSP"] <= report["estimate"]["ICESTORM_DSP"] == 2
     assert used["ICESTORM_SPRAM"] == 3 + (report["model"]["entries_per_pe"] > 16384)
     assert report["fmax_mhz"] > 12  # runs at the board's 12 MHz
     assert (tmp_path / "top.bin").stat().st_size > 0
