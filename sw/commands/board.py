@@ -30,8 +30,8 @@ def register(top, groups):
     spmv = build.add_argument_group("spmv unit (hw.config.SpMVConfig)")
     spmv.add_argument("--pes", type=int, default=None,
                       help=f"SpMV processing elements (spmv unit: {SPMV_UNIT_PES}; system with "
-                           "--model: the PE count the model was exported for, re-encoded when "
-                           "given)")
+                           "--model: the board's choice, iCEBreaker 1, else the PE count the "
+                           "model was exported for; the model is re-encoded)")
     spmv.add_argument("--fifo-depth", type=int, default=None,
                       help=f"each PE's column FIFO (spmv unit: {SPMV_UNIT_FIFO_DEPTH}; system "
                            "with --model: the board's choice, else the model's)")
@@ -59,7 +59,8 @@ def register(top, groups):
                          help=f"cost bits (viterbi unit: {VITERBI_UNIT_COST_WIDTH}; system: the "
                               "board's choice, else the model's)")
     build.add_argument("--freq", type=float, default=None,
-                       help="clock constraint in MHz (default: 40 for iCE40, 125 for ECP5)")
+                       help="clock constraint in MHz of a unit built out of context (default: "
+                            "40 for iCE40, 125 for ECP5); the system runs at the board's clock")
     build.add_argument("--seed", type=int, default=1,
                        help="nextpnr's placement seed (Fmax moves a few %% between seeds)")
     build.add_argument("--build-dir", type=Path, default=Path("build"))
