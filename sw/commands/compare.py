@@ -189,7 +189,7 @@ def run_compare_command(args) -> int:
         for row in report["projected"]:
             row["speedup_vs_cpu"] = cpu / row["seconds_per_frame"]
             print(f"{row['board']}: {1e6 * row['seconds_per_frame']:.1f} us/frame at "
-                  f"{row['fmax_mhz']} MHz -> {row['speedup_vs_cpu']:.1f}x the CPU peer")
+                  f"{row['fmax_mhz']} MHz -> {row['speedup_vs_cpu']:.2g}x the CPU peer")
         if not report["projected"]:
             print("no board build of this design (boards/reports/system_*.json with the same "
                   "engine and Viterbi config): run 'asrhw build --board ulx3s-85f --model ... "
