@@ -33,7 +33,7 @@ class Board:
         Where every recognizer built for it keeps the codebook the PEs look up
         (``SpMVConfig.codebook_memory``): ``"block"`` on the iCEBreaker, whose logic is the
         scarce resource (a copy per PE in an EBR instead of 128 flip-flops and a multiplexer:
-        about 170 LCs); the same outputs and cycles either way.
+        240 LCs fewer in the digit design); the same outputs and cycles either way.
     recognizer : DesignChoice
         The digit recognizer ``asrhw build --model`` builds for it and ``asrhw compare
         --board`` compares, where the command's options do not say otherwise: on the
