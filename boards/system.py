@@ -60,8 +60,9 @@ def board_design(design: SystemDesign, board: Board) -> SystemDesign:
     codebook where the board keeps it (``Board.codebook_memory``), and, if it takes LOAD
     frames, its entries where the board keeps them (``Board.entry_memory``; in SPRAM the
     bitstream holds no model: the host loads it). The column pointers join the
-    entries in SPRAM when the device's blocks hold both (two blocks per PE: on the UP5K, one
-    PE with up to 32 K entries), which frees eight EBRs per PE for the Viterbi unit."""
+    entries in SPRAM when the device's blocks hold both (two more blocks per PE up to 16 K
+    columns: on the UP5K, one PE with up to 32 K entries), which frees eight EBRs per PE for the
+    Viterbi unit."""
     config = design.config
     clock = int(platform_of(board).default_clk_frequency)
     link = dataclasses.replace(config.link, clock_hz=clock, baud=LINK_BAUD)
@@ -71,7 +72,8 @@ def board_design(design: SystemDesign, board: Board) -> SystemDesign:
         spmv = config.spmv.replace(entry_memory=board.entry_memory)
         if board.entry_memory == "spram":
             blocks = DEVICES[board.device].budget.get(SPRAM_RESOURCE, 0)
-            needed = spmv.pes * (spram_blocks_for(spmv.entry_depth) + 2)
+            needed = spmv.pes * (spram_blocks_for(spmv.entry_depth)
+                                 + 2 * spram_blocks_for(spmv.columns_stored))
             if needed <= blocks and spmv.pointer_width <= SPRAM_WIDTH:
                 spmv = spmv.replace(pointer_memory="spram")
         config = dataclasses.replace(config, spmv=spmv,

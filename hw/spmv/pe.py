@@ -257,48 +257,49 @@ class ProcessingElement(wiring.Component):
         ``pointer_write`` (``col_ptr[address] = data``: the start of column ``address`` and the
         end of column ``address - 1``); returns both read data."""
         config, request = self.config, self.pointer_write
-        writes = {"start": (request.address,
-                            request.enable & (request.address < config.columns_stored)),
-                  "end": (request.address - 1, request.enable & (request.address != 0))}
-        init = {"start": self._pointer_init[:-1], "end": self._pointer_init[1:]}
-        read_data = []
-        for name, (write_address, write_enable) in writes.items():
-            if config.pointer_memory == "spram":
-                # one port: writes come only while the engine is idle (loading)
-                memory = SPRAM(width=config.pointer_width, depth=config.columns_stored)
-                m.d.comb += [memory.address.eq(Mux(request.enable, write_address, read_address)),
-                             memory.write_data.eq(request.data),
-                             memory.write_enable.eq(write_enable)]
-                read_data.append(memory.read_data)
-            else:
-                memory = Memory(shape=config.pointer_width, depth=config.columns_stored,
-                                init=init[name])
-                read, write = memory.read_port(), memory.write_port()
-                m.d.comb += [read.addr.eq(read_address), write.addr.eq(write_address),
-                             write.data.eq(request.data), write.en.eq(write_enable)]
-                read_data.append(read.data)
-            m.submodules[f"{name}s"] = memory
-        return read_data
+        in_range = request.address < config.columns_stored
+        starts = _model_memory(
+            m, "starts", config.pointer_memory, width=config.pointer_width,
+            depth=config.columns_stored, init=self._pointer_init[:-1],
+            read_address=read_address, writing=request.enable, write_address=request.address,
+            write_data=request.data, write_enable=request.enable & in_range)
+        ends = _model_memory(
+            m, "ends", config.pointer_memory, width=config.pointer_width,
+            depth=config.columns_stored, init=self._pointer_init[1:],
+            read_address=read_address, writing=request.enable,
+            write_address=request.address - 1, write_data=request.data,
+            write_enable=request.enable & (request.address != 0))
+        return starts, ends
 
     def _entry_memory(self, m, read_address):
         """The entry memory, read at ``read_address`` (answered next cycle) and written through
         ``entry_write``; returns the read data."""
         config, write = self.config, self.entry_write
-        if config.entry_memory == "spram":
-            # one port: writes come only while the engine is idle (loading), so they take it
-            m.submodules.entries = entries = SPRAM(width=config.entry_width,
-                                                   depth=config.entry_depth)
-            m.d.comb += [entries.address.eq(Mux(write.enable, write.address, read_address)),
-                         entries.write_data.eq(write.data),
-                         entries.write_enable.eq(write.enable)]
-            return entries.read_data
-        m.submodules.entries = entries = Memory(
-            shape=config.entry_width, depth=config.entry_depth, init=self._entry_init)
-        entry_read, entry_write = entries.read_port(), entries.write_port()
-        m.d.comb += [entry_read.addr.eq(read_address),
-                     entry_write.addr.eq(write.address), entry_write.data.eq(write.data),
-                     entry_write.en.eq(write.enable)]
-        return entry_read.data
+        return _model_memory(
+            m, "entries", config.entry_memory, width=config.entry_width,
+            depth=config.entry_depth, init=self._entry_init, read_address=read_address,
+            writing=write.enable, write_address=write.address, write_data=write.data,
+            write_enable=write.enable)
+
+
+def _model_memory(m, name, kind, *, width, depth, init, read_address, writing, write_address,
+                  write_data, write_enable):
+    """A memory of the model added to ``m`` as ``name``, read at ``read_address`` (answered
+    the next cycle); returns the read data. ``kind`` ``"block"``: a ``Memory`` with a read and a
+    write port, initialized with ``init``. ``"spram"``: :class:`hw.spram.SPRAM`, one port, so
+    its address is the write's while ``writing`` (writes come only while the engine is idle,
+    loading) and ``init`` is not used (SPRAM has no initial contents)."""
+    if kind == "spram":
+        m.submodules[name] = memory = SPRAM(width=width, depth=depth)
+        m.d.comb += [memory.address.eq(Mux(writing, write_address, read_address)),
+                     memory.write_data.eq(write_data),
+                     memory.write_enable.eq(write_enable)]
+        return memory.read_data
+    m.submodules[name] = memory = Memory(shape=width, depth=depth, init=init)
+    read, write = memory.read_port(), memory.write_port()
+    m.d.comb += [read.addr.eq(read_address), write.addr.eq(write_address),
+                 write.data.eq(write_data), write.en.eq(write_enable)]
+    return read.data
 
 
 def _write_signature(address_bits, data_bits):
