@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The simulator runner's Verilog for Icarus (the bit-exact cocotb tests run what it writes)."""
 
 import re
