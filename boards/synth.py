@@ -27,6 +27,8 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from boards.timing import worst_path
+
 __all__ = ["DEVICES", "Device", "PinHarness", "SynthesisError", "synthesize"]
 
 
@@ -180,6 +182,7 @@ def synthesize(unit: wiring.Component, *, device: str, build_dir, freq_mhz: floa
         "device": device,
         "fmax_mhz": round(min(fmax), 2) if fmax else None,
         "constraint_mhz": freq_mhz,
+        "worst_path": worst_path(raw),
         "utilization": utilization,
         "harness_ffs": input_bits + 1,
         "seconds": round(time.monotonic() - started, 1),

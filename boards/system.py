@@ -23,6 +23,7 @@ from boards import Board
 from boards.fit import SPRAM_RESOURCE, check_fit
 from boards.flash import find_loader
 from boards.synth import DEVICES, SynthesisError
+from boards.timing import worst_path
 from hw.config import config_to_dict
 from hw.spram import BLOCK_WIDTH as SPRAM_WIDTH
 from hw.spram import blocks_for as spram_blocks_for
@@ -148,6 +149,7 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
     return {
         "board": board.name, "device": board.device, "bitstream": str(bitstream),
         "fmax_mhz": round(min(fmax), 2) if fmax else None, "seed": seed,
+        "worst_path": worst_path(raw),
         "clock_mhz": design.config.link.clock_hz / 1e6,
         "utilization": utilization,
         "estimate": {k: v for k, v in estimate.items() if k != "memories"},

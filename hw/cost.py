@@ -56,21 +56,32 @@ class CostUnit(wiring.Component):
         ceiling = (1 << config.cost_width) - 1
         difference = Signal(width + 1)  # max - y >= 0, up to 2**width - 1
         product = Signal(width + 1 + config.scale_width)
-        m.d.comb += [write.addr.eq(index), write.data.eq(self.scores.payload),
+        # A score is registered as it arrives and stored and compared with the maximum the
+        # cycle after: the engine's output multiplexer and handshake then end in flip-flops,
+        # not in the comparator and the maximum's enable (the iCE40's worst path).
+        taken = Signal()
+        taken_first = Signal()
+        taken_score = Signal(signed(width))
+        taken_index = Signal.like(index)
+        m.d.sync += [taken.eq(0), taken_score.eq(self.scores.payload), taken_index.eq(index),
+                     taken_first.eq(index == 0)]
+        m.d.comb += [write.addr.eq(taken_index), write.data.eq(taken_score), write.en.eq(taken),
                      read.addr.eq(index), self.costs.payload.eq(cost)]
+        with m.If(taken & (taken_first | (taken_score > best))):
+            m.d.sync += best.eq(taken_score)
 
         with m.FSM():
             with m.State("COLLECT"):
                 m.d.comb += self.scores.ready.eq(1)
                 with m.If(self.scores.valid):
-                    m.d.comb += write.en.eq(1)
-                    with m.If((index == 0) | (self.scores.payload > best)):
-                        m.d.sync += best.eq(self.scores.payload)
+                    m.d.sync += taken.eq(1)
                     with m.If(index + 1 == self.count):
                         m.d.sync += index.eq(0)
-                        m.next = "READ"
+                        m.next = "STORE"
                     with m.Else():
                         m.d.sync += index.eq(index + 1)
+            with m.State("STORE"):  # the frame's last score is written and compared
+                m.next = "READ"
             with m.State("READ"):  # the score at `index` is read during this cycle
                 m.next = "CONVERT"
             # The subtraction and the multiplier are in different cycles: after block RAM

@@ -63,6 +63,16 @@ def test_rtl_matches_golden(seed):
     assert run_unit(list(frames), scale, seed) == expected.ravel().tolist()
 
 
+@pytest.mark.parametrize("pdfs", [1, 2])
+def test_rtl_matches_golden_when_the_frame_is_read_right_after_its_last_write(pdfs):
+    # the last score is stored the cycle after it arrives; a one-pdf frame reads it back next
+    frames = np.array([[5] * pdfs, [-7] * pdfs, [2047, -2048][:pdfs]])
+    expected = golden_costs(frames, scale=1000, act_frac=ACT.act_frac,
+                            scale_frac=COST.scale_frac, cost_frac=COST.cost_frac,
+                            cost_width=COST.cost_width)
+    assert run_unit(list(frames), 1000, pdfs) == expected.ravel().tolist()
+
+
 def test_golden_costs_are_relative_to_the_best_and_saturate():
     costs = golden_costs(np.array([16, 0, -8000]), scale=64, act_frac=4, scale_frac=6,
                          cost_frac=2, cost_width=10)

@@ -15,6 +15,7 @@ from boards.system import (
     platform_of,
     system_top,
 )
+from boards.timing import worst_path
 from sim.system_cases import reduced_design, small_design
 
 
@@ -87,6 +88,25 @@ def test_board_top_elaborates_with_the_board_clock(board):
     assert plan.files  # Verilog and constraints were generated
 
 
+def _segment(kind, delay, source, sink):
+    return {"type": kind, "delay": delay, "from": {"cell": source}, "to": {"cell": sink}}
+
+
+def test_worst_path_is_the_slowest_clock_to_clock_path_split_into_cells_and_wires():
+    clock = "posedge cd_sync.clk"
+    report = {"critical_paths": [
+        {"from": clock, "to": clock, "path": [
+            _segment("clk-to-q", 1.0, "a", "a"), _segment("routing", 3.0, "a", "b"),
+            _segment("logic", 0.5, "b", "b"), _segment("routing", 2.0, "b", "c"),
+            _segment("setup", 0.25, "c", "c")]},
+        # a pin's path is longer here but does not bound the clock
+        {"from": "<async>", "to": clock, "path": [
+            _segment("source", 0.0, "pin", "pin"), _segment("routing", 20.0, "pin", "d")]}]}
+    assert worst_path(report) == {"from": "a", "to": "c", "delay_ns": 6.75,
+                                  "routing_ns": 5.0, "cell_ns": 1.75, "logic_levels": 1}
+    assert worst_path({"critical_paths": []}) is None
+
+
 @pytest.mark.slow
 def test_reduced_recognizer_builds_for_icebreaker(tmp_path):
     # the reduced design (no --model): one PE with a 4-deep column FIFO, a 2 x 2 table
@@ -141,6 +161,8 @@ def test_full_digit_recognizer_builds_for_icebreaker(quick_digit_model, tmp_path
     assert 1 <= used["ICESTORM_DSP"] <= report["estimate"]["ICESTORM_DSP"] == 2
     assert used["ICESTORM_SPRAM"] == 3 + (report["model"]["entries_per_pe"] > 16384)
     assert report["fmax_mhz"] > 12  # runs at the board's 12 MHz
+    # nextpnr's Fmax is the worst path's delay inverted
+    assert abs(1000 / report["worst_path"]["delay_ns"] - report["fmax_mhz"]) < 0.5
     assert (tmp_path / "top.bin").stat().st_size > 0
 
 

@@ -155,9 +155,10 @@ class HypothesisTable(wiring.Component):
         fetching = Signal()  # stage 2 holds an insert
         fetch_offered = Signal(insert_layout(config))
         fetch_set = Signal(set_bits)
-        m.d.sync += fetching.eq(accept)
-        with m.If(accept):
-            m.d.sync += [fetch_offered.eq(self.inserts.payload), fetch_set.eq(new_set)]
+        # The offer is registered every cycle, used only when ``fetching``: ``accept`` (late,
+        # behind the beam's comparison) drives one flip-flop instead of every offer bit's enable.
+        m.d.sync += [fetching.eq(accept), fetch_offered.eq(self.inserts.payload),
+                     fetch_set.eq(new_set)]
 
         # Stage 4's registers: what the decision needs about the set as it will be when this
         # insert decides -- its valid bits and the outcome of every comparison. Stage 3 makes

@@ -191,9 +191,8 @@ class ViterbiUnit(wiring.Component):
         # ---- utterance state -----------------------------------------------------------
         EXPAND, EPSILON, FINAL, COLLECT = 0, 1, 2, 3
         mode = Signal(2)
-        mode_next = Signal(2)  # the scan's first read must already use the new mode's bank
-        m.d.comb += mode_next.eq(mode)
         best = Signal(cost_width)  # the beam's running best of the frame
+        threshold = Signal(cost_width)  # best + beam, saturating
         base = Signal(cost_width)  # best cost of the current bank, subtracted on reading
         next_min = Signal(cost_width)  # best cost written to the next bank so far
         next_written = Signal()
@@ -216,8 +215,15 @@ class ViterbiUnit(wiring.Component):
                      table.trace_full.eq((head == none) & (high_water == depth))]
 
         # ---- scan: hypotheses out of the table, in set-then-way order -----------------
+        # A scan starts the cycle after the control asks for it (``scan_start`` is a
+        # register): the control's decision, late behind the pipeline's idle test or a score
+        # handshake, then ends in flip-flops instead of running on into the table's read
+        # address and the scan's latch. ``scanning`` covers that cycle for the control.
         scan_start = Signal()
         scan_on = Signal()
+        scanning = Signal()
+        m.d.comb += scanning.eq(scan_start | scan_on)
+        m.d.sync += scan_start.eq(0)  # a pulse: the control's start_scan sets it for a cycle
         scan_set = Signal(max(1, config.set_bits))
         scan_set_next = Signal.like(scan_set)
         sets_left = Signal()
@@ -234,7 +240,7 @@ class ViterbiUnit(wiring.Component):
         peeking = Signal()
         m.d.comb += [scan_set_next.eq(scan_set),
                      table.read_set.eq(Mux(peeking, self.peek_set, scan_set_next)),
-                     table.read_next.eq(~peeking & (mode_next == EPSILON)),
+                     table.read_next.eq(~peeking & (mode == EPSILON)),
                      self.peek_entries.eq(table.read_entries),
                      self.peek_valid.eq(table.read_valid)]
 
@@ -387,13 +393,20 @@ class ViterbiUnit(wiring.Component):
         beam = Signal(offer)
         m.d.sync += [beam.eq(scored_stage),
                      beam.cost.eq(Mux(mode == EXPAND, with_score, scored_stage.cost))]
-        threshold = _saturating_add(m, best, Const(config.beam, cost_width), cost_width,
-                                    "threshold")
+        # The threshold ``best + beam`` (saturating) is a register that moves with ``best``:
+        # the offer's own threshold is summed beside the comparison, so the path into the
+        # table's accept is one comparator of two registers, not an adder and a comparator.
         passes_beam = Signal()
+        offered_threshold = _saturating_add(m, beam.cost, Const(config.beam, cost_width),
+                                            cost_width, "offered_threshold")
         m.d.comb += passes_beam.eq(beam.cost <= threshold)
-        with m.If(beam.valid & passes_beam & (beam.cost < best)):
-            m.d.sync += best.eq(beam.cost)
-        with m.If(beam.valid & ~passes_beam):
+        # A cost below the best is within the beam too (the beam is not negative).
+        with m.If(beam.valid & (beam.cost < best)):
+            m.d.sync += [best.eq(beam.cost), threshold.eq(offered_threshold)]
+        # Counted a cycle late, so the comparison drives one flip-flop, not a 32-bit adder.
+        pruned = Signal()
+        m.d.sync += pruned.eq(beam.valid & ~passes_beam)
+        with m.If(pruned):
             m.d.sync += counters["beam_pruned"].eq(counters["beam_pruned"] + 1)
 
         insert_start = Signal()  # the start state, before frame 0: no beam, cost 0
@@ -524,8 +537,7 @@ class ViterbiUnit(wiring.Component):
             m.d.sync += counters["cycles"].eq(counters["cycles"] + 1)
 
         def start_scan(new_mode):
-            m.d.comb += [scan_start.eq(1), mode_next.eq(new_mode)]
-            m.d.sync += mode.eq(new_mode)
+            m.d.sync += [scan_start.eq(1), mode.eq(new_mode)]
 
         def start_epsilon():
             start_scan(EPSILON)
@@ -543,7 +555,8 @@ class ViterbiUnit(wiring.Component):
                     m.d.sync += [counters[name].eq(0) for name in COUNTERS]
                     m.d.sync += [total.eq(0), head.eq(none), link_on_port.eq(0),
                                  high_water.eq(0), free.eq(depth), overflow.eq(0),
-                                 best.eq(cost_max), next_written.eq(0), passes.eq(0),
+                                 best.eq(cost_max), threshold.eq(cost_max),
+                                 next_written.eq(0), passes.eq(0),
                                  from_frame.eq(0), score_count.eq(0),
                                  self.score_error.eq(0), self.final_reached.eq(0),
                                  final_seen.eq(0), any_seen.eq(0)]
@@ -562,7 +575,7 @@ class ViterbiUnit(wiring.Component):
                     m.next = "EPSILON"
             with m.State("FILL"):
                 m.d.comb += [self.busy.eq(1), self.scores.ready.eq(1),
-                             score_write.addr.eq(score_count), peeking.eq(~scan_start)]
+                             score_write.addr.eq(score_count), peeking.eq(1)]
                 with m.If(self.scores.valid):
                     with m.If(self.scores.payload.utterance_end):
                         with m.If(score_count != 0):
@@ -576,7 +589,8 @@ class ViterbiUnit(wiring.Component):
                             m.d.comb += score_write.en.eq(1)
                             m.d.sync += score_count.eq(score_count + 1)
                         with m.If(self.scores.payload.frame_end):
-                            m.d.sync += [score_count.eq(0), best.eq(cost_max), from_frame.eq(1)]
+                            m.d.sync += [score_count.eq(0), best.eq(cost_max),
+                                         threshold.eq(cost_max), from_frame.eq(1)]
                             with m.If(free < config.trace_gc_threshold):
                                 m.d.sync += counters["trace_collections"].eq(
                                     counters["trace_collections"] + 1)
@@ -589,7 +603,7 @@ class ViterbiUnit(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += counters["collect_cycles"].eq(counters["collect_cycles"] + 1)
                 collect_mark_ports()
-                with m.If(~scan_on & ~chasing & ~seen & ~starts.r_rdy):
+                with m.If(~scanning & ~chasing & ~seen & ~starts.r_rdy):
                     m.d.sync += [sweep_index.eq(0), sweep_have.eq(0), head.eq(none),
                                  free.eq(depth - high_water)]
                     m.next = "COLLECT_SWEEP"
@@ -618,14 +632,14 @@ class ViterbiUnit(wiring.Component):
                 m.d.sync += counters["expand_cycles"].eq(counters["expand_cycles"] + 1)
                 with m.If(have):
                     m.d.sync += counters["expand_arcs"].eq(counters["expand_arcs"] + 1)
-                with m.If(~scan_on & pipeline_idle):
+                with m.If(~scanning & pipeline_idle):
                     m.d.sync += passes.eq(0)
                     start_epsilon()
                     m.next = "EPSILON"
             with m.State("EPSILON"):
                 m.d.comb += [self.busy.eq(1), inserts_run.eq(1)]
                 m.d.sync += counters["epsilon_cycles"].eq(counters["epsilon_cycles"] + 1)
-                with m.If(~scan_on & pipeline_idle):
+                with m.If(~scanning & pipeline_idle):
                     with m.If(~pass_changed):
                         m.next = "SWAP"
                     with m.Elif(passes + 1 == config.max_epsilon_passes):
@@ -645,7 +659,7 @@ class ViterbiUnit(wiring.Component):
                 m.next = "FILL"
             with m.State("FINAL"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(~scan_on & pipeline_idle):
+                with m.If(~scanning & pipeline_idle):
                     chosen_cost = Mux(final_seen, final_cost, Mux(any_seen, any_cost, 0))
                     m.d.sync += [total.eq(total + chosen_cost),
                                  self.final_reached.eq(final_seen),

@@ -138,6 +138,7 @@ def run_build(args) -> int:
               **report}
     used = _write_report(args.json, report)
     print(f"Fmax {report['fmax_mhz']} MHz (constraint {freq} MHz); {used}")
+    _print_worst_path(report)
     print(f"report written to {args.json}")
     return 0
 
@@ -185,6 +186,7 @@ def _build_system(args, board) -> int:
     report["design"] = what
     used = _write_report(args.json, report)
     print(f"Fmax {report['fmax_mhz']} MHz (board clock {report['clock_mhz']} MHz); {used}")
+    _print_worst_path(report)
     print(f"bitstream {report['bitstream']}; report written to {args.json}")
     if not report["config"].get("preload_model", True):
         print(f"the bitstream holds no model (the entries are in SPRAM): after flashing, "
@@ -202,3 +204,10 @@ def run_flash(args) -> int:
     except FlashError as error:
         raise CommandError(str(error)) from error
     return 0
+
+
+def _print_worst_path(report):
+    path = report["worst_path"]
+    if path:
+        print(f"worst path {path['delay_ns']} ns ({path['routing_ns']} ns of it routing, "
+              f"{path['logic_levels']} logic levels): {path['from']} -> {path['to']}")
