@@ -14,7 +14,8 @@ Phases of an utterance (``start`` -> words out), each a state of the control FSM
 
 The expansion path is a pipeline with one arc per cycle and no bubble between hypotheses::
 
-    scan (table read, one hypothesis/cycle) -> range (state memory) -> record (registered)
+    scan (table read, one hypothesis/cycle) -> queue (two entries) -> range (state memory)
+      -> record (registered)
       -> issue (arc address) -> arc (arc memory) -> fetched (registered; graph cost added)
       -> score (score buffer) -> scored (registered; acoustic cost added) -> beam
       (order-exact threshold) -> table accept (set address) -> table fetch (set registered)
@@ -299,18 +300,34 @@ class ViterbiUnit(wiring.Component):
         with m.If(scan_done):
             m.d.sync += scan_on.eq(0)
 
+        # ---- queue: the scan's hypotheses wait in a two-entry FIFO ------------------------
+        # Its ``w_rdy`` is the scan's ready: a register's comparison, so the pipeline's
+        # backpressure (issue -> record -> range) no longer runs into the scan's next-set
+        # decision and on into the table's read address. Two entries keep one hypothesis a
+        # cycle flowing while the range stage takes one a cycle.
+        queued_layout = data.StructLayout({"state": config.state_bits, "cost": cost_width,
+                                           "trace": config.trace_bits})
+        m.submodules.queue = queue = SyncFIFO(width=queued_layout.size, depth=2)
+        queued, queue_head = queued_layout(queue.w_data), queued_layout(queue.r_data)
+        chase_ready = Signal()  # collection: the mark stage takes a new chain
+        m.d.comb += [sink_ready.eq(Mux(mode == COLLECT, chase_ready, queue.w_rdy)),
+                     queue.w_en.eq(emit & (mode != COLLECT)),
+                     queued.state.eq(emitted.state), queued.trace.eq(emitted.trace),
+                     queued.cost.eq(Mux(mode == EPSILON, emitted.cost, emitted.cost - base))]
+
         # ---- range: the hypothesis's state record --------------------------------------
         range_valid = Signal()
         range_cost = Signal(cost_width)
         range_trace = Signal(config.trace_bits)
         record = state_layout(state_read.data)
         range_moves = Signal()  # the record stage takes the hypothesis and its record
-        chase_ready = Signal()  # collection: the mark stage takes a new chain
-        m.d.comb += [sink_ready.eq(Mux(mode == COLLECT, chase_ready, ~range_valid | range_moves)),
-                     state_read.addr.eq(emitted.state), state_read.en.eq(emit)]
-        with m.If(emit & (mode != COLLECT)):
-            m.d.sync += [range_valid.eq(1), range_trace.eq(emitted.trace),
-                         range_cost.eq(Mux(mode == EPSILON, emitted.cost, emitted.cost - base))]
+        range_takes = Signal()
+        m.d.comb += [range_takes.eq(queue.r_rdy & (~range_valid | range_moves)),
+                     queue.r_en.eq(range_takes),
+                     state_read.addr.eq(queue_head.state), state_read.en.eq(range_takes)]
+        with m.If(range_takes):
+            m.d.sync += [range_valid.eq(1), range_trace.eq(queue_head.trace),
+                         range_cost.eq(queue_head.cost)]
         with m.Elif(range_moves):
             m.d.sync += range_valid.eq(0)
 
@@ -424,9 +441,9 @@ class ViterbiUnit(wiring.Component):
                          table.inserts.payload.has_eps.eq(beam.has_eps),
                          table.inserts.payload.word.eq(beam.word)]
 
-        m.d.comb += pipeline_idle.eq(~range_valid & ~held_valid & ~have & ~arc_valid
-                                     & ~fetched_valid & ~score_stage.valid & ~scored_stage.valid
-                                     & ~beam.valid & ~table.busy & ~emit)
+        m.d.comb += pipeline_idle.eq(~queue.r_rdy & ~range_valid & ~held_valid & ~have
+                                     & ~arc_valid & ~fetched_valid & ~score_stage.valid
+                                     & ~scored_stage.valid & ~beam.valid & ~table.busy & ~emit)
 
         # ---- table outcomes: counters, the next bank's best, the word trace -------------
         changed = Signal()
