@@ -34,6 +34,11 @@ class Board:
         (``SpMVConfig.codebook_memory``): ``"block"`` on the iCEBreaker, whose logic is the
         scarce resource (a copy per PE in an EBR instead of 128 flip-flops and a multiplexer:
         240 LCs fewer in the digit design); the same outputs and cycles either way.
+    free_list : str
+        How every recognizer built for it keeps its free word-trace entries
+        (``ViterbiConfig.free_list``): ``"stack"`` on the ULX3S, one DP16KD for a path that
+        no longer runs from the trace memory's output into its address; ``"linked"`` on the
+        iCEBreaker, whose 30 EBRs are all taken. The same outputs and cycles either way.
     recognizer : DesignChoice
         The digit recognizer ``asrhw build --model`` builds for it and ``asrhw compare
         --board`` compares, where the command's options do not say otherwise: on the
@@ -49,13 +54,14 @@ class Board:
     loader_board: str
     entry_memory: str = "block"
     codebook_memory: str = "registers"
+    free_list: str = "stack"
     recognizer: DesignChoice = DesignChoice()
 
 
 BOARDS = {
     "icebreaker": Board("icebreaker", "ice40-up5k",
                         "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40_generic",
-                        entry_memory="spram", codebook_memory="block",
+                        entry_memory="spram", codebook_memory="block", free_list="linked",
                         recognizer=DesignChoice(sets=16, ways=2, trace_depth=255, pes=1,
                                                 fifo_depth=2, cost_width=12)),
     "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",

@@ -453,6 +453,12 @@ class ViterbiConfig:
         buffer (pdfs per frame); ``max_states`` must fit ``state_bits``.
     cost : CostConfig
         Width and fixed point of costs (shared with the cost unit).
+    free_list : str
+        How the unit keeps the free word-trace entries; both give the same pointers in the
+        same cycles. ``"linked"`` (default): through the free entries' parent fields, as the
+        golden model does, in no memory of its own; the trace memory's output then feeds its
+        own next address, the worst path on the ECP5. ``"stack"``: in a memory of its own (one
+        block RAM more), read ahead from its size: no memory output feeds an address.
     """
 
     sets: int = 64
@@ -468,8 +474,10 @@ class ViterbiConfig:
     max_arcs: int = 4096
     max_pdfs: int = 256
     cost: CostConfig = CostConfig()
+    free_list: str = "linked"
 
     HASHES = ("xor_fold", "multiplicative")
+    FREE_LISTS = ("linked", "stack")
 
     def __post_init__(self):
         owner = type(self).__name__
@@ -491,6 +499,7 @@ class ViterbiConfig:
         if not isinstance(self.cost, CostConfig):
             raise ConfigError(f"{owner}.cost must be a CostConfig, not {self.cost!r}")
         check_int(owner, "beam", self.beam, 0, self.cost_max)
+        check_choice(owner, "free_list", self.free_list, self.FREE_LISTS)
 
     @property
     def table_entries(self) -> int:

@@ -156,6 +156,10 @@ def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
         return {k: v for k, v in spmv.items()
                 if k not in ("entry_memory", "pointer_memory", "codebook_memory")}
 
+    def search(viterbi: dict) -> dict:
+        # nor how the unit keeps its free trace entries
+        return {k: v for k, v in viterbi.items() if k != "free_list"}
+
     rows = []
     for path in sorted(Path(reports).glob("system_*.json")):
         report = json.loads(path.read_text())
@@ -163,7 +167,7 @@ def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
         built = report.get("config", {})
         if config is not None and (
                 engine(built.get("spmv", {})) != engine(config_to_dict(config.spmv))
-                or built.get("viterbi") != config_to_dict(config.viterbi)):
+                or search(built.get("viterbi", {})) != search(config_to_dict(config.viterbi))):
             continue
         if fmax:
             rows.append({"board": report["board"], "fmax_mhz": fmax, "report": path.name,

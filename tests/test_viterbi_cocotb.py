@@ -1,5 +1,6 @@
 """The generated Viterbi unit Verilog on Icarus and Verilator against the golden decoder."""
 
+import dataclasses
 import json
 
 import pytest
@@ -46,13 +47,15 @@ def _collect_expectations(count, seed):
 
 
 @pytest.mark.icarus
-def test_trace_collections_bit_exact_on_icarus(tmp_path):
+@pytest.mark.parametrize("free_list", ["linked", "stack"])
+def test_trace_collections_bit_exact_on_icarus(tmp_path, free_list):
     """Tens of collections per utterance (48-entry trace, collected below 24 free entries):
     tables with their trace pointers, words and counters equal the golden model's."""
     from sim.viterbi_cases import COLLECT_CONFIG
 
     expectations = _collect_expectations(12, seed=21)
-    result = simulate_expectations(expectations, simulator="icarus", config=COLLECT_CONFIG,
+    config = dataclasses.replace(COLLECT_CONFIG, free_list=free_list)
+    result = simulate_expectations(expectations, simulator="icarus", config=config,
                                    build_root=tmp_path, name="viterbi-collect")
     assert result["failures"] == []
     assert (result["passed"], result["failed"]) == (12, 0)
@@ -61,11 +64,13 @@ def test_trace_collections_bit_exact_on_icarus(tmp_path):
 
 
 @pytest.mark.verilator
-def test_trace_collections_bit_exact_on_verilator(tmp_path):
+@pytest.mark.parametrize("free_list", ["linked", "stack"])
+def test_trace_collections_bit_exact_on_verilator(tmp_path, free_list):
     from sim.viterbi_cases import COLLECT_CONFIG
 
     expectations = _collect_expectations(60, seed=22)
-    result = simulate_expectations(expectations, simulator="verilator", config=COLLECT_CONFIG,
+    config = dataclasses.replace(COLLECT_CONFIG, free_list=free_list)
+    result = simulate_expectations(expectations, simulator="verilator", config=config,
                                    build_root=tmp_path, name="viterbi-collect")
     assert result["failures"] == []
     assert (result["passed"], result["failed"]) == (60, 0)

@@ -2,6 +2,7 @@
 """Viterbi unit RTL against the golden decoder on Amaranth's simulator (the fast check; the
 cocotb suites run the generated Verilog on Icarus and Verilator)."""
 
+import dataclasses
 import random
 
 import pytest
@@ -109,23 +110,49 @@ def check(expected, produced):
         assert rtl == golden, (expected["name"], "table after frame", frame)
 
 
-def test_random_utterances_match_golden():
+@pytest.mark.parametrize("free_list", ViterbiConfig.FREE_LISTS)
+def test_random_utterances_match_golden(free_list):
+    config = dataclasses.replace(SIM_CONFIG, free_list=free_list)
     cases = make_cases(12, seed=1)
-    expectations = [expectation(case, SIM_CONFIG) for case in cases]
-    for expected, produced in zip(expectations, run_unit(SIM_CONFIG, expectations, seed=1),
+    expectations = [expectation(case, config) for case in cases]
+    for expected, produced in zip(expectations, run_unit(config, expectations, seed=1),
                                   strict=True):
         check(expected, produced)
 
 
-def test_trace_collections_many_times_per_utterance_match_golden():
+@pytest.mark.parametrize("free_list", ViterbiConfig.FREE_LISTS)
+def test_trace_collections_many_times_per_utterance_match_golden(free_list):
     """A 48-entry trace collected below 24 free entries: tables (with trace pointers), words
-    and counters equal the golden model's after tens of collections per utterance."""
+    and counters equal the golden model's after tens of collections per utterance, whichever
+    way the unit keeps its free entries."""
+    config = dataclasses.replace(COLLECT_CONFIG, free_list=free_list)
     cases = make_collect_cases(3, seed=2)
-    expectations = [expectation(case, COLLECT_CONFIG) for case in cases]
-    produced = run_unit(COLLECT_CONFIG, expectations, seed=2)
+    expectations = [expectation(case, config) for case in cases]
+    produced = run_unit(config, expectations, seed=2)
     for expected, result in zip(expectations, produced, strict=True):
         check(expected, result)
     assert min(e["counters"]["trace_collections"] for e in expectations) >= 10
+
+
+def test_a_stacked_free_list_takes_one_memory_more():
+    from boards.fit import memories
+
+    def found(config):
+        return {path: (width, depth) for path, width, depth, *_ in memories(ViterbiUnit(config))}
+
+    linked = found(COLLECT_CONFIG)
+    stacked = found(dataclasses.replace(COLLECT_CONFIG, free_list="stack"))
+    # the stack's depth is the trace's, rounded up to a power of two so its addresses wrap
+    assert {k: v for k, v in stacked.items() if k not in linked} == {
+        "free_stack": (COLLECT_CONFIG.trace_bits, 64)}
+    assert linked.items() <= stacked.items()
+
+
+def test_an_unknown_free_list_is_refused():
+    from hw.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"free_list must be one of .*'heap'"):
+        ViterbiConfig(free_list="heap")
 
 
 @pytest.mark.parametrize("sets, ways", [(s, w) for s in (1, 4, 16, 64) for w in (1, 2, 4, 8)])

@@ -139,6 +139,70 @@ class ViterbiUnit(wiring.Component):
             "counters": Out(data.StructLayout({name: COUNTER_BITS for name in COUNTERS})),
         })
 
+    def _free_list(self, m, *, list_empty, list_top, list_pop, trace_entry, trace_read_addr,
+                   trace_write, inserts_run):
+        """Build ``config.free_list``; return its ``clear()`` and ``push(entry)``.
+
+        Both pop in the golden model's order: the sweep pushes the free entries upward, an
+        append takes the last one pushed. ``list_pop`` (an append while the list is not empty)
+        takes ``list_top``, and the next top must be ready the cycle after, for back-to-back
+        appends.
+        """
+        config = self.config
+        none = (1 << config.trace_bits) - 1
+        if config.free_list == "linked":
+            # Linked through the free entries' parent fields, as the golden model keeps it: no
+            # memory of its own, but the head's successor is read from the trace memory, whose
+            # output then feeds its own next address (one pop a cycle).
+            head = Signal(config.trace_bits, init=none)
+            link = Signal(config.trace_bits)  # the head's parent field: the entry after it
+            link_on_port = Signal()  # the trace read port shows the head's parent (popped)
+            head_link = Signal(config.trace_bits)
+            m.d.comb += [head_link.eq(Mux(link_on_port, trace_entry.parent, link)),
+                         list_empty.eq(head == none), list_top.eq(head)]
+            # While inserts run, the port always reads the head's successor, so its address
+            # does not wait for the table's decision; without an append the read is not used.
+            with m.If(inserts_run):
+                m.d.comb += trace_read_addr.eq(head_link)
+            with m.If(list_pop):
+                m.d.sync += [head.eq(head_link), link_on_port.eq(1)]
+            with m.Elif(link_on_port):
+                m.d.sync += [link.eq(trace_entry.parent), link_on_port.eq(0)]
+
+            def clear():
+                m.d.sync += [head.eq(none), link_on_port.eq(0)]
+
+            def push(entry):
+                # the entry's parent becomes the old head (its word is dead)
+                m.d.comb += [trace_write.addr.eq(entry), trace_write.en.eq(1),
+                             trace_write.data.word.eq(0), trace_write.data.parent.eq(head)]
+                m.d.sync += [head.eq(entry), link.eq(head)]
+            return clear, push
+
+        # A stack in a memory of its own, the top in a register: the read port always shows
+        # the entry below the top, addressed from the stack's size (a register) and the pop
+        # itself, so no memory output feeds an address.
+        depth = 1 << (config.trace_depth - 1).bit_length()  # a power of two: addresses wrap
+        m.submodules.free_stack = stack = Memory(shape=config.trace_bits, depth=depth, init=[])
+        stack_write, stack_read = stack.write_port(), stack.read_port()
+        size = Signal(range(config.trace_depth + 1))
+        top = Signal(config.trace_bits)
+        pushing = Signal()
+        m.d.comb += [list_empty.eq(size == 0), list_top.eq(top),
+                     stack_read.addr.eq(Mux(list_pop, size - 3,
+                                            Mux(pushing, size - 1, size - 2)))]
+        with m.If(list_pop):
+            m.d.sync += [top.eq(stack_read.data), size.eq(size - 1)]
+
+        def clear():
+            m.d.sync += size.eq(0)
+
+        def push(entry):
+            m.d.comb += [pushing.eq(1), stack_write.addr.eq(size), stack_write.data.eq(entry),
+                         stack_write.en.eq(1)]
+            m.d.sync += [top.eq(entry), size.eq(size + 1)]
+        return clear, push
+
     def elaborate(self, platform):
         m = Module()
         config = self.config
@@ -202,18 +266,19 @@ class ViterbiUnit(wiring.Component):
         pass_changed = Signal()
         m.d.comb += [self.total_cost.eq(total), self.trace_overflow.eq(overflow)]
 
-        # ---- word-trace allocation: free list through the parent field, high-water mark --
+        # ---- word-trace allocation: a free list (linked or a stack), high-water mark ------
         depth = config.trace_depth
-        head = Signal(config.trace_bits, init=none)  # first free entry (none: list empty)
-        link = Signal(config.trace_bits)  # the head's parent field: the entry after it
-        link_on_port = Signal()  # the trace read port shows the head's parent (just popped)
         high_water = Signal(range(depth + 1))  # entries at and above were never used
         free = Signal(range(depth + 1))  # entries an append can still take
         trace_entry = trace_layout(trace_read.data)
-        head_link = Signal(config.trace_bits)
-        m.d.comb += [head_link.eq(Mux(link_on_port, trace_entry.parent, link)),
-                     table.trace_next.eq(Mux(head != none, head, high_water)),
-                     table.trace_full.eq((head == none) & (high_water == depth))]
+        # The free list (``config.free_list``, below) says whether it is empty and which entry
+        # an append takes from it; the table takes that one, else the high-water entry.
+        list_empty = Signal()
+        list_top = Signal(config.trace_bits)
+        list_pop = Signal()
+        m.d.comb += [table.trace_next.eq(Mux(list_empty, high_water, list_top)),
+                     table.trace_full.eq(list_empty & (high_water == depth)),
+                     list_pop.eq(table.trace_append & ~list_empty)]
 
         # ---- scan: hypotheses out of the table, in set-then-way order -----------------
         # A scan starts the cycle after the control asks for it (``scan_start`` is a
@@ -461,26 +526,18 @@ class ViterbiUnit(wiring.Component):
         m.d.comb += [trace_write.addr.eq(table.trace_next), trace_write.en.eq(table.trace_append),
                      trace_write.data.word.eq(table.trace_word),
                      trace_write.data.parent.eq(table.trace_parent)]
-        # Popping the head needs the next one's parent at once for back-to-back appends: the
-        # head's parent is kept in ``link``, and a pop reads the new head's parent, which the
-        # read port shows the cycle after (``link_on_port``) and ``link`` keeps from then on.
         pointer = Signal(config.trace_bits)  # traceback: the entry being read
         trace_read_addr = Signal(config.trace_bits)
         m.d.comb += [trace_read.addr.eq(trace_read_addr), trace_read_addr.eq(pointer)]
-        # While inserts run, the port always reads the head's successor (``inserts_run``), so
-        # its address does not wait for the table's decision; without an append the read is
-        # simply not used.
         inserts_run = Signal()
-        with m.If(inserts_run):
-            m.d.comb += trace_read_addr.eq(head_link)
         with m.If(table.trace_append):
             m.d.sync += free.eq(free - 1)
-            with m.If(head != none):
-                m.d.sync += [head.eq(head_link), link_on_port.eq(1)]
-            with m.Else():
+            with m.If(list_empty):
                 m.d.sync += high_water.eq(high_water + 1)
-        with m.Elif(link_on_port):
-            m.d.sync += [link.eq(trace_entry.parent), link_on_port.eq(0)]
+        clear_free_list, push_free = self._free_list(
+            m, list_empty=list_empty, list_top=list_top, list_pop=list_pop,
+            trace_entry=trace_entry, trace_read_addr=trace_read_addr, trace_write=trace_write,
+            inserts_run=inserts_run)
         with m.If(table.trace_lost):
             m.d.sync += overflow.eq(1)
 
@@ -570,8 +627,8 @@ class ViterbiUnit(wiring.Component):
                 m.d.comb += idle.eq(1)
                 with m.If(self.start):
                     m.d.sync += [counters[name].eq(0) for name in COUNTERS]
-                    m.d.sync += [total.eq(0), head.eq(none), link_on_port.eq(0),
-                                 high_water.eq(0), free.eq(depth), overflow.eq(0),
+                    clear_free_list()
+                    m.d.sync += [total.eq(0), high_water.eq(0), free.eq(depth), overflow.eq(0),
                                  best.eq(cost_max), threshold.eq(cost_max),
                                  next_written.eq(0), passes.eq(0),
                                  from_frame.eq(0), score_count.eq(0),
@@ -621,7 +678,8 @@ class ViterbiUnit(wiring.Component):
                 m.d.sync += counters["collect_cycles"].eq(counters["collect_cycles"] + 1)
                 collect_mark_ports()
                 with m.If(~scanning & ~chasing & ~seen & ~starts.r_rdy):
-                    m.d.sync += [sweep_index.eq(0), sweep_have.eq(0), head.eq(none),
+                    clear_free_list()
+                    m.d.sync += [sweep_index.eq(0), sweep_have.eq(0),
                                  free.eq(depth - high_water)]
                     m.next = "COLLECT_SWEEP"
             with m.State("COLLECT_SWEEP"):
@@ -636,11 +694,8 @@ class ViterbiUnit(wiring.Component):
                         m.d.comb += [mark_write.addr.eq(sweep_at), mark_write.data.eq(0),
                                      mark_write.en.eq(1)]
                     with m.Else():
-                        # Push: the entry's parent becomes the old head (its word is dead).
-                        m.d.comb += [trace_write.addr.eq(sweep_at), trace_write.en.eq(1),
-                                     trace_write.data.word.eq(0),
-                                     trace_write.data.parent.eq(head)]
-                        m.d.sync += [head.eq(sweep_at), link.eq(head), free.eq(free + 1)]
+                        push_free(sweep_at)
+                        m.d.sync += free.eq(free + 1)
                 with m.If(~sweep_issue & ~sweep_have):
                     start_scan(EXPAND)
                     m.next = "EXPAND"
