@@ -600,6 +600,11 @@ class ViterbiUnit(wiring.Component):
         sweep_at = Signal(config.trace_bits)  # the entry whose mark the port shows
         sweep_have = Signal()
         sweep_issue = Signal()
+        # The mark is registered before it decides (clear the mark, or free the entry): the
+        # block RAM's output then feeds flip-flops, not the free list's write and address.
+        swept = Signal()
+        swept_at = Signal(config.trace_bits)
+        swept_marked = Signal()
 
 
         # ---- control ---------------------------------------------------------------------
@@ -679,24 +684,26 @@ class ViterbiUnit(wiring.Component):
                 collect_mark_ports()
                 with m.If(~scanning & ~chasing & ~seen & ~starts.r_rdy):
                     clear_free_list()
-                    m.d.sync += [sweep_index.eq(0), sweep_have.eq(0),
+                    m.d.sync += [sweep_index.eq(0), sweep_have.eq(0), swept.eq(0),
                                  free.eq(depth - high_water)]
                     m.next = "COLLECT_SWEEP"
             with m.State("COLLECT_SWEEP"):
                 m.d.comb += [self.busy.eq(1), sweep_issue.eq(sweep_index != high_water),
                              mark_read.addr.eq(sweep_index)]
                 m.d.sync += [counters["collect_cycles"].eq(counters["collect_cycles"] + 1),
-                             sweep_have.eq(sweep_issue), sweep_at.eq(sweep_index)]
+                             sweep_have.eq(sweep_issue), sweep_at.eq(sweep_index),
+                             swept.eq(sweep_have), swept_at.eq(sweep_at),
+                             swept_marked.eq(mark_read.data)]
                 with m.If(sweep_issue):
                     m.d.sync += sweep_index.eq(sweep_index + 1)
-                with m.If(sweep_have):
-                    with m.If(mark_read.data):
-                        m.d.comb += [mark_write.addr.eq(sweep_at), mark_write.data.eq(0),
+                with m.If(swept):
+                    with m.If(swept_marked):
+                        m.d.comb += [mark_write.addr.eq(swept_at), mark_write.data.eq(0),
                                      mark_write.en.eq(1)]
                     with m.Else():
-                        push_free(sweep_at)
+                        push_free(swept_at)
                         m.d.sync += free.eq(free + 1)
-                with m.If(~sweep_issue & ~sweep_have):
+                with m.If(~sweep_issue & ~sweep_have & ~swept):
                     start_scan(EXPAND)
                     m.next = "EXPAND"
             with m.State("EXPAND"):
