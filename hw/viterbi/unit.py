@@ -291,7 +291,12 @@ class ViterbiUnit(wiring.Component):
         m.d.comb += scanning.eq(scan_start | scan_on)
         m.d.sync += scan_start.eq(0)  # a pulse: the control's start_scan sets it for a cycle
         scan_set = Signal(max(1, config.set_bits))
-        scan_set_next = Signal.like(scan_set)
+        # The table's scan port is addressed by ``scan_set`` itself (a register), so no
+        # decision of the scan runs into it; after the set moves, the port shows the new one a
+        # cycle later (``port_fresh``): a set takes at least two cycles.
+        scan_moved = Signal()
+        port_fresh = Signal()
+        m.d.sync += port_fresh.eq(~scan_moved)
         sets_left = Signal()
         mask = Signal(ways)
         entries = Signal(data.ArrayLayout(table.read_entries.shape().elem_shape, ways))
@@ -304,8 +309,7 @@ class ViterbiUnit(wiring.Component):
         # Between frames the scan is idle and the read port shows the current bank at
         # ``peek_set``: what the tests compare with the golden model's tables.
         peeking = Signal()
-        m.d.comb += [scan_set_next.eq(scan_set),
-                     table.read_set.eq(Mux(peeking, self.peek_set, scan_set_next)),
+        m.d.comb += [table.read_set.eq(Mux(peeking, self.peek_set, scan_set)),
                      table.read_next.eq(~peeking & (mode == EPSILON)),
                      self.peek_entries.eq(table.read_entries),
                      self.peek_valid.eq(table.read_valid)]
@@ -332,24 +336,26 @@ class ViterbiUnit(wiring.Component):
         with m.If(scan_start):
             m.d.sync += [scan_on.eq(1), sets_left.eq(1), mask.eq(0), waiting.eq(0),
                          resume_after.eq(0), latch_due.eq(1)]
-            m.d.comb += scan_set_next.eq(0)
+            m.d.comb += scan_moved.eq(1)
             m.d.sync += scan_set.eq(0)
         with m.Elif(scan_on & (mode != EPSILON)):
-            # The read port always shows scan_set: latch it the cycle the mask runs out.
+            # Latch the set the port shows the cycle the mask runs out (or once the port
+            # shows it).
             m.d.sync += mask.eq(mask_after)
-            with m.If(sets_left & (mask_after == 0)):
+            with m.If(sets_left & (mask_after == 0) & port_fresh):
                 m.d.sync += [mask.eq(table.read_valid), entries.eq(table.read_entries),
                              latch_due.eq(0)]
                 with m.If(last_set):
                     m.d.sync += sets_left.eq(0)
                 with m.Else():
-                    m.d.comb += scan_set_next.eq(scan_set + 1)
+                    m.d.comb += scan_moved.eq(1)
                     m.d.sync += scan_set.eq(scan_set + 1)
         with m.Elif(scan_on):
             with m.If(latch_due):
                 # The set as it is now, its ways after the last one taken, epsilon ones only.
-                m.d.sync += [mask.eq(table.read_valid & has_eps & above),
-                             entries.eq(table.read_entries), latch_due.eq(0)]
+                with m.If(port_fresh):
+                    m.d.sync += [mask.eq(table.read_valid & has_eps & above),
+                                 entries.eq(table.read_entries), latch_due.eq(0)]
             with m.Elif(waiting):
                 with m.If(pipeline_idle & idle_before):
                     m.d.sync += [waiting.eq(0), latch_due.eq(1)]
@@ -359,7 +365,7 @@ class ViterbiUnit(wiring.Component):
                 with m.If(last_set):
                     m.d.sync += sets_left.eq(0)
                 with m.Else():
-                    m.d.comb += scan_set_next.eq(scan_set + 1)
+                    m.d.comb += scan_moved.eq(1)
                     m.d.sync += [scan_set.eq(scan_set + 1), resume_after.eq(0),
                                  latch_due.eq(1)]
         with m.If(scan_done):
