@@ -119,6 +119,19 @@ def _run(step: str, command: list[str], cwd: Path, log_name: str) -> None:
         raise SynthesisError(f"{step} failed (exit {result.returncode}); see {log}:\n{tail}")
 
 
+def nextpnr_figures(report_path: Path, target: Device) -> dict:
+    """What a nextpnr ``--report`` JSON says of a build: ``fmax_mhz`` (the slowest clock's),
+    ``utilization`` (the resources used, and every one in ``target.budget``) and
+    ``worst_path`` (:func:`boards.timing.worst_path`)."""
+    raw = json.loads(Path(report_path).read_text())
+    fmax = [clock["achieved"] for clock in raw.get("fmax", {}).values()]
+    return {"fmax_mhz": round(min(fmax), 2) if fmax else None,
+            "utilization": {name: {"used": v["used"], "available": v["available"]}
+                            for name, v in raw.get("utilization", {}).items()
+                            if v["used"] or name in target.budget},
+            "worst_path": worst_path(raw)}
+
+
 def synthesize(unit: wiring.Component, *, device: str, build_dir, freq_mhz: float = 50.0,
                seed: int = 1) -> dict:
     """Synthesize and place & route ``unit`` in a :class:`PinHarness`; return the report.
@@ -173,17 +186,13 @@ def synthesize(unit: wiring.Component, *, device: str, build_dir, freq_mhz: floa
           "--timing-allow-fail"],  # a missed constraint is a figure to report, not an error
          build_dir, "nextpnr.log")
 
-    raw = json.loads((build_dir / "report.json").read_text())
-    fmax = [clock["achieved"] for clock in raw.get("fmax", {}).values()]
-    utilization = {name: {"used": v["used"], "available": v["available"]}
-                   for name, v in raw.get("utilization", {}).items()
-                   if v["used"] or name in target.budget}
+    figures = nextpnr_figures(build_dir / "report.json", target)
     return {
         "device": device,
-        "fmax_mhz": round(min(fmax), 2) if fmax else None,
+        "fmax_mhz": figures["fmax_mhz"],
         "constraint_mhz": freq_mhz,
-        "worst_path": worst_path(raw),
-        "utilization": utilization,
+        "worst_path": figures["worst_path"],
+        "utilization": figures["utilization"],
         "harness_ffs": input_bits + 1,
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import json
 import os
 import time
 from pathlib import Path
@@ -22,8 +21,7 @@ from amaranth.lib import io
 from boards import Board
 from boards.fit import SPRAM_RESOURCE, check_fit
 from boards.flash import find_loader
-from boards.synth import DEVICES, SynthesisError
-from boards.timing import worst_path
+from boards.synth import DEVICES, SynthesisError, nextpnr_figures
 from hw.config import config_to_dict
 from hw.spram import BLOCK_WIDTH as SPRAM_WIDTH
 from hw.spram import blocks_for as spram_blocks_for
@@ -142,18 +140,13 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
         log = sorted(build_dir.glob("*.log"))
         raise SynthesisError(f"the {board.name} build failed: {error}; logs: "
                              f"{', '.join(str(p) for p in log) or build_dir}") from error
-    raw = json.loads((build_dir / "report.json").read_text())
-    fmax = [clock["achieved"] for clock in raw.get("fmax", {}).values()]
-    utilization = {name: {"used": v["used"], "available": v["available"]}
-                   for name, v in raw.get("utilization", {}).items()
-                   if v["used"] or name in device.budget}
+    figures = nextpnr_figures(build_dir / "report.json", device)
     bitstream = build_dir / ("top.bin" if device.family == "ice40" else "top.bit")
     return {
         "board": board.name, "device": board.device, "bitstream": str(bitstream),
-        "fmax_mhz": round(min(fmax), 2) if fmax else None, "seed": seed,
-        "worst_path": worst_path(raw),
+        "fmax_mhz": figures["fmax_mhz"], "seed": seed, "worst_path": figures["worst_path"],
         "clock_mhz": design.config.link.clock_hz / 1e6,
-        "utilization": utilization,
+        "utilization": figures["utilization"],
         "estimate": {k: v for k, v in estimate.items() if k != "memories"},
         "config": config_to_dict(design.config),
         "model": {"layers": [list(shape) for shape in design.model.shapes],
