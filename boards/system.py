@@ -83,11 +83,12 @@ def board_design(design: SystemDesign, board: Board) -> SystemDesign:
 
 
 def multipliers(design: SystemDesign) -> list:
-    """``(a_bits, b_bits)`` of the design's multipliers: one MAC per PE and the cost unit's
-    ``(max - y) * scale``. (The scale is a constant of the build, yet yosys maps that product
-    to a DSP too: 2 on the iCEBreaker's one-PE build, 9 on the ULX3S's eight.)"""
+    """``(a_bits, b_bits)`` of the design's multipliers: one MAC per PE and lane (``batch``)
+    and the cost unit's ``(max - y) * scale``. (The scale is a constant of the build, yet yosys
+    maps that product to a DSP too: 2 on the iCEBreaker's one-PE build, 9 on the ULX3S's
+    eight.)"""
     spmv = design.config.spmv
-    return ([(spmv.act_width, spmv.codebook_width)] * spmv.pes
+    return ([(spmv.act_width, spmv.codebook_width)] * (spmv.pes * spmv.batch)
             + [(spmv.act_width, design.config.cost.scale_width)])
 
 

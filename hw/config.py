@@ -89,6 +89,12 @@ class SpMVConfig:
         flip-flops, read by every PE through a 16-way multiplexer) or ``"block"`` (each PE reads
         its own copy in a block RAM, with the same timing: the iCE40 has EBRs to spare where it
         has no logic to spare).
+    batch : int
+        Frames served by one pass over the weights (1 to 16). Each activation carries one value
+        per frame (a lane), each PE multiplies every weight it reads with all of them and keeps
+        ``batch`` accumulators per row: ``batch`` times the MACs for the same weight reads, so
+        the throughput rises about ``batch``-fold at ``batch`` frames of latency. A column is
+        skipped only when every lane is zero.
     pointer_memory : str
         What holds each PE's two column-pointer memories (start and end of every column):
         ``"block"`` or ``"spram"`` (one SPRAM block each, at most 16-bit pointers; the iCE40UP5K
@@ -115,6 +121,7 @@ class SpMVConfig:
     entry_memory: str = "block"
     pointer_memory: str = "block"
     codebook_memory: str = "registers"
+    batch: int = 1
 
     CODE_BITS = 4  # 4-bit codes: 0 = zero / padding, 1..15 index the codebook
     CODEBOOK_SIZE = 16
@@ -133,6 +140,7 @@ class SpMVConfig:
         check_int(owner, "max_cols", self.max_cols, 1, 65536)
         check_int(owner, "entry_depth", self.entry_depth, 1, 1 << 20)
         check_bool(owner, "relu", self.relu)
+        check_int(owner, "batch", self.batch, 1, 16)
         if self.entry_memory not in self.ENTRY_MEMORIES:
             raise ConfigError(f"{owner}.entry_memory must be one of "
                               f"{', '.join(self.ENTRY_MEMORIES)}, not {self.entry_memory!r}")

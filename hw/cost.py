@@ -1,17 +1,21 @@
 """Cost unit: one frame of last-layer outputs in, one frame of Viterbi acoustic costs out.
 
 Bit-exact with ``sw/golden/cost.py``: the frame is buffered while its maximum is tracked, then
-each score leaves as ``min(((max - y) * scale) >> shift, 2**cost_width - 1)``.
+each score leaves as ``min(((max - y) * scale) >> shift, 2**cost_width - 1)``, one per cycle
+while the sink takes them. With two banks the next frame is collected while this one leaves.
 """
 
-from amaranth import Module, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import CostConfig, SpMVConfig
 
 __all__ = ["CostUnit"]
+
+# reads in flight in the conversion (read, difference, product) plus what the sink has not taken
+OUTPUT_DEPTH = 6
 
 
 class CostUnit(wiring.Component):
@@ -23,15 +27,22 @@ class CostUnit(wiring.Component):
         Format of the scores (``act_width``, ``act_frac``): the engine's outputs.
     config : CostConfig
         Format of the costs and of the scale, and the largest frame.
+    banks : int
+        Frames the buffer holds: 1 (a frame is converted before the next is taken) or 2 (the
+        next frame is collected while this one is converted: a batched engine gives frames
+        back to back; twice the memory).
     """
 
-    def __init__(self, activations: SpMVConfig, config: CostConfig):
+    def __init__(self, activations: SpMVConfig, config: CostConfig, *, banks: int = 1):
         if not isinstance(activations, SpMVConfig):
             raise TypeError(f"activations must be an SpMVConfig, not {activations!r}")
         if not isinstance(config, CostConfig):
             raise TypeError(f"config must be a CostConfig, not {config!r}")
+        if banks not in (1, 2):
+            raise ValueError(f"banks must be 1 or 2, not {banks!r}")
         self.activations = activations
         self.config = config
+        self.banks = banks
         self.shift = config.shift(activations.act_frac)
         super().__init__({
             "scores": In(stream.Signature(signed(activations.act_width))),
@@ -42,65 +53,83 @@ class CostUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        config, width = self.config, self.activations.act_width
+        config, width, size = self.config, self.activations.act_width, self.config.max_outputs
         # in block RAM even when the frame is small: in flip-flops a 198-pdf frame would take
         # 3,168 of them (yosys keeps small memories in logic), in block RAM one iCE40 EBR
-        m.submodules.frame = frame = Memory(shape=signed(width), depth=config.max_outputs,
+        m.submodules.frame = frame = Memory(shape=signed(width), depth=self.banks * size,
                                             init=[], attrs={"ram_style": "block"})
         write = frame.write_port()
         read = frame.read_port()
 
-        index = Signal(range(config.max_outputs + 1))
-        best = Signal(signed(width))
-        cost = Signal(config.cost_width)
-        ceiling = (1 << config.cost_width) - 1
-        difference = Signal(width + 1)  # max - y >= 0, up to 2**width - 1
-        product = Signal(width + 1 + config.scale_width)
+        # ---- collection: the frame's scores into a bank, its maximum tracked --------------
         # A score is registered as it arrives and stored and compared with the maximum the
         # cycle after: the engine's output multiplexer and handshake then end in flip-flops,
         # not in the comparator and the maximum's enable (the iCE40's worst path).
+        collect_bank = Signal()
+        index = Signal(range(size))
+        best = Signal(signed(width))
         taken = Signal()
         taken_first = Signal()
         taken_score = Signal(signed(width))
-        taken_index = Signal.like(index)
-        m.d.sync += [taken.eq(0), taken_score.eq(self.scores.payload), taken_index.eq(index),
+        taken_address = Signal(range(self.banks * size))
+        m.d.sync += [taken.eq(0), taken_score.eq(self.scores.payload),
+                     taken_address.eq(Mux(collect_bank, size, 0) + index),
                      taken_first.eq(index == 0)]
-        m.d.comb += [write.addr.eq(taken_index), write.data.eq(taken_score), write.en.eq(taken),
-                     read.addr.eq(index), self.costs.payload.eq(cost)]
+        m.d.comb += [write.addr.eq(taken_address), write.data.eq(taken_score),
+                     write.en.eq(taken)]
         with m.If(taken & (taken_first | (taken_score > best))):
             m.d.sync += best.eq(taken_score)
 
+        # ---- conversion: one read per cycle while the output FIFO has room for it ---------
+        m.submodules.output = output = fifo.SyncFIFO(width=config.cost_width,
+                                                     depth=OUTPUT_DEPTH)
+        m.d.comb += [self.costs.payload.eq(output.r_data), self.costs.valid.eq(output.r_rdy),
+                     output.r_en.eq(self.costs.ready)]
+        converting = Signal()  # reads of the handed-over frame remain to be issued
+        convert_bank = Signal()
+        convert_best = Signal(signed(width))
+        convert_index = Signal(range(size))
+        occupancy = Signal(range(OUTPUT_DEPTH + 1))  # issued and not yet taken by the sink
+        issue = Signal()
+        m.d.comb += [issue.eq(converting & (occupancy != OUTPUT_DEPTH)),
+                     read.addr.eq(Mux(convert_bank, size, 0) + convert_index)]
+        m.d.sync += occupancy.eq(occupancy + issue - (output.r_en & output.r_rdy))
+        with m.If(issue):
+            with m.If(convert_index + 1 == self.count):
+                m.d.sync += [converting.eq(0), convert_index.eq(0)]
+            with m.Else():
+                m.d.sync += convert_index.eq(convert_index + 1)
+        # The subtraction and the multiplier are in different cycles: after block RAM
+        # clock-to-out, a carry chain and a multiplier in series were ULX3S's worst path.
+        read_valid, difference_valid, product_valid = Signal(), Signal(), Signal()
+        difference = Signal(width + 1)  # max - y >= 0, up to 2**width - 1
+        product = Signal(width + 1 + config.scale_width)
+        m.d.sync += [read_valid.eq(issue), difference_valid.eq(read_valid),
+                     product_valid.eq(difference_valid),
+                     difference.eq(convert_best - read.data),
+                     product.eq((difference * self.scale) >> self.shift)]
+        ceiling = (1 << config.cost_width) - 1
+        m.d.comb += [output.w_data.eq(Mux(product > ceiling, ceiling, product)),
+                     output.w_en.eq(product_valid)]
+
+        # ---- hand-over: a collected frame goes to the conversion when its reads are done --
         with m.FSM():
             with m.State("COLLECT"):
-                m.d.comb += self.scores.ready.eq(1)
-                with m.If(self.scores.valid):
+                # one bank: the frame is converted before the next may overwrite it
+                m.d.comb += self.scores.ready.eq(1 if self.banks == 2 else ~converting)
+                with m.If(self.scores.valid & self.scores.ready):
                     m.d.sync += taken.eq(1)
                     with m.If(index + 1 == self.count):
                         m.d.sync += index.eq(0)
-                        m.next = "STORE"
+                        m.next = "HAND_OVER"
                     with m.Else():
                         m.d.sync += index.eq(index + 1)
-            with m.State("STORE"):  # the frame's last score is written and compared
-                m.next = "READ"
-            with m.State("READ"):  # the score at `index` is read during this cycle
-                m.next = "CONVERT"
-            # The subtraction and the multiplier are in different cycles: after block RAM
-            # clock-to-out, a carry chain and a multiplier in series were ULX3S's worst path.
-            with m.State("CONVERT"):
-                m.d.sync += difference.eq(best - read.data)
-                m.next = "OFFER"
-            with m.State("OFFER"):
-                m.d.comb += [product.eq((difference * self.scale) >> self.shift),
-                             self.costs.valid.eq(1)]
-                with m.If(product > ceiling):
-                    m.d.comb += cost.eq(ceiling)
-                with m.Else():
-                    m.d.comb += cost.eq(product)
-                with m.If(self.costs.ready):
-                    with m.If(index + 1 == self.count):
-                        m.d.sync += index.eq(0)
-                        m.next = "COLLECT"
-                    with m.Else():
-                        m.d.sync += index.eq(index + 1)
-                        m.next = "READ"
+            # the frame's last score is written and compared in the first cycle here
+            with m.State("HAND_OVER"):
+                with m.If(~taken & ~converting):
+                    m.d.sync += [converting.eq(1), convert_bank.eq(collect_bank),
+                                 convert_best.eq(best)]
+                    if self.banks == 2:
+                        m.d.sync += collect_bank.eq(~collect_bank)
+                    m.next = "COLLECT"
         return m

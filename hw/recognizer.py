@@ -24,12 +24,14 @@ from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.batching import FrameGather, FrameSplit
 from hw.config import SystemConfig
 from hw.cost import CostUnit
 from hw.host_interface import word_layout
 from hw.protocol import Status
 from hw.spmv import SpMVEngine
 from hw.spmv.engine import LoadTarget, load_layout
+from hw.spmv.lanes import lane_shape
 from hw.viterbi.unit import ViterbiUnit
 
 __all__ = ["Recognizer"]
@@ -84,13 +86,17 @@ class Recognizer(wiring.Component):
         config, slots = self.config, self.model.slots
         spmv, last = config.spmv, len(slots) - 1
         num_pdfs = slots[-1].rows
+        batch = spmv.batch
+        activation = lane_shape(spmv.act_width, batch)
 
         preload = config.preload_model
         m.submodules.engine = engine = SpMVEngine(spmv, layer=self.model if preload else None)
         # the cost unit buffers one frame of the last layer, at most max_pdfs scores: sized
-        # to the graph, not to the cost format's limit (4 of the UP5K's 30 EBRs against 1)
+        # to the graph, not to the cost format's limit (4 of the UP5K's 30 EBRs against 1);
+        # a batch's frames come back to back, so it collects one while it converts another
         m.submodules.cost_unit = cost_unit = CostUnit(
-            spmv, dataclasses.replace(config.cost, max_outputs=config.viterbi.max_pdfs))
+            spmv, dataclasses.replace(config.cost, max_outputs=config.viterbi.max_pdfs),
+            banks=1 if spmv.batch == 1 else 2)
         m.submodules.viterbi = viterbi = ViterbiUnit(config.viterbi, graph=self.graph)
         m.d.comb += [cost_unit.count.eq(num_pdfs), cost_unit.scale.eq(self.scale),
                      viterbi.start_state.eq(self.graph.start),
@@ -109,7 +115,7 @@ class Recognizer(wiring.Component):
 
         # Ping-pong activations: layer l reads half (l - 1) % 2 and writes half l % 2.
         m.submodules.activations = activations = Memory(
-            shape=signed(spmv.act_width), depth=2 * spmv.max_rows, init=[])
+            shape=activation, depth=2 * spmv.max_rows, init=[])
         buffer_write = activations.write_port()
         buffer_read = activations.read_port()
 
@@ -127,7 +133,7 @@ class Recognizer(wiring.Component):
 
         # Buffer reader: one read per cycle while the FIFO has room for it and the one in flight.
         reader_depth = 4
-        m.submodules.reader_fifo = reader_fifo = fifo.SyncFIFO(width=spmv.act_width,
+        m.submodules.reader_fifo = reader_fifo = fifo.SyncFIFO(width=spmv.act_width * batch,
                                                                depth=reader_depth)
         read_index = Signal(range(spmv.max_cols + 1))
         read_in_flight = Signal()
@@ -136,8 +142,18 @@ class Recognizer(wiring.Component):
         m.d.comb += [read_issue.eq(reading & (read_index != cols)
                                    & (reader_fifo.level + read_in_flight < reader_depth)),
                      buffer_read.addr.eq(Mux(layer[0], 0, spmv.max_rows) + read_index),
-                     reader_fifo.w_data.eq(buffer_read.data), reader_fifo.w_en.eq(read_in_flight)]
+                     reader_fifo.w_en.eq(read_in_flight)]
         m.d.sync += read_in_flight.eq(read_issue)
+        if batch == 1:
+            m.d.comb += reader_fifo.w_data.eq(buffer_read.data)
+        else:
+            # A batch: layer 0 reads the gathered frames, one column of every frame per read.
+            m.submodules.gather = gather = FrameGather(spmv, slots[0].cols)
+            m.submodules.split = split = FrameSplit(spmv, num_pdfs)
+            m.d.comb += [gather.read_address.eq(read_index),
+                         reader_fifo.w_data.eq(Mux(layer == 0, gather.read_data,
+                                                   buffer_read.data))]
+            batch_frames = Signal(range(batch + 1))
         with m.If(read_issue):
             m.d.sync += read_index.eq(read_index + 1)
 
@@ -147,9 +163,9 @@ class Recognizer(wiring.Component):
         # takes exactly `cols` values per layer run, so a value of the next frame stays with
         # the host until the engine's run for it begins.
         running_layers, in_utterance = Signal(), Signal()
-        source_payload = Signal(signed(spmv.act_width))
+        source_payload = Signal(activation)
         source_valid, source_ready = Signal(), Signal()
-        slice_payload = Signal(signed(spmv.act_width))
+        slice_payload = Signal(activation)
         slice_valid = Signal()
         taken = Signal(range(spmv.max_cols + 1))
         m.d.comb += [source_ready.eq(running_layers & (taken != cols)
@@ -163,6 +179,10 @@ class Recognizer(wiring.Component):
             m.d.sync += slice_valid.eq(0)
 
         # Cost unit -> Viterbi scores; the sequencer adds the utterance_end beat at the end.
+        if batch > 1:
+            m.d.comb += [cost_unit.scores.payload.eq(split.scores.payload),
+                         cost_unit.scores.valid.eq(split.scores.valid),
+                         split.scores.ready.eq(cost_unit.scores.ready)]
         pdf_index = Signal(range(num_pdfs))
         frame_end = pdf_index == num_pdfs - 1
         end_beat = Signal()
@@ -202,7 +222,7 @@ class Recognizer(wiring.Component):
         code = Signal(5)
         written = Signal(range(spmv.max_rows + 1))
 
-        with m.FSM():
+        with m.FSM() as sequencer:
             with m.State("IDLE"):
                 if config.model_load:
                     # model writes: the codebook store here, the rest through the idle engine
@@ -215,17 +235,27 @@ class Recognizer(wiring.Component):
                                      self.load.ready.eq(engine.load.ready)]
                 with m.If(self.start):
                     m.d.comb += viterbi.start.eq(1)
+                    if batch > 1:
+                        m.d.comb += gather.start.eq(1)
                     m.d.sync += [frames.eq(0), frames_scored.eq(0), pdf_index.eq(0),
                                  finish_pending.eq(0), engine_cycles.eq(0),
                                  utterance_cycles.eq(0), depth.eq(0), status.eq(0)]
                     m.next = "FRAME"
             with m.State("FRAME"):
                 m.d.comb += [self.busy.eq(1), in_utterance.eq(1)]
-                with m.If(finish_pending & (frames_scored == frames)):
-                    m.next = "END"
-                with m.Elif(self.features.valid):
-                    m.d.sync += [layer.eq(0), code.eq(0)]
-                    m.next = "CODEBOOK"
+                if batch == 1:
+                    with m.If(finish_pending & (frames_scored == frames)):
+                        m.next = "END"
+                    with m.Elif(self.features.valid):
+                        m.d.sync += [layer.eq(0), code.eq(0)]
+                        m.next = "CODEBOOK"
+                else:
+                    with m.If(finish_pending & (frames_scored == frames) & gather.empty):
+                        m.next = "END"
+                    with m.Elif(gather.batch_ready):
+                        m.d.sync += [layer.eq(0), code.eq(0),
+                                     batch_frames.eq(gather.batch_frames)]
+                        m.next = "CODEBOOK"
             with m.State("CODEBOOK"):
                 # the codebook value of `code` is read during this cycle, written the next
                 m.d.comb += [self.busy.eq(1), running_layers.eq(1),
@@ -244,12 +274,16 @@ class Recognizer(wiring.Component):
                     with m.Else():
                         m.next = "CODEBOOK"
             with m.State("LAYER_START"):
-                m.d.comb += [self.busy.eq(1), running_layers.eq(1), engine.start.eq(1)]
-                m.d.sync += [read_index.eq(0), written.eq(0), taken.eq(0)]
-                m.next = "LAYER_RUN"
+                m.d.comb += [self.busy.eq(1), running_layers.eq(1)]
+                # a batch's last layer waits until the split has read the previous batch
+                split_free = 1 if batch == 1 else (layer != last) | ~split.busy
+                with m.If(split_free):
+                    m.d.comb += engine.start.eq(1)
+                    m.d.sync += [read_index.eq(0), written.eq(0), taken.eq(0)]
+                    m.next = "LAYER_RUN"
             with m.State("LAYER_RUN"):
                 m.d.comb += [self.busy.eq(1), running_layers.eq(1)]
-                with m.If(layer == 0):
+                with m.If((layer == 0) if batch == 1 else 0):
                     m.d.comb += [source_payload.eq(self.features.payload),
                                  source_valid.eq(self.features.valid),
                                  self.features.ready.eq(source_ready)]
@@ -259,9 +293,17 @@ class Recognizer(wiring.Component):
                                  source_valid.eq(reader_fifo.r_rdy),
                                  reader_fifo.r_en.eq(source_ready)]
                 with m.If(layer == last):
-                    m.d.comb += [cost_unit.scores.payload.eq(engine.outputs.payload),
-                                 cost_unit.scores.valid.eq(engine.outputs.valid),
-                                 engine.outputs.ready.eq(cost_unit.scores.ready)]
+                    if batch == 1:
+                        m.d.comb += [cost_unit.scores.payload.eq(engine.outputs.payload),
+                                     cost_unit.scores.valid.eq(engine.outputs.valid),
+                                     engine.outputs.ready.eq(cost_unit.scores.ready)]
+                    else:
+                        m.d.comb += [engine.outputs.ready.eq(1),
+                                     split.write_address.eq(written),
+                                     split.write_data.eq(engine.outputs.payload),
+                                     split.write_enable.eq(engine.outputs.valid)]
+                        with m.If(engine.outputs.valid):
+                            m.d.sync += written.eq(written + 1)
                 with m.Else():
                     m.d.comb += [engine.outputs.ready.eq(1),
                                  buffer_write.addr.eq(Mux(layer[0], spmv.max_rows, 0) + written),
@@ -270,8 +312,14 @@ class Recognizer(wiring.Component):
                     with m.If(engine.outputs.valid):
                         m.d.sync += written.eq(written + 1)
                 with m.If(~engine.busy):
+                    if batch > 1:
+                        m.d.comb += gather.release.eq(layer == 0)
                     with m.If(layer == last):
-                        m.d.sync += frames.eq(frames + 1)
+                        if batch == 1:
+                            m.d.sync += frames.eq(frames + 1)
+                        else:
+                            m.d.comb += [split.start.eq(1), split.frames.eq(batch_frames)]
+                            m.d.sync += frames.eq(frames + batch_frames)
                         m.next = "FRAME"
                     with m.Else():
                         m.d.sync += [layer.eq(layer + 1), code.eq(0)]
@@ -310,4 +358,11 @@ class Recognizer(wiring.Component):
                              self.words.payload.word.eq(status), self.words.payload.last.eq(1)]
                 with m.If(self.words.ready):
                     m.next = "IDLE"
+        if batch > 1:
+            # frames are taken from start until the utterance's last batch has run
+            taking = sequencer.ongoing("FRAME") | running_layers
+            m.d.comb += [gather.features.payload.eq(self.features.payload),
+                         gather.features.valid.eq(self.features.valid & taking),
+                         self.features.ready.eq(gather.features.ready & taking),
+                         gather.finish.eq(finish_pending)]
         return m

@@ -54,12 +54,13 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
     from sw.quantized import load_export, reencode
 
     quantized = load_export(_export_dir(Path(model)))
-    # the FIFO depth is the engine's and the cost width the cost unit's saturation, not the
-    # encoding's: the model's codes stay as they are
+    # the FIFO depth and the batch are the engine's and the cost width the cost unit's
+    # saturation, not the encoding's: the model's codes stay as they are
     try:
-        if choice.fifo_depth is not None:
-            quantized = dataclasses.replace(
-                quantized, spmv=quantized.spmv.replace(fifo_depth=choice.fifo_depth))
+        engine = {name: value for name, value in (("fifo_depth", choice.fifo_depth),
+                                                  ("batch", choice.batch)) if value is not None}
+        if engine:
+            quantized = dataclasses.replace(quantized, spmv=quantized.spmv.replace(**engine))
         if choice.cost_width is not None:
             quantized = dataclasses.replace(quantized, cost=dataclasses.replace(
                 quantized.cost, cost_width=choice.cost_width))

@@ -69,10 +69,11 @@ class SystemDesign:
 class DesignChoice:
     """What a digit recognizer is built with besides its model and graph: the Viterbi unit's
     table (``sets`` x ``ways``), beam (cost units, float) and trace depth, the SpMV engine's
-    PE count and column FIFO depth, and the width of the costs the cost unit hands the Viterbi
-    unit (``None``: the ones the model was exported with; the model is re-encoded for another
-    PE count, its outputs do not change; narrower costs saturate sooner). Each board has its
-    own (:attr:`boards.Board.recognizer`)."""
+    PE count, column FIFO depth and batch (frames per pass over the weights), and the width
+    of the costs the cost unit hands the Viterbi unit (``None``: the ones the model was
+    exported with; the model is re-encoded for another PE count, its outputs do not change;
+    narrower costs saturate sooner). Each board has its own
+    (:attr:`boards.Board.recognizer`)."""
 
     sets: int = 16
     ways: int = 4
@@ -80,6 +81,7 @@ class DesignChoice:
     trace_depth: int = 1024
     pes: int | None = None
     fifo_depth: int | None = None
+    batch: int | None = None
     cost_width: int | None = None
 
     def given(self, **choices) -> DesignChoice:

@@ -85,14 +85,15 @@ def test_four_pe_engine_builds_for_icebreaker(tmp_path):
     assert used["ICESTORM_DSP"] == 4  # one MAC per PE, mapped to the UP5K's DSPs
 
 
-def test_pes_without_a_model_is_refused_for_the_system(tmp_path, capsys):
+@pytest.mark.parametrize("option", ["--pes", "--batch"])
+def test_engine_options_without_a_model_are_refused_for_the_system(tmp_path, capsys, option):
     from sw.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["build", "--board", "icebreaker", "--pes", "8", "--json",
+        main(["build", "--board", "icebreaker", option, "8", "--json",
               str(tmp_path / "report.json")])
     assert exit_info.value.code == 2
-    assert "--pes 8: the reduced design (no --model) has its own engine" in \
+    assert f"{option} 8: the reduced design (no --model) has its own engine" in \
         capsys.readouterr().err
     assert not (tmp_path / "report.json").exists()
 

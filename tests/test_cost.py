@@ -15,8 +15,8 @@ ACT = SpMVConfig(act_width=12, act_frac=4)
 COST = CostConfig(cost_width=10, cost_frac=2, scale_width=12, scale_frac=6, max_outputs=40)
 
 
-def run_unit(frames, scale, seed=0):
-    dut = CostUnit(ACT, COST)
+def run_unit(frames, scale, seed=0, banks=1):
+    dut = CostUnit(ACT, COST, banks=banks)
     rng = random.Random(seed)
     got = []
     total = sum(len(f) for f in frames)
@@ -49,8 +49,9 @@ def run_unit(frames, scale, seed=0):
     return got
 
 
+@pytest.mark.parametrize("banks", [1, 2])
 @pytest.mark.parametrize("seed", range(6))
-def test_rtl_matches_golden(seed):
+def test_rtl_matches_golden(seed, banks):
     rng = np.random.default_rng(seed)
     pdfs = int(rng.integers(1, 40))
     frames = rng.integers(-2048, 2048, (3, pdfs))
@@ -60,17 +61,18 @@ def test_rtl_matches_golden(seed):
     expected = golden_costs(frames, scale=scale, act_frac=ACT.act_frac,
                             scale_frac=COST.scale_frac, cost_frac=COST.cost_frac,
                             cost_width=COST.cost_width)
-    assert run_unit(list(frames), scale, seed) == expected.ravel().tolist()
+    assert run_unit(list(frames), scale, seed, banks) == expected.ravel().tolist()
 
 
+@pytest.mark.parametrize("banks", [1, 2])
 @pytest.mark.parametrize("pdfs", [1, 2])
-def test_rtl_matches_golden_when_the_frame_is_read_right_after_its_last_write(pdfs):
+def test_rtl_matches_golden_when_the_frame_is_read_right_after_its_last_write(pdfs, banks):
     # the last score is stored the cycle after it arrives; a one-pdf frame reads it back next
     frames = np.array([[5] * pdfs, [-7] * pdfs, [2047, -2048][:pdfs]])
     expected = golden_costs(frames, scale=1000, act_frac=ACT.act_frac,
                             scale_frac=COST.scale_frac, cost_frac=COST.cost_frac,
                             cost_width=COST.cost_width)
-    assert run_unit(list(frames), 1000, pdfs) == expected.ravel().tolist()
+    assert run_unit(list(frames), 1000, pdfs, banks) == expected.ravel().tolist()
 
 
 def test_golden_costs_are_relative_to_the_best_and_saturate():
@@ -114,3 +116,39 @@ def test_config_rejects_a_shift_below_zero():
 def test_config_rejects_bad_width():
     with pytest.raises(ConfigError, match=r"CostConfig.cost_width must be an int from 4 to 32"):
         CostConfig(cost_width=2)
+
+
+@pytest.mark.parametrize("banks", [1, 2])
+def test_one_cost_per_cycle_and_two_banks_overlap_the_frames(banks):
+    """With the source and the sink always ready a frame leaves at one cost per cycle, after
+    its collection (one bank) or while the next frame is collected (two banks)."""
+    pdfs, count = 30, 4
+    dut = CostUnit(ACT, COST, banks=banks)
+    scores = np.random.default_rng(banks).integers(-2048, 2048, (count, pdfs))
+    cycles = []
+
+    async def testbench(ctx):
+        ctx.set(dut.scale, 100)
+        ctx.set(dut.count, pdfs)
+        ctx.set(dut.costs.ready, 1)
+        values = iter(scores.ravel().tolist())
+        value = next(values)
+        got = 0
+        cycle = 0
+        while got < count * pdfs:
+            ctx.set(dut.scores.valid, value is not None)
+            ctx.set(dut.scores.payload, 0 if value is None else value)
+            _, _, accepted, valid = await ctx.tick().sample(dut.scores.ready, dut.costs.valid)
+            cycle += 1
+            if value is not None and accepted:
+                value = next(values, None)
+            got += valid
+        cycles.append(cycle)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    latency = 8  # the score register, the hand-over, and the conversion's three stages
+    expected = (count + 1) * pdfs if banks == 2 else 2 * count * pdfs
+    assert expected <= cycles[0] <= expected + count * latency

@@ -70,6 +70,19 @@ def test_recognizer_equals_golden(gaps):
         assert (words, status) == (golden.words, golden.status), utterance.name
 
 
+@pytest.mark.parametrize("batch", [2, 3, 4])
+def test_a_batched_recognizer_equals_golden(batch):
+    """Frames gathered into batches (the last one short unless the frame count divides) and
+    scored frame by frame give the same words and status as one frame at a time."""
+    design = small_design(0, batch=batch)
+    utterances = small_utterances(design, 6, seed=4)
+    assert {len(u.activations) % batch for u in utterances} != {0}
+    results = run_utterances(design, utterances, gaps=True, seed=batch)
+    for utterance, (words, status) in zip(utterances, results, strict=True):
+        golden = golden_recognize(design, utterance.activations)
+        assert (words, status) == (golden.words, golden.status), utterance.name
+
+
 def test_more_words_than_the_reply_holds_sets_words_lost():
     design = small_design(2, max_words=1)
     utterances = [u for u in small_utterances(design, 30, seed=7)

@@ -12,7 +12,7 @@ from hw.config import SpMVConfig
 from hw.spmv import LoadTarget, SpMVEngine
 from sim.spmv_cases import make_case
 from sw.csc import CSCError, encode
-from sw.golden.spmv import golden_spmv, ideal_cycles
+from sw.golden.spmv import batch_columns, golden_spmv, golden_spmv_batch, ideal_cycles
 
 SMALL = SpMVConfig(pes=3, act_width=12, act_frac=4, codebook_width=8, codebook_frac=5,
                    bias_width=12, index_bits=3, fifo_depth=2, max_rows=40, max_cols=40,
@@ -47,7 +47,10 @@ def run_engine(engine, runs, *, seed=0, gaps=0.3, backpressure=0.3, loads=None):
             offering = False
             while len(outputs) < layer.rows:
                 if sent < len(x) and not offering and rng.random() >= gaps:
-                    ctx.set(engine.activations.payload, int(x[sent]))
+                    # a batch's column carries one value per lane (frame)
+                    value = x[sent]
+                    ctx.set(engine.activations.payload,
+                            int(value) if np.ndim(value) == 0 else [int(v) for v in value])
                     ctx.set(engine.activations.valid, 1)
                     offering = True
                 ready = rng.random() >= backpressure
@@ -59,7 +62,8 @@ def run_engine(engine, runs, *, seed=0, gaps=0.3, backpressure=0.3, loads=None):
                     offering = False
                     ctx.set(engine.activations.valid, 0)
                 if valid and ready:
-                    outputs.append(payload)
+                    outputs.append(payload if engine.config.batch == 1
+                                   else [payload[lane] for lane in range(engine.config.batch)])
             ctx.set(engine.outputs.ready, 0)
             await ctx.tick().until(~engine.busy)
             results.append((outputs, ctx.get(engine.compute_cycles)))
@@ -89,6 +93,24 @@ def test_a_codebook_in_block_ram_changes_no_output_and_no_cycle(index):
                          runs, seed=index)
     assert block == registers
     assert block[0] == golden_spmv(case.layer, case.x, SMALL).tolist(), case.name
+
+
+@pytest.mark.parametrize("index", range(16))
+@pytest.mark.parametrize("batch", [2, 3])
+def test_a_batch_equals_golden_frame_by_frame(index, batch):
+    """Each lane of a batched engine is the unbatched engine's output for its frame; a column
+    is read when any lane is nonzero. Some lanes are all zero (a batch's unused frames), some
+    columns zero in every lane."""
+    config = SMALL.replace(batch=batch)
+    case = make_case(index, seed=11, config=config)
+    rng = np.random.default_rng(index)
+    frames = np.stack([case.x] + [
+        np.where(rng.random(case.layer.cols) < 0.5, rng.integers(-100, 100, case.layer.cols), 0)
+        * (rng.random() < 0.8) for _ in range(batch - 1)])
+    [(outputs, cycles)] = run_engine(SpMVEngine(config, layer=case.layer),
+                                     [(case.layer, frames.T)], seed=index)
+    assert outputs == golden_spmv_batch(case.layer, frames, config).tolist(), case.name
+    assert cycles >= ideal_cycles(case.layer, batch_columns(frames))
 
 
 def test_back_to_back_runs_clear_the_accumulators():

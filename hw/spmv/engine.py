@@ -22,6 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.config import SpMVConfig
 from hw.protocol import ModelMemory
+from hw.spmv.lanes import any_nonzero, lane_shape, lanes_of
 from hw.spmv.pe import ProcessingElement
 
 __all__ = ["LoadTarget", "SpMVEngine", "load_layout"]
@@ -63,8 +64,8 @@ class SpMVEngine(wiring.Component):
         self.config = config
         self.layer = layer
         super().__init__({
-            "activations": In(stream.Signature(signed(config.act_width))),
-            "outputs": Out(stream.Signature(signed(config.act_width))),
+            "activations": In(stream.Signature(lane_shape(config.act_width, config.batch))),
+            "outputs": Out(stream.Signature(lane_shape(config.act_width, config.batch))),
             "load": In(stream.Signature(load_layout(config))),
             "rows": In(range(config.max_rows + 1)),
             "cols": In(range(config.max_cols + 1)),
@@ -122,13 +123,14 @@ class SpMVEngine(wiring.Component):
         m.d.comb += [self.compute_cycles.eq(compute_cycles),
                      self.output_cycles.eq(output_cycles)]
 
-        # Broadcast: a nonzero activation goes to every PE's FIFO at once; a zero is dropped.
+        # Broadcast: a nonzero activation goes to every PE's FIFO at once; a zero is dropped
+        # (with a batch: a column whose every lane is zero).
         column = Signal(range(config.max_cols + 1))
         all_ready = Signal()
         all_idle = Signal()
         m.d.comb += [all_ready.eq(Cat(pe.columns.ready for pe in pes).all()),
                      all_idle.eq(Cat(pe.idle for pe in pes).all())]
-        nonzero = self.activations.payload != 0
+        nonzero = any_nonzero(self.activations.payload, config.batch)
 
         # Read-out: row i comes from PE i % pes, local row i // pes, one row per cycle while
         # the output FIFO has room for everything in flight.
@@ -136,7 +138,7 @@ class SpMVEngine(wiring.Component):
         # what is in flight plus some slack, so reads issue every cycle while the sink keeps up.
         output_depth = 6
         m.submodules.output_fifo = output_fifo = fifo.SyncFIFO(
-            width=config.act_width, depth=output_depth)
+            width=config.act_width * config.batch, depth=output_depth)
         m.d.comb += [self.outputs.payload.eq(output_fifo.r_data),
                      self.outputs.valid.eq(output_fifo.r_rdy),
                      output_fifo.r_en.eq(self.outputs.ready)]
@@ -197,26 +199,30 @@ class SpMVEngine(wiring.Component):
 
         # The row read last cycle: pick the owner's accumulator and the bias (stage 1), shift
         # (floor) and add (stage 2), ReLU and saturate into the output FIFO (stage 3).
-        picked = Signal(signed(config.acc_width))
+        picked = Signal(lane_shape(config.acc_width, config.batch))
         picked_bias = Signal(signed(config.bias_width))
         with m.Switch(in_flight_owner):
             for index, pe in enumerate(pes):
                 with m.Case(index):
                     m.d.sync += picked.eq(pe.readout_data)
         m.d.sync += [picked_bias.eq(bias_read.data), picked_valid.eq(in_flight)]
-        total = Signal(signed(max(config.acc_width - config.codebook_frac, config.bias_width) + 1))
-        m.d.sync += [total.eq((picked >> config.codebook_frac) + picked_bias),
-                     total_valid.eq(picked_valid)]
+        total = Signal(lane_shape(
+            max(config.acc_width - config.codebook_frac, config.bias_width) + 1, config.batch))
+        m.d.sync += total_valid.eq(picked_valid)
         low, high = config.act_range
-        result = Signal(signed(config.act_width))
-        with m.If(relu & (total < 0)):
-            m.d.comb += result.eq(0)
-        with m.Elif(total > high):
-            m.d.comb += result.eq(high)
-        with m.Elif(total < low):
-            m.d.comb += result.eq(low)
-        with m.Else():
-            m.d.comb += result.eq(total)
+        result = Signal(lane_shape(config.act_width, config.batch))
+        for lane_total, lane_picked, lane_result in zip(
+                lanes_of(total, config.batch), lanes_of(picked, config.batch),
+                lanes_of(result, config.batch), strict=True):
+            m.d.sync += lane_total.eq((lane_picked >> config.codebook_frac) + picked_bias)
+            with m.If(relu & (lane_total < 0)):
+                m.d.comb += lane_result.eq(0)
+            with m.Elif(lane_total > high):
+                m.d.comb += lane_result.eq(high)
+            with m.Elif(lane_total < low):
+                m.d.comb += lane_result.eq(low)
+            with m.Else():
+                m.d.comb += lane_result.eq(lane_total)
         m.d.comb += [output_fifo.w_data.eq(result), output_fifo.w_en.eq(total_valid)]
         return m
 

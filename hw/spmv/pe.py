@@ -22,15 +22,16 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import SpMVConfig, bits_for
+from hw.spmv.lanes import lane_shape, lanes_of
 from hw.spram import SPRAM
 
 __all__ = ["ProcessingElement", "column_layout"]
 
 
 def column_layout(config: SpMVConfig) -> data.StructLayout:
-    """A nonzero activation as broadcast to the PEs: its column and its value."""
+    """A nonzero activation as broadcast to the PEs: its column and its value (one per lane)."""
     return data.StructLayout({"column": config.column_address_bits,
-                              "value": signed(config.act_width)})
+                              "value": lane_shape(config.act_width, config.batch)})
 
 
 def _memory_init(values, depth):
@@ -85,7 +86,7 @@ class ProcessingElement(wiring.Component):
             "entry_write": In(_write_signature(config.entry_address_bits, config.entry_width)),
             "readout_address": In(config.local_row_bits),
             "readout_enable": In(1),
-            "readout_data": Out(signed(config.acc_width)),
+            "readout_data": Out(lane_shape(config.acc_width, config.batch)),
             "idle": Out(1),
             "entries_processed": Out(32),
         })
@@ -106,8 +107,10 @@ class ProcessingElement(wiring.Component):
         # column's start and end are read at the same address: no adder before the RAMs.
         pointer_address = Signal(config.column_address_bits)  # the pointer stage's next read
         start_data, end_data = self._pointer_memories(m, pointer_address)
+        activation_shape = lane_shape(config.act_width, config.batch)
+        # one accumulator per lane in each word: a row's lanes are read and written together
         m.submodules.accumulators = accumulators = Memory(
-            shape=signed(config.acc_width), depth=config.local_rows, init=[])
+            shape=lane_shape(config.acc_width, config.batch), depth=config.local_rows, init=[])
         accumulator_write = accumulators.write_port()
         accumulator_read = accumulators.read_port(transparent_for=(accumulator_write,))
         entry_address = Signal(config.entry_address_bits)  # the entry stage's next read
@@ -116,7 +119,7 @@ class ProcessingElement(wiring.Component):
         # Columns whose pointers have been read, waiting for the entry stage.
         pending_layout = data.StructLayout({
             "start": config.pointer_width, "end": config.pointer_width,
-            "value": signed(config.act_width), "single": 1})
+            "value": activation_shape, "single": 1})
         m.submodules.pending = pending = fifo.SyncFIFO(width=pending_layout.size, depth=3)
         next_column = pending_layout(pending.r_data)
 
@@ -124,12 +127,12 @@ class ProcessingElement(wiring.Component):
         # outputs are slow), then queue the column unless it is empty. A column is popped only
         # when the queue has room for it and for the two columns still in these stages.
         pointer_valid = Signal()
-        pointer_value = Signal(signed(config.act_width))
+        pointer_value = Signal(activation_shape)
         pop = Signal()
         fetched_valid = Signal()
         fetched_start = Signal(config.pointer_width)
         fetched_end = Signal(config.pointer_width)
-        fetched_value = Signal(signed(config.act_width))
+        fetched_value = Signal(activation_shape)
         m.d.comb += pop.eq(column_fifo.r_rdy
                            & (pending.level + pointer_valid + fetched_valid < 3))
         m.d.comb += [column_fifo.r_en.eq(pop),
@@ -150,7 +153,7 @@ class ProcessingElement(wiring.Component):
         active = Signal()
         address = Signal(config.pointer_width)
         end = Signal(config.pointer_width)
-        value = Signal(signed(config.act_width))
+        value = Signal(activation_shape)
         first = Signal()
         last_of_column = Signal()
         m.d.comb += entry_address.eq(address)
@@ -172,11 +175,11 @@ class ProcessingElement(wiring.Component):
         # registered as it comes out of the block RAM, whose clock-to-out leaves no time for
         # logic behind it.
         read_valid = Signal()
-        read_value = Signal(signed(config.act_width))
+        read_value = Signal(activation_shape)
         read_first = Signal()
         m.d.sync += [read_valid.eq(active), read_value.eq(value), read_first.eq(first)]
         registered_valid = Signal()
-        registered_value = Signal(signed(config.act_width))
+        registered_value = Signal(activation_shape)
         registered_first = Signal()
         registered_entry = Signal(config.entry_width)
         m.d.sync += [registered_valid.eq(read_valid), registered_value.eq(read_value),
@@ -193,7 +196,7 @@ class ProcessingElement(wiring.Component):
             m.d.sync += previous_row.eq(row)
         decode_valid = Signal()
         decode_row = Signal(config.local_row_bits)
-        decode_value = Signal(signed(config.act_width))
+        decode_value = Signal(activation_shape)
         weight = self._codebook_lookup(m, code)
         m.d.sync += [decode_valid.eq(registered_valid & (code != 0)), decode_row.eq(row),
                      decode_value.eq(registered_value)]
@@ -202,9 +205,11 @@ class ProcessingElement(wiring.Component):
         # read for the row is issued here, one cycle before the write back.
         accumulate_valid = Signal()
         accumulate_row = Signal(config.local_row_bits)
-        product = Signal(signed(config.product_width))
-        m.d.sync += [accumulate_valid.eq(decode_valid), accumulate_row.eq(decode_row),
-                     product.eq(weight * decode_value)]
+        product = Signal(lane_shape(config.product_width, config.batch))
+        m.d.sync += [accumulate_valid.eq(decode_valid), accumulate_row.eq(decode_row)]
+        for lane_product, lane_value in zip(lanes_of(product, config.batch),
+                                            lanes_of(decode_value, config.batch), strict=True):
+            m.d.sync += lane_product.eq(weight * lane_value)
         count = Signal(32)
         with m.If(registered_valid):
             m.d.sync += count.eq(count + 1)
@@ -221,9 +226,12 @@ class ProcessingElement(wiring.Component):
             self.readout_data.eq(accumulator_read.data),
         ]
         with m.If(accumulate_valid):
-            m.d.comb += [accumulator_write.addr.eq(accumulate_row),
-                         accumulator_write.data.eq(accumulator_read.data + product),
-                         accumulator_write.en.eq(1)]
+            m.d.comb += [accumulator_write.addr.eq(accumulate_row), accumulator_write.en.eq(1)]
+            for total, before, lane_product in zip(
+                    lanes_of(accumulator_write.data, config.batch),
+                    lanes_of(accumulator_read.data, config.batch),
+                    lanes_of(product, config.batch), strict=True):
+                m.d.comb += total.eq(before + lane_product)
         with m.Elif(clear_valid):
             m.d.comb += [accumulator_write.addr.eq(clear_row), accumulator_write.data.eq(0),
                          accumulator_write.en.eq(1)]

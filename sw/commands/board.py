@@ -35,6 +35,9 @@ def register(top, groups):
     spmv.add_argument("--fifo-depth", type=int, default=None,
                       help=f"each PE's column FIFO (spmv unit: {SPMV_UNIT_FIFO_DEPTH}; system "
                            "with --model: the board's choice, else the model's)")
+    spmv.add_argument("--batch", type=int, default=None,
+                      help="frames per pass over the weights, 1 to 16 (spmv unit: 1; system "
+                           "with --model: the board's choice)")
     spmv.add_argument("--index-bits", type=int, default=4)
     spmv.add_argument("--max-rows", type=int, default=128)
     spmv.add_argument("--max-cols", type=int, default=128)
@@ -106,7 +109,8 @@ def run_build(args) -> int:
                           else args.fifo_depth)
             config = SpMVConfig(pes=pes, fifo_depth=fifo_depth,
                                 index_bits=args.index_bits, max_rows=args.max_rows,
-                                max_cols=args.max_cols, entry_depth=args.entry_depth)
+                                max_cols=args.max_cols, entry_depth=args.entry_depth,
+                                batch=1 if args.batch is None else args.batch)
             unit, what = SpMVEngine(config), f"{config.pes} PEs"
         else:
             from hw.viterbi.unit import ViterbiUnit
@@ -160,9 +164,10 @@ def _build_system(args, board) -> int:
     if args.model is None:
         from sim.system_cases import REDUCED_DESIGN, reduced_design
 
-        if args.pes is not None:
-            raise CommandError(f"--pes {args.pes}: the reduced design (no --model) has its own "
-                               f"engine; give --model to build a model on {args.pes} PEs")
+        for option, value in (("--pes", args.pes), ("--batch", args.batch)):
+            if value is not None:
+                raise CommandError(f"{option} {value}: the reduced design (no --model) has its "
+                                   f"own engine; give --model to build a model with {option}")
 
         design, what = reduced_design(), REDUCED_DESIGN
     else:
@@ -173,7 +178,7 @@ def _build_system(args, board) -> int:
             # sized for the digit loop
             design = digit_design(args.model, args.corpus, board.recognizer.given(
                 sets=args.sets, ways=args.ways, trace_depth=args.trace_depth, pes=args.pes,
-                fifo_depth=args.fifo_depth, cost_width=args.cost_width))
+                fifo_depth=args.fifo_depth, batch=args.batch, cost_width=args.cost_width))
         except CompareError as error:
             raise CommandError(str(error)) from error
         what = f"model {args.model}, digit loop of {args.corpus}"

@@ -30,6 +30,9 @@ def register(top, groups):
                               "model is re-encoded, its outputs do not change")
     compare.add_argument("--fifo-depth", type=int, default=None,
                          help="each PE's column FIFO (default: the board's, else the model's)")
+    compare.add_argument("--batch", type=int, default=None,
+                         help="frames per pass over the weights, 1 to 16 (default: the "
+                              "board's, else 1); outputs do not change, throughput rises")
     compare.add_argument("--design", choices=["icebreaker", "ulx3s-85f"],
                          help="compare the recognizer this board builds (boards.Board."
                               "recognizer), with or without the board attached; --board "
@@ -148,7 +151,8 @@ def run_compare_command(args) -> int:
         base = DesignChoice() if shaped_by is None else board_named(shaped_by).recognizer
         design = digit_design(args.model, args.corpus, base.given(
             sets=args.sets, ways=args.ways, beam=args.beam, trace_depth=args.trace_depth,
-            pes=args.pes, fifo_depth=args.fifo_depth, cost_width=args.cost_width))
+            pes=args.pes, fifo_depth=args.fifo_depth, batch=args.batch,
+            cost_width=args.cost_width))
         utterances = load_test_utterances(design, args.corpus, args.utterances)
     except CompareError as error:
         raise CommandError(str(error)) from error

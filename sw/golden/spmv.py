@@ -14,7 +14,8 @@ import numpy as np
 from hw.config import SpMVConfig
 from sw.csc import EncodedLayer, decode
 
-__all__ = ["SpMVInputError", "check_activations", "golden_spmv", "ideal_cycles", "pe_work"]
+__all__ = ["SpMVInputError", "batch_columns", "check_activations", "golden_spmv",
+           "golden_spmv_batch", "ideal_cycles", "pe_work"]
 
 
 class SpMVInputError(ValueError):
@@ -59,6 +60,22 @@ def pe_work(layer: EncodedLayer, x) -> np.ndarray:
     """Entries (padding included) each PE must process for the nonzero activations of ``x``."""
     nonzero = np.asarray(x) != 0
     return layer.column_lengths()[:, nonzero].sum(axis=1)
+
+
+def golden_spmv_batch(layer: EncodedLayer, frames, config: SpMVConfig) -> np.ndarray:
+    """Outputs ``y[rows, frame]`` of an engine with ``config.batch`` lanes for ``frames``
+    (``[frame, column]``, up to ``config.batch`` of them): each lane is computed on its own, so
+    it equals :func:`golden_spmv` of its frame."""
+    frames = np.asarray(frames)
+    if frames.ndim != 2 or not 1 <= frames.shape[0] <= config.batch:
+        raise SpMVInputError(f"frames must be 1 to {config.batch} (SpMVConfig.batch) rows of "
+                             f"{layer.cols} activations, not shape {frames.shape}")
+    return np.stack([golden_spmv(layer, x, config) for x in frames], axis=1)
+
+
+def batch_columns(frames) -> np.ndarray:
+    """The columns a batched engine reads (1) or skips (0): those with a nonzero lane."""
+    return np.any(np.asarray(frames) != 0, axis=0).astype(np.int64)
 
 
 def ideal_cycles(layer: EncodedLayer, x) -> int:

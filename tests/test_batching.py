@@ -1,0 +1,125 @@
+# amaranth: UnusedElaboratable=no
+"""FrameGather and FrameSplit (hw/batching.py): frames into lanes and back, exactly, under
+random gaps and backpressure."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from hw.batching import FrameGather, FrameSplit
+from hw.config import SpMVConfig
+
+CONFIG = SpMVConfig(pes=2, act_width=10, max_rows=16, max_cols=16)
+
+
+def gather_batches(batch, frame_length, frame_count, *, seed):
+    """Stream ``frame_count`` random frames into a gather and read every batch it offers;
+    return the frames sent and, per batch, its frame count and its columns (every lane)."""
+    config = CONFIG.replace(batch=batch)
+    dut = FrameGather(config, frame_length)
+    rng = random.Random(seed)
+    lo, hi = config.act_range
+    frames = [[rng.randint(lo, hi) for _ in range(frame_length)] for _ in range(frame_count)]
+    batches = []
+
+    async def host(ctx):
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        for frame in frames:
+            for value in frame:
+                while rng.random() < 0.3:
+                    await ctx.tick()
+                ctx.set(dut.features.payload, value)
+                ctx.set(dut.features.valid, 1)
+                await ctx.tick().until(dut.features.ready)
+                ctx.set(dut.features.valid, 0)
+        ctx.set(dut.finish, 1)
+
+    async def reader(ctx):
+        await ctx.tick()
+        expected = -(-frame_count // batch)
+        while len(batches) < expected:
+            await ctx.tick().until(dut.batch_ready)
+            for _ in range(rng.randint(0, 40)):  # the engine is busy with the previous batch
+                await ctx.tick()
+            count = ctx.get(dut.batch_frames)
+            columns = []
+            for column in range(frame_length):
+                ctx.set(dut.read_address, column)
+                await ctx.tick()
+                columns.append([ctx.get(dut.read_data)[lane] for lane in range(batch)])
+            ctx.set(dut.release, 1)
+            await ctx.tick()
+            ctx.set(dut.release, 0)
+            batches.append((count, columns))
+        await ctx.tick()
+        assert ctx.get(dut.empty)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(host, background=True)
+    sim.add_testbench(reader)
+    sim.run()
+    return frames, batches
+
+
+@pytest.mark.parametrize(("batch", "frame_count"), [(2, 5), (3, 9), (4, 1), (4, 11)])
+def test_gather_puts_frame_f_of_a_batch_in_lane_f(batch, frame_count):
+    frames, batches = gather_batches(batch, 7, frame_count, seed=batch * 100 + frame_count)
+    received = []
+    for count, columns in batches:
+        lanes = np.array(columns).T  # [lane, column]
+        received.extend(lanes[:count].tolist())
+    assert [count for count, _ in batches] == [
+        min(batch, frame_count - start) for start in range(0, frame_count, batch)]
+    assert received == frames
+
+
+@pytest.mark.parametrize(("batch", "frames"), [(2, 2), (3, 1), (4, 3)])
+def test_split_gives_the_stored_batch_back_frame_by_frame(batch, frames):
+    config = CONFIG.replace(batch=batch)
+    rows = 5
+    dut = FrameSplit(config, rows)
+    rng = random.Random(batch)
+    lo, hi = config.act_range
+    stored = [[rng.randint(lo, hi) for _ in range(batch)] for _ in range(rows)]
+    scores = []
+
+    async def testbench(ctx):
+        ctx.set(dut.write_enable, 1)
+        for row, lanes in enumerate(stored):
+            ctx.set(dut.write_address, row)
+            ctx.set(dut.write_data, lanes)
+            await ctx.tick()
+        ctx.set(dut.write_enable, 0)
+        ctx.set(dut.start, 1)
+        ctx.set(dut.frames, frames)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        while len(scores) < frames * rows:
+            ready = rng.random() < 0.6
+            ctx.set(dut.scores.ready, ready)
+            _, _, valid, payload, busy = await ctx.tick().sample(
+                dut.scores.valid, dut.scores.payload, dut.busy)
+            if valid and ready:
+                scores.append(payload)
+        assert not busy
+        for _ in range(8):
+            _, _, valid = await ctx.tick().sample(dut.scores.valid)
+            assert not valid
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert scores == [stored[row][lane] for lane in range(frames) for row in range(rows)]
+
+
+def test_gather_and_split_refuse_sizes_beyond_the_engine():
+    with pytest.raises(ValueError, match="frame_length must be 1..16"):
+        FrameGather(CONFIG.replace(batch=2), 17)
+    with pytest.raises(ValueError, match="rows must be 1..16"):
+        FrameSplit(CONFIG.replace(batch=2), 0)
