@@ -151,7 +151,9 @@ class FrameSplit(wiring.Component):
         m.d.comb += [write.addr.eq(self.write_address), write.data.eq(self.write_data),
                      write.en.eq(self.write_enable)]
 
-        # One read per cycle while the FIFO has room for it and for the read in flight.
+        # One read per cycle while the FIFO has room for it and for the two in flight. The read
+        # data is registered before the lane is picked: block RAM clock-to-out leaves no time
+        # for a multiplexer behind it.
         depth = 4
         m.submodules.queue = queue = fifo.SyncFIFO(width=config.act_width, depth=depth)
         m.d.comb += [self.scores.payload.eq(queue.r_data), self.scores.valid.eq(queue.r_rdy),
@@ -160,13 +162,16 @@ class FrameSplit(wiring.Component):
         lane = Signal(range(config.batch))
         row = Signal(range(rows))
         in_flight, in_flight_lane = Signal(), Signal.like(lane)
+        held, held_lane = Signal(), Signal.like(lane)
+        held_data = Signal.like(read.data)
         issue = Signal()
         m.d.comb += [self.busy.eq(frames != 0),
-                     issue.eq((frames != 0) & (queue.level + in_flight < depth)),
+                     issue.eq((frames != 0) & (queue.level + in_flight + held < depth)),
                      read.addr.eq(row)]
-        m.d.sync += [in_flight.eq(issue), in_flight_lane.eq(lane)]
-        m.d.comb += [queue.w_data.eq(Array(lanes_of(read.data, config.batch))[in_flight_lane]),
-                     queue.w_en.eq(in_flight)]
+        m.d.sync += [in_flight.eq(issue), in_flight_lane.eq(lane),
+                     held.eq(in_flight), held_lane.eq(in_flight_lane), held_data.eq(read.data)]
+        m.d.comb += [queue.w_data.eq(Array(lanes_of(held_data, config.batch))[held_lane]),
+                     queue.w_en.eq(held)]
         with m.If(issue):
             with m.If(row == rows - 1):
                 m.d.sync += [row.eq(0), lane.eq(lane + 1), frames.eq(frames - 1)]

@@ -467,6 +467,10 @@ class ViterbiConfig:
         golden model does, in no memory of its own; the trace memory's output then feeds its
         own next address, the worst path on the ECP5. ``"stack"``: in a memory of its own (one
         block RAM more), read ahead from its size: no memory output feeds an address.
+    score_banks : int
+        Frames of scores the unit buffers: 1 (default; it takes a frame's scores while it
+        waits for them) or 2 (it takes the next frame's while it searches this one, so a source
+        that has them ready, a batched engine, is not held up; twice the score memory).
     """
 
     sets: int = 64
@@ -483,6 +487,7 @@ class ViterbiConfig:
     max_pdfs: int = 256
     cost: CostConfig = CostConfig()
     free_list: str = "linked"
+    score_banks: int = 1
 
     HASHES = ("xor_fold", "multiplicative")
     FREE_LISTS = ("linked", "stack")
@@ -508,6 +513,7 @@ class ViterbiConfig:
             raise ConfigError(f"{owner}.cost must be a CostConfig, not {self.cost!r}")
         check_int(owner, "beam", self.beam, 0, self.cost_max)
         check_choice(owner, "free_list", self.free_list, self.FREE_LISTS)
+        check_int(owner, "score_banks", self.score_banks, 1, 2)
 
     @property
     def table_entries(self) -> int:

@@ -6,16 +6,13 @@ while the sink takes them. With two banks the next frame is collected while this
 """
 
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import fifo, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import CostConfig, SpMVConfig
 
 __all__ = ["CostUnit"]
-
-# reads in flight in the conversion (read, difference, product) plus what the sink has not taken
-OUTPUT_DEPTH = 6
 
 
 class CostUnit(wiring.Component):
@@ -80,20 +77,20 @@ class CostUnit(wiring.Component):
         with m.If(taken & (taken_first | (taken_score > best))):
             m.d.sync += best.eq(taken_score)
 
-        # ---- conversion: one read per cycle while the output FIFO has room for it ---------
-        m.submodules.output = output = fifo.SyncFIFO(width=config.cost_width,
-                                                     depth=OUTPUT_DEPTH)
-        m.d.comb += [self.costs.payload.eq(output.r_data), self.costs.valid.eq(output.r_rdy),
-                     output.r_en.eq(self.costs.ready)]
+        # ---- conversion: one score per cycle through read, difference and product --------
+        # The stages advance together unless the product waits for the sink (``stall``):
+        # flip-flops with an enable, and no output FIFO, which the iCE40's logic cannot spare.
         converting = Signal()  # reads of the handed-over frame remain to be issued
         convert_bank = Signal()
         convert_best = Signal(signed(width))
         convert_index = Signal(range(size))
-        occupancy = Signal(range(OUTPUT_DEPTH + 1))  # issued and not yet taken by the sink
+        read_valid, difference_valid, product_valid = Signal(), Signal(), Signal()
+        stall = Signal()
         issue = Signal()
-        m.d.comb += [issue.eq(converting & (occupancy != OUTPUT_DEPTH)),
+        m.d.comb += [stall.eq(product_valid & ~self.costs.ready),
+                     issue.eq(converting & ~stall),
+                     read.en.eq(~stall),
                      read.addr.eq(Mux(convert_bank, size, 0) + convert_index)]
-        m.d.sync += occupancy.eq(occupancy + issue - (output.r_en & output.r_rdy))
         with m.If(issue):
             with m.If(convert_index + 1 == self.count):
                 m.d.sync += [converting.eq(0), convert_index.eq(0)]
@@ -101,16 +98,16 @@ class CostUnit(wiring.Component):
                 m.d.sync += convert_index.eq(convert_index + 1)
         # The subtraction and the multiplier are in different cycles: after block RAM
         # clock-to-out, a carry chain and a multiplier in series were ULX3S's worst path.
-        read_valid, difference_valid, product_valid = Signal(), Signal(), Signal()
         difference = Signal(width + 1)  # max - y >= 0, up to 2**width - 1
         product = Signal(width + 1 + config.scale_width)
-        m.d.sync += [read_valid.eq(issue), difference_valid.eq(read_valid),
-                     product_valid.eq(difference_valid),
-                     difference.eq(convert_best - read.data),
-                     product.eq((difference * self.scale) >> self.shift)]
+        with m.If(~stall):
+            m.d.sync += [read_valid.eq(issue), difference_valid.eq(read_valid),
+                         product_valid.eq(difference_valid),
+                         difference.eq(convert_best - read.data),
+                         product.eq((difference * self.scale) >> self.shift)]
         ceiling = (1 << config.cost_width) - 1
-        m.d.comb += [output.w_data.eq(Mux(product > ceiling, ceiling, product)),
-                     output.w_en.eq(product_valid)]
+        m.d.comb += [self.costs.payload.eq(Mux(product > ceiling, ceiling, product)),
+                     self.costs.valid.eq(product_valid)]
 
         # ---- hand-over: a collected frame goes to the conversion when its reads are done --
         with m.FSM():
@@ -124,9 +121,10 @@ class CostUnit(wiring.Component):
                         m.next = "HAND_OVER"
                     with m.Else():
                         m.d.sync += index.eq(index + 1)
-            # the frame's last score is written and compared in the first cycle here
+            # the frame's last score is written and compared in the first cycle here; the
+            # maximum changes once the previous frame's last score has left the read stage
             with m.State("HAND_OVER"):
-                with m.If(~taken & ~converting):
+                with m.If(~taken & ~converting & ~read_valid):
                     m.d.sync += [converting.eq(1), convert_bank.eq(collect_bank),
                                  convert_best.eq(best)]
                     if self.banks == 2:

@@ -131,12 +131,12 @@ class ViterbiTestbench:
         tables = []
         frames = expected["costs"]
         for index, frame in enumerate(frames):
-            await self._wait(dut.scores__ready, 1, f"frame {index} to be wanted")
+            await self._wait(dut.waiting, 1, f"frame {index} to be wanted")
             if index and peek_tables:
                 tables.append(await self.peek())
             for pdf, cost in enumerate(frame):
                 await self.send(cost, pdf == len(frame) - 1, 0)
-        await self._wait(dut.scores__ready, 1, "the end of the utterance to be wanted")
+        await self._wait(dut.waiting, 1, "the end of the utterance to be wanted")
         if frames and peek_tables:
             tables.append(await self.peek())
         await self.send(0, 0, 1)

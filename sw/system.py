@@ -107,6 +107,10 @@ def system_design(quantized: QuantizedModel, graph: Graph, viterbi: ViterbiConfi
     if graph.num_pdfs != quantized.layers[-1].rows:
         raise ConfigError(f"the graph has {graph.num_pdfs} pdfs; the model's last layer gives "
                           f"{quantized.layers[-1].rows} scores")
+    if quantized.spmv.batch > 1:
+        # a batch's frames reach the Viterbi unit back to back: it takes the next frame's
+        # scores while it searches one, or the search waits for every score of every frame
+        viterbi = replace(viterbi, score_banks=2)
     model = model_image(quantized.layers)
     config = SystemConfig(spmv=system_spmv_config(quantized.spmv, model), viterbi=viterbi,
                           link=link or LinkConfig(), max_layers=max_layers)

@@ -50,7 +50,7 @@ def run_unit(frames, scale, seed=0, banks=1):
 
 
 @pytest.mark.parametrize("banks", [1, 2])
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(16))
 def test_rtl_matches_golden(seed, banks):
     rng = np.random.default_rng(seed)
     pdfs = int(rng.integers(1, 40))

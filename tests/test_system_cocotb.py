@@ -23,10 +23,12 @@ def _assert_all_match(design, utterances, result):
     assert any(check.golden_words for check in checks), "no utterance produced words"
 
 
-@pytest.mark.parametrize("simulator, design_seed, count", [("icarus", 0, 8),
-                                                            ("verilator", 1, 40)])
-def test_core_equals_golden(simulator, design_seed, count):
-    design = small_design(design_seed)
+@pytest.mark.parametrize("simulator, design_seed, count, batch", [
+    ("icarus", 0, 8, 1), ("verilator", 1, 40, 1), ("icarus", 0, 8, 3), ("verilator", 1, 40, 4)])
+def test_core_equals_golden(simulator, design_seed, count, batch):
+    """Words and status bit-exact with golden, one frame at a time and in batches (frames
+    gathered into lanes, the last batch short, scores split back into frames)."""
+    design = small_design(design_seed, batch=batch)
     utterances = small_utterances(design, count, seed=11 + design_seed)
     result = simulate_core(design, utterances, simulator=simulator, seed=1 + design_seed,
                            gap_probability=0.2, backpressure=0.3)
@@ -66,9 +68,9 @@ def _words(reply):
     return values[:-1], values[-1]
 
 
-@pytest.mark.parametrize("simulator", ["verilator"])
-def test_uart_frames_in_words_out_and_damaged_frames_get_errors(simulator):
-    design = small_design(0)
+@pytest.mark.parametrize("simulator, batch", [("verilator", 1), ("verilator", 3)])
+def test_uart_frames_in_words_out_and_damaged_frames_get_errors(simulator, batch):
+    design = small_design(0, batch=batch)
     utterances = [u for u in small_utterances(design, 12, seed=3) if len(u.activations)][:2]
     host = Host(design)
     first, second = (host.utterance(u.activations) for u in utterances)

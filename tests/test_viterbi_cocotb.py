@@ -47,14 +47,16 @@ def _collect_expectations(count, seed):
 
 
 @pytest.mark.icarus
-@pytest.mark.parametrize("free_list", ["linked", "stack"])
-def test_trace_collections_bit_exact_on_icarus(tmp_path, free_list):
+@pytest.mark.parametrize(("free_list", "score_banks"),
+                         [("linked", 1), ("stack", 1), ("stack", 2)])
+def test_trace_collections_bit_exact_on_icarus(tmp_path, free_list, score_banks):
     """Tens of collections per utterance (48-entry trace, collected below 24 free entries):
     tables with their trace pointers, words and counters equal the golden model's."""
     from sim.viterbi_cases import COLLECT_CONFIG
 
     expectations = _collect_expectations(12, seed=21)
-    config = dataclasses.replace(COLLECT_CONFIG, free_list=free_list)
+    config = dataclasses.replace(COLLECT_CONFIG, free_list=free_list,
+                                 score_banks=score_banks)
     result = simulate_expectations(expectations, simulator="icarus", config=config,
                                    build_root=tmp_path, name="viterbi-collect")
     assert result["failures"] == []
@@ -64,12 +66,14 @@ def test_trace_collections_bit_exact_on_icarus(tmp_path, free_list):
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("free_list", ["linked", "stack"])
-def test_trace_collections_bit_exact_on_verilator(tmp_path, free_list):
+@pytest.mark.parametrize(("free_list", "score_banks"),
+                         [("linked", 1), ("stack", 1), ("stack", 2)])
+def test_trace_collections_bit_exact_on_verilator(tmp_path, free_list, score_banks):
     from sim.viterbi_cases import COLLECT_CONFIG
 
     expectations = _collect_expectations(60, seed=22)
-    config = dataclasses.replace(COLLECT_CONFIG, free_list=free_list)
+    config = dataclasses.replace(COLLECT_CONFIG, free_list=free_list,
+                                 score_banks=score_banks)
     result = simulate_expectations(expectations, simulator="verilator", config=config,
                                    build_root=tmp_path, name="viterbi-collect")
     assert result["failures"] == []

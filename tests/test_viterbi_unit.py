@@ -66,13 +66,13 @@ def run_unit(config, expectations, seed, *, gap=0.2, backpressure=0.3):
             ctx.set(dut.start, 0)
             tables = []
             for index, frame in enumerate(expected["costs"]):
-                await ctx.tick().until(dut.scores.ready)
+                await ctx.tick().until(dut.waiting)
                 if index:
                     tables.append(await peek(ctx))
                 for pdf, cost in enumerate(frame):
                     await send(ctx, {"cost": cost, "frame_end": pdf == len(frame) - 1,
                                      "utterance_end": 0})
-            await ctx.tick().until(dut.scores.ready)
+            await ctx.tick().until(dut.waiting)
             if expected["costs"]:
                 tables.append(await peek(ctx))
             await send(ctx, {"cost": 0, "frame_end": 0, "utterance_end": 1})
@@ -110,9 +110,10 @@ def check(expected, produced):
         assert rtl == golden, (expected["name"], "table after frame", frame)
 
 
-@pytest.mark.parametrize("free_list", ViterbiConfig.FREE_LISTS)
-def test_random_utterances_match_golden(free_list):
-    config = dataclasses.replace(SIM_CONFIG, free_list=free_list)
+@pytest.mark.parametrize(("free_list", "score_banks"),
+                         [("linked", 1), ("stack", 1), ("linked", 2)])
+def test_random_utterances_match_golden(free_list, score_banks):
+    config = dataclasses.replace(SIM_CONFIG, free_list=free_list, score_banks=score_banks)
     cases = make_cases(12, seed=1)
     expectations = [expectation(case, config) for case in cases]
     for expected, produced in zip(expectations, run_unit(config, expectations, seed=1),
@@ -120,12 +121,13 @@ def test_random_utterances_match_golden(free_list):
         check(expected, produced)
 
 
-@pytest.mark.parametrize("free_list", ViterbiConfig.FREE_LISTS)
-def test_trace_collections_many_times_per_utterance_match_golden(free_list):
+@pytest.mark.parametrize(("free_list", "score_banks"),
+                         [("linked", 1), ("stack", 1), ("stack", 2)])
+def test_trace_collections_many_times_per_utterance_match_golden(free_list, score_banks):
     """A 48-entry trace collected below 24 free entries: tables (with trace pointers), words
     and counters equal the golden model's after tens of collections per utterance, whichever
-    way the unit keeps its free entries."""
-    config = dataclasses.replace(COLLECT_CONFIG, free_list=free_list)
+    way the unit keeps its free entries and its scores."""
+    config = dataclasses.replace(COLLECT_CONFIG, free_list=free_list, score_banks=score_banks)
     cases = make_collect_cases(3, seed=2)
     expectations = [expectation(case, config) for case in cases]
     produced = run_unit(config, expectations, seed=2)
@@ -146,6 +148,67 @@ def test_a_stacked_free_list_takes_one_memory_more():
     assert {k: v for k, v in stacked.items() if k not in linked} == {
         "free_stack": (COLLECT_CONFIG.trace_bits, 64)}
     assert linked.items() <= stacked.items()
+
+
+def stream_utterance(config, expected):
+    """Load ``expected``'s graph into a unit, offer every score back to back (no peeking
+    between frames) and take the words at once; return the words and the unit's cycles."""
+    dut = ViterbiUnit(config)
+    result = {}
+
+    async def bench(ctx):
+        for target, words in ((0, expected["states"]), (1, expected["arcs"])):
+            for address, word in enumerate(words):
+                ctx.set(dut.graph_load.payload, {"target": target, "addr": address,
+                                                 "data": word})
+                ctx.set(dut.graph_load.valid, 1)
+                await ctx.tick()
+        ctx.set(dut.graph_load.valid, 0)
+        ctx.set(dut.start_state, expected["start"])
+        ctx.set(dut.start_has_eps, expected["start_has_eps"])
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        beats = [{"cost": cost, "frame_end": pdf == len(frame) - 1, "utterance_end": 0}
+                 for frame in expected["costs"] for pdf, cost in enumerate(frame)]
+        for beat in [*beats, {"cost": 0, "frame_end": 0, "utterance_end": 1}]:
+            ctx.set(dut.scores.payload, beat)
+            ctx.set(dut.scores.valid, 1)
+            await ctx.tick().until(dut.scores.ready)
+        ctx.set(dut.scores.valid, 0)
+        ctx.set(dut.words.ready, 1)
+        words = []
+        while True:
+            _, _, valid, payload = await ctx.tick().sample(dut.words.valid, dut.words.payload)
+            if valid:
+                if payload.end:
+                    break
+                words.append(payload.word)
+        result.update(words=words[::-1], cycles=ctx.get(dut.counters.cycles),
+                      total_cost=ctx.get(dut.total_cost))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return result
+
+
+@pytest.mark.parametrize("index", [2, 3, 5, 7])
+def test_two_score_banks_take_the_next_frame_while_searching(index):
+    """Scores offered back to back: with two banks the next frame's go in while the unit
+    searches this one, so the same words and total cost take fewer cycles."""
+    case = make_cases(index + 1, seed=20)[index]
+    assert len(case.costs) >= 3
+    produced = {}
+    for banks in (1, 2):
+        config = dataclasses.replace(SIM_CONFIG, score_banks=banks)
+        expected = expectation(case, config)
+        produced[banks] = stream_utterance(config, expected)
+        assert produced[banks]["words"] == expected["words"]
+        assert produced[banks]["total_cost"] == expected["total_cost"]
+    # at least one frame's filling hidden behind a search
+    assert produced[2]["cycles"] <= produced[1]["cycles"] - case.costs.shape[1]
 
 
 def test_an_unknown_free_list_is_refused():

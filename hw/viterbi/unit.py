@@ -98,9 +98,11 @@ class ViterbiUnit(wiring.Component):
     ``start``; stream every frame's pdf costs into ``scores`` and end with an
     ``utterance_end`` beat; read the words from ``words``. ``busy`` is high from ``start`` until
     the last word beat is taken; the counters, ``total_cost``, ``final_reached`` and
-    ``trace_overflow`` then describe the utterance. While the unit waits for a frame's scores,
-    ``peek_set`` selects a set of the current bank shown (one cycle later) on ``peek_entries``
-    and ``peek_valid``.
+    ``trace_overflow`` then describe the utterance. While the unit waits for a frame's scores
+    (``waiting``), ``peek_set`` selects a set of the current bank shown (one cycle later) on
+    ``peek_entries`` and ``peek_valid``. With ``config.score_banks`` 2 the unit takes the next
+    frame's scores while it searches this one: ``scores.ready`` then says nothing about where
+    the search is, ``waiting`` does.
 
     Parameters
     ----------
@@ -133,6 +135,7 @@ class ViterbiUnit(wiring.Component):
             "final_reached": Out(1),
             "trace_overflow": Out(1),
             "score_error": Out(1),
+            "waiting": Out(1),
             "peek_set": In(max(1, config.set_bits)),
             "peek_entries": Out(data.ArrayLayout(hypothesis_layout(config), config.ways)),
             "peek_valid": Out(config.ways),
@@ -224,8 +227,10 @@ class ViterbiUnit(wiring.Component):
             shape=arc_layout, depth=config.max_arcs,
             init=[] if self.graph is None else [arc_layout.from_bits(record)
                                                 for record in self.graph.arcs])
+        # two banks: the bank is the address's top bit (no adder before the read address)
         m.submodules.score_memory = score_memory = Memory(
-            shape=cost_width, depth=config.max_pdfs, init=[])
+            shape=cost_width, init=[], depth=config.max_pdfs if config.score_banks == 1
+            else 2 << config.pdf_bits)
         m.submodules.trace_memory = trace_memory = Memory(
             shape=trace_layout, depth=config.trace_depth, init=[])
         state_write, arc_write = state_memory.write_port(), arc_memory.write_port()
@@ -456,7 +461,9 @@ class ViterbiUnit(wiring.Component):
         fetched_trace = Signal(config.trace_bits)
         m.d.sync += [fetched_valid.eq(arc_valid), fetched.eq(arc), fetched_cost_in.eq(arc_cost_in),
                      fetched_trace.eq(arc_trace)]
-        m.d.comb += score_read.addr.eq(fetched.pdf)
+        search_bank = Signal()  # the bank of the frame searched now (two banks)
+        m.d.comb += score_read.addr.eq(fetched.pdf if config.score_banks == 1
+                                       else Cat(fetched.pdf, search_bank))
         with_arc = _saturating_add(m, fetched_cost_in, fetched.cost, cost_width, "with_arc")
 
         # An offered hypothesis moves through three registered stages: the arc's cost added
@@ -633,6 +640,56 @@ class ViterbiUnit(wiring.Component):
                          mark_write.addr.eq(chase_at), mark_write.data.eq(1),
                          mark_write.en.eq(chase_mark)]
 
+        def take_score():
+            """Store a (non-final) score beat's cost; beyond max_pdfs it is an error."""
+            with m.If(score_count == config.max_pdfs):
+                m.d.sync += self.score_error.eq(1)
+            with m.Else():
+                m.d.comb += score_write.en.eq(1)
+                m.d.sync += score_count.eq(score_count + 1)
+            with m.If(self.scores.payload.frame_end):
+                m.d.sync += score_count.eq(0)
+
+        def begin_frame():
+            """A frame's scores are in: collect the trace if it runs short, then expand."""
+            m.d.sync += [best.eq(cost_max), threshold.eq(cost_max), from_frame.eq(1)]
+            with m.If(free < config.trace_gc_threshold):
+                m.d.sync += counters["trace_collections"].eq(
+                    counters["trace_collections"] + 1)
+                start_scan(COLLECT)
+                m.next = "COLLECT_MARK"
+            with m.Else():
+                start_scan(EXPAND)
+                m.next = "EXPAND"
+
+        def end_utterance():
+            start_scan(FINAL)
+            m.next = "FINAL"
+
+        # Two banks: scores are taken into one bank whenever it is free, from start until the
+        # utterance_end beat, independently of the control; the control searches the other.
+        banks_full = Signal(2)  # a whole frame waits in (or is searched from) the bank
+        fill_bank = Signal()
+        intake_open = Signal()
+        end_pending = Signal()  # the utterance_end beat was taken
+        if config.score_banks == 2:
+            m.d.comb += [self.scores.ready.eq(intake_open & ~banks_full.bit_select(fill_bank, 1)),
+                         score_write.addr.eq(Cat(score_count[:config.pdf_bits], fill_bank))]
+            with m.If(self.scores.valid & self.scores.ready):
+                with m.If(self.scores.payload.utterance_end):
+                    with m.If(score_count != 0):
+                        m.d.sync += self.score_error.eq(1)
+                    m.d.sync += [intake_open.eq(0), end_pending.eq(1)]
+                with m.Else():
+                    take_score()
+            filled = Signal(2)
+            released = Signal(2)
+            with m.If(self.scores.valid & self.scores.ready & ~self.scores.payload.utterance_end
+                      & self.scores.payload.frame_end):
+                m.d.comb += filled.eq(1 << fill_bank)
+                m.d.sync += fill_bank.eq(~fill_bank)
+            m.d.sync += banks_full.eq((banks_full | filled) & ~released)
+
         with m.FSM(name="control"):
             with m.State("IDLE"):
                 m.d.comb += idle.eq(1)
@@ -643,6 +700,8 @@ class ViterbiUnit(wiring.Component):
                                  best.eq(cost_max), threshold.eq(cost_max),
                                  next_written.eq(0), passes.eq(0),
                                  from_frame.eq(0), score_count.eq(0),
+                                 banks_full.eq(0), fill_bank.eq(0), search_bank.eq(0),
+                                 intake_open.eq(1), end_pending.eq(0),
                                  self.score_error.eq(0), self.final_reached.eq(0),
                                  final_seen.eq(0), any_seen.eq(0)]
                     m.d.comb += table.swap.eq(1)
@@ -659,31 +718,27 @@ class ViterbiUnit(wiring.Component):
                     start_epsilon()
                     m.next = "EPSILON"
             with m.State("FILL"):
-                m.d.comb += [self.busy.eq(1), self.scores.ready.eq(1),
-                             score_write.addr.eq(score_count), peeking.eq(1)]
-                with m.If(self.scores.valid):
-                    with m.If(self.scores.payload.utterance_end):
-                        with m.If(score_count != 0):
-                            m.d.sync += self.score_error.eq(1)
-                        start_scan(FINAL)
-                        m.next = "FINAL"
-                    with m.Else():
-                        with m.If(score_count == config.max_pdfs):
-                            m.d.sync += self.score_error.eq(1)
+                m.d.comb += [self.busy.eq(1), peeking.eq(1)]
+                if config.score_banks == 1:
+                    m.d.comb += [self.waiting.eq(1), self.scores.ready.eq(1),
+                                 score_write.addr.eq(score_count)]
+                    with m.If(self.scores.valid):
+                        with m.If(self.scores.payload.utterance_end):
+                            with m.If(score_count != 0):
+                                m.d.sync += self.score_error.eq(1)
+                            end_utterance()
                         with m.Else():
-                            m.d.comb += score_write.en.eq(1)
-                            m.d.sync += score_count.eq(score_count + 1)
-                        with m.If(self.scores.payload.frame_end):
-                            m.d.sync += [score_count.eq(0), best.eq(cost_max),
-                                         threshold.eq(cost_max), from_frame.eq(1)]
-                            with m.If(free < config.trace_gc_threshold):
-                                m.d.sync += counters["trace_collections"].eq(
-                                    counters["trace_collections"] + 1)
-                                start_scan(COLLECT)
-                                m.next = "COLLECT_MARK"
-                            with m.Else():
-                                start_scan(EXPAND)
-                                m.next = "EXPAND"
+                            take_score()
+                            with m.If(self.scores.payload.frame_end):
+                                begin_frame()
+                else:
+                    searchable = banks_full.bit_select(search_bank, 1)
+                    m.d.comb += self.waiting.eq(~searchable & ~end_pending)
+                    with m.If(searchable):
+                        begin_frame()
+                    with m.Elif(end_pending):
+                        m.d.sync += end_pending.eq(0)
+                        end_utterance()
             with m.State("COLLECT_MARK"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += counters["collect_cycles"].eq(counters["collect_cycles"] + 1)
@@ -741,6 +796,9 @@ class ViterbiUnit(wiring.Component):
                              next_written.eq(0), passes.eq(0)]
                 with m.If(from_frame):
                     m.d.sync += counters["frames"].eq(counters["frames"] + 1)
+                    if config.score_banks == 2:  # the searched frame's bank takes scores again
+                        m.d.comb += released.eq(1 << search_bank)
+                        m.d.sync += search_bank.eq(~search_bank)
                 m.next = "FILL"
             with m.State("FINAL"):
                 m.d.comb += self.busy.eq(1)
