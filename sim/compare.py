@@ -153,13 +153,15 @@ def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
     ``config`` (a ``SystemConfig``) only reports of a build with the same engine and Viterbi
     unit count (another design's Fmax says nothing about this one)."""
     def engine(spmv: dict) -> dict:
-        # where the board keeps the model (SPRAM, block RAM, registers) changes no cycle
-        return {k: v for k, v in spmv.items()
-                if k not in ("entry_memory", "pointer_memory", "codebook_memory")}
+        # where the board keeps the model (SPRAM, block RAM, registers) changes no cycle; a
+        # report written before batches existed is of an unbatched engine
+        return {"batch": 1, **{k: v for k, v in spmv.items()
+                               if k not in ("entry_memory", "pointer_memory",
+                                            "codebook_memory")}}
 
     def search(viterbi: dict) -> dict:
-        # nor how the unit keeps its free trace entries
-        return {k: v for k, v in viterbi.items() if k != "free_list"}
+        # nor how the unit keeps its free trace entries; nor did it have two score banks
+        return {"score_banks": 1, **{k: v for k, v in viterbi.items() if k != "free_list"}}
 
     rows = []
     for path in sorted(Path(reports).glob("system_*.json")):

@@ -134,6 +134,19 @@ def test_projection_takes_the_board_build_of_the_same_engine_wherever_its_model_
     assert [(r["board"], r["seconds_per_frame"]) for r in rows] == [("icebreaker", 1e-3)]
 
 
+def test_projection_reads_a_report_from_before_batches_as_unbatched(tmp_path):
+    from hw.config import SystemConfig, config_to_dict
+
+    old = config_to_dict(SystemConfig(spmv=SpMVConfig(pes=2)))
+    del old["spmv"]["batch"], old["viterbi"]["score_banks"]
+    (tmp_path / "system_ulx3s-85f.json").write_text(json.dumps(
+        {"board": "ulx3s-85f", "fmax_mhz": 50.0, "config": old}))
+    unbatched = SystemConfig(spmv=SpMVConfig(pes=2))
+    batched = SystemConfig(spmv=SpMVConfig(pes=2, batch=4))
+    assert len(projected(5000, unbatched, reports=tmp_path)) == 1
+    assert projected(5000, batched, reports=tmp_path) == []
+
+
 @pytest.mark.slow
 def test_compare_on_the_quick_digit_model(tmp_path, capsys):
     if shutil.which("espeak-ng") is None:
