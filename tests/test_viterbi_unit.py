@@ -21,6 +21,21 @@ from sim.viterbi_cases import (
 )
 
 
+async def load_and_start(ctx, dut, expected):
+    """Write ``expected``'s graph into ``dut`` and start an utterance at its start state."""
+    for target, words in ((0, expected["states"]), (1, expected["arcs"])):
+        for address, word in enumerate(words):
+            ctx.set(dut.graph_load.payload, {"target": target, "addr": address, "data": word})
+            ctx.set(dut.graph_load.valid, 1)
+            await ctx.tick()
+    ctx.set(dut.graph_load.valid, 0)
+    ctx.set(dut.start_state, expected["start"])
+    ctx.set(dut.start_has_eps, expected["start_has_eps"])
+    ctx.set(dut.start, 1)
+    await ctx.tick()
+    ctx.set(dut.start, 0)
+
+
 def run_unit(config, expectations, seed, *, gap=0.2, backpressure=0.3):
     """Decode every expectation's utterance on one unit; return what the unit produced."""
     dut = ViterbiUnit(config)
@@ -52,18 +67,7 @@ def run_unit(config, expectations, seed, *, gap=0.2, backpressure=0.3):
 
     async def bench(ctx):
         for expected in expectations:
-            for target, words in ((0, expected["states"]), (1, expected["arcs"])):
-                for address, word in enumerate(words):
-                    ctx.set(dut.graph_load.payload, {"target": target, "addr": address,
-                                                     "data": word})
-                    ctx.set(dut.graph_load.valid, 1)
-                    await ctx.tick()
-            ctx.set(dut.graph_load.valid, 0)
-            ctx.set(dut.start_state, expected["start"])
-            ctx.set(dut.start_has_eps, expected["start_has_eps"])
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
+            await load_and_start(ctx, dut, expected)
             tables = []
             for index, frame in enumerate(expected["costs"]):
                 await ctx.tick().until(dut.waiting)
@@ -157,18 +161,7 @@ def stream_utterance(config, expected):
     result = {}
 
     async def bench(ctx):
-        for target, words in ((0, expected["states"]), (1, expected["arcs"])):
-            for address, word in enumerate(words):
-                ctx.set(dut.graph_load.payload, {"target": target, "addr": address,
-                                                 "data": word})
-                ctx.set(dut.graph_load.valid, 1)
-                await ctx.tick()
-        ctx.set(dut.graph_load.valid, 0)
-        ctx.set(dut.start_state, expected["start"])
-        ctx.set(dut.start_has_eps, expected["start_has_eps"])
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
+        await load_and_start(ctx, dut, expected)
         beats = [{"cost": cost, "frame_end": pdf == len(frame) - 1, "utterance_end": 0}
                  for frame in expected["costs"] for pdf, cost in enumerate(frame)]
         for beat in [*beats, {"cost": 0, "frame_end": 0, "utterance_end": 1}]:
