@@ -283,6 +283,8 @@ class Recognizer(wiring.Component):
                     m.next = "LAYER_RUN"
             with m.State("LAYER_RUN"):
                 m.d.comb += [self.busy.eq(1), running_layers.eq(1)]
+                # unbatched, layer 0 takes the host's values; a batch's layer 0 reads the
+                # gathered frames through the reader like every later layer
                 with m.If((layer == 0) if batch == 1 else 0):
                     m.d.comb += [source_payload.eq(self.features.payload),
                                  source_valid.eq(self.features.valid),
