@@ -672,6 +672,8 @@ class ViterbiUnit(wiring.Component):
         fill_bank = Signal()
         intake_open = Signal()
         end_pending = Signal()  # the utterance_end beat was taken
+        filled = Signal(2)  # the bank a frame's last score just went into
+        released = Signal(2)  # the bank whose frame the search just finished
         if config.score_banks == 2:
             m.d.comb += [self.scores.ready.eq(intake_open & ~banks_full.bit_select(fill_bank, 1)),
                          score_write.addr.eq(Cat(score_count[:config.pdf_bits], fill_bank))]
@@ -682,12 +684,9 @@ class ViterbiUnit(wiring.Component):
                     m.d.sync += [intake_open.eq(0), end_pending.eq(1)]
                 with m.Else():
                     take_score()
-            filled = Signal(2)
-            released = Signal(2)
-            with m.If(self.scores.valid & self.scores.ready & ~self.scores.payload.utterance_end
-                      & self.scores.payload.frame_end):
-                m.d.comb += filled.eq(1 << fill_bank)
-                m.d.sync += fill_bank.eq(~fill_bank)
+                    with m.If(self.scores.payload.frame_end):
+                        m.d.comb += filled.eq(1 << fill_bank)
+                        m.d.sync += fill_bank.eq(~fill_bank)
             m.d.sync += banks_full.eq((banks_full | filled) & ~released)
 
         with m.FSM(name="control"):
