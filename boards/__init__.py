@@ -39,6 +39,10 @@ class Board:
         (``ViterbiConfig.free_list``): ``"stack"`` on the ULX3S, one DP16KD for a path that
         no longer runs from the trace memory's output into its address; ``"linked"`` on the
         iCEBreaker, whose 30 EBRs are all taken. The same outputs and cycles either way.
+    accumulator_memory : str
+        Where every recognizer built for it keeps its PEs' accumulators
+        (``SpMVConfig.accumulator_memory``): ``"auto"`` lets yosys choose by size (LUT RAM on
+        the ECP5, EBR on the iCE40). The same outputs and cycles either way.
     recognizer : DesignChoice
         The digit recognizer ``asrhw build --model`` builds for it and ``asrhw compare
         --board`` compares, where the command's options do not say otherwise: on the
@@ -58,6 +62,7 @@ class Board:
     entry_memory: str = "block"
     codebook_memory: str = "registers"
     free_list: str = "stack"
+    accumulator_memory: str = "auto"
     recognizer: DesignChoice = DesignChoice()
 
 

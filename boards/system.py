@@ -56,10 +56,10 @@ def platform_of(board: Board):
 
 def board_design(design: SystemDesign, board: Board) -> SystemDesign:
     """``design`` with its link clocked by the board's oscillator at :data:`LINK_BAUD`, its
-    codebook and free trace entries kept as the board keeps them (``Board.codebook_memory``,
-    ``Board.free_list``), and, if it takes LOAD
-    frames, its entries where the board keeps them (``Board.entry_memory``; in SPRAM the
-    bitstream holds no model: the host loads it). The column pointers join the
+    codebook, accumulators and free trace entries kept as the board keeps them
+    (``Board.codebook_memory``, ``Board.accumulator_memory``, ``Board.free_list``), and, if it
+    takes LOAD frames, its entries where the board keeps them (``Board.entry_memory``; in SPRAM
+    the bitstream holds no model: the host loads it). The column pointers join the
     entries in SPRAM when the device's blocks hold both (two more blocks per PE up to 16 K
     columns: on the UP5K, one PE with up to 32 K entries), which frees eight EBRs per PE for the
     Viterbi unit."""
@@ -67,7 +67,8 @@ def board_design(design: SystemDesign, board: Board) -> SystemDesign:
     clock = int(platform_of(board).default_clk_frequency)
     link = dataclasses.replace(config.link, clock_hz=clock, baud=LINK_BAUD)
     config = dataclasses.replace(
-        config, link=link, spmv=config.spmv.replace(codebook_memory=board.codebook_memory),
+        config, link=link, spmv=config.spmv.replace(codebook_memory=board.codebook_memory,
+                                                     accumulator_memory=board.accumulator_memory),
         viterbi=dataclasses.replace(config.viterbi, free_list=board.free_list))
     if config.model_load and board.entry_memory != config.spmv.entry_memory:
         spmv = config.spmv.replace(entry_memory=board.entry_memory)

@@ -99,10 +99,17 @@ class SpMVConfig:
         What holds each PE's two column-pointer memories (start and end of every column):
         ``"block"`` or ``"spram"`` (one SPRAM block each, at most 16-bit pointers; the iCE40UP5K
         keeps them there when its four blocks can also hold the entries).
+    accumulator_memory : str
+        What holds each PE's accumulators (``batch`` per row, read and written together):
+        ``"auto"`` (yosys chooses by size: LUT RAM on the ECP5, block RAM on the iCE40, which
+        has no LUT RAM) or ``"block"`` (block RAM whatever the size: wide words of a large
+        batch, which in LUT RAM take hundreds of blocks, at the price of the block RAM's
+        clock-to-out in the accumulate loop). The same outputs and cycles either way.
     """
 
     ENTRY_MEMORIES = ("block", "spram")
     CODEBOOK_MEMORIES = ("registers", "block")
+    ACCUMULATOR_MEMORIES = ("auto", "block")
 
     pes: int = 4
     act_width: int = 16
@@ -122,6 +129,7 @@ class SpMVConfig:
     pointer_memory: str = "block"
     codebook_memory: str = "registers"
     batch: int = 1
+    accumulator_memory: str = "auto"
 
     CODE_BITS = 4  # 4-bit codes: 0 = zero / padding, 1..15 index the codebook
     CODEBOOK_SIZE = 16
@@ -151,6 +159,10 @@ class SpMVConfig:
             raise ConfigError(f"{owner}.codebook_memory must be one of "
                               f"{', '.join(self.CODEBOOK_MEMORIES)}, not "
                               f"{self.codebook_memory!r}")
+        if self.accumulator_memory not in self.ACCUMULATOR_MEMORIES:
+            raise ConfigError(f"{owner}.accumulator_memory must be one of "
+                              f"{', '.join(self.ACCUMULATOR_MEMORIES)}, not "
+                              f"{self.accumulator_memory!r}")
         if self.column_depth is not None:
             check_int(owner, "column_depth", self.column_depth, self.max_cols, 1 << 20)
         if self.bias_depth is not None:

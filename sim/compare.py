@@ -157,7 +157,7 @@ def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
         # report written before batches existed is of an unbatched engine
         return {"batch": 1, **{k: v for k, v in spmv.items()
                                if k not in ("entry_memory", "pointer_memory",
-                                            "codebook_memory")}}
+                                            "codebook_memory", "accumulator_memory")}}
 
     def search(viterbi: dict) -> dict:
         # nor how the unit keeps its free trace entries; nor did it have two score banks

@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """The recognizer on the boards: fit check from the elaborated design, board tops, one build."""
 
+import dataclasses
 import json
 
 import pytest
@@ -16,6 +17,7 @@ from boards.system import (
     system_top,
 )
 from boards.timing import worst_path
+from hw.config import SpMVConfig
 from sim.system_cases import reduced_design, small_design
 
 
@@ -37,6 +39,17 @@ def test_fifo_storage_is_logic_and_a_second_read_port_doubles_the_blocks():
     # however few pdfs, the cost unit's frame asks for block RAM (ram_style), not flip-flops
     frame = uses["core.cost_unit.frame"]
     assert frame.width * frame.depth < 256 and frame.blocks == 1
+
+
+@pytest.mark.parametrize("accumulator_memory", SpMVConfig.ACCUMULATOR_MEMORIES)
+def test_the_boards_choice_of_accumulator_memory_reaches_every_pe(accumulator_memory):
+    board = dataclasses.replace(board_named("ulx3s-85f"), accumulator_memory=accumulator_memory)
+    design = board_design(small_design(0, pes=2), board)
+    assert design.config.spmv.accumulator_memory == accumulator_memory
+    forced = {path: block for path, *_, block in memories(system_top(design))
+              if path.endswith("accumulators")}
+    assert forced == {f"core.engine.pe{index}.accumulators": accumulator_memory == "block"
+                      for index in range(2)}
 
 
 @pytest.mark.parametrize("sets, ways, blocks", [(4, 4, 0), (16, 2, 4)])

@@ -109,11 +109,9 @@ class ProcessingElement(wiring.Component):
         start_data, end_data = self._pointer_memories(m, pointer_address)
         activation_shape = lane_shape(config.act_width, config.batch)
         # One accumulator per lane in each word: a row's lanes are read and written together.
-        # A batch's words are wide (8 lanes: over 200 bits); in LUT RAM the ULX3S's eight PEs
-        # took 900 of them and did not route, so they go to block RAM.
         m.submodules.accumulators = accumulators = Memory(
             shape=lane_shape(config.acc_width, config.batch), depth=config.local_rows, init=[],
-            attrs={"ram_style": "block"} if config.batch > 1 else {})
+            attrs={"ram_style": "block"} if config.accumulator_memory == "block" else {})
         accumulator_write = accumulators.write_port()
         accumulator_read = accumulators.read_port(transparent_for=(accumulator_write,))
         entry_address = Signal(config.entry_address_bits)  # the entry stage's next read
