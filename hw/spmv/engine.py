@@ -124,13 +124,20 @@ class SpMVEngine(wiring.Component):
                      self.output_cycles.eq(output_cycles)]
 
         # Broadcast: a nonzero activation goes to every PE's FIFO at once; a zero is dropped
-        # (with a batch: a column whose every lane is zero).
-        column = Signal(range(config.max_cols + 1))
+        # (with a batch: a column whose every lane is zero). The activation waits one cycle in
+        # a register, its zero test with it: computed on the way in, the test of a batch's
+        # lanes ran on into every PE's FIFO and was the ECP5's worst path at batch 4.
+        column = Signal(range(config.max_cols + 1))  # activations accepted
+        held_valid = Signal()
+        held_column = Signal(range(config.max_cols))
+        held_value = Signal.like(self.activations.payload)
+        held_nonzero = Signal()
         all_ready = Signal()
         all_idle = Signal()
         m.d.comb += [all_ready.eq(Cat(pe.columns.ready for pe in pes).all()),
                      all_idle.eq(Cat(pe.idle for pe in pes).all())]
-        nonzero = any_nonzero(self.activations.payload, config.batch)
+        leaving = Signal()  # the held activation goes to the PEs (or is dropped) this cycle
+        m.d.comb += leaving.eq(held_valid & (~held_nonzero | all_ready))
 
         # Read-out: row i comes from PE i % pes, local row i // pes, one row per cycle while
         # the output FIFO has room for everything in flight.
@@ -168,15 +175,19 @@ class SpMVEngine(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += compute_cycles.eq(compute_cycles + 1)
                 more = column != cols
-                m.d.comb += self.activations.ready.eq(more & (~nonzero | all_ready))
+                m.d.comb += self.activations.ready.eq(more & (~held_valid | leaving))
                 for pe in pes:
-                    m.d.comb += [pe.columns.payload.column.eq(column_base + column),
-                                 pe.columns.payload.value.eq(self.activations.payload),
-                                 pe.columns.valid.eq(self.activations.valid & more & nonzero
-                                                     & all_ready)]
+                    m.d.comb += [pe.columns.payload.column.eq(column_base + held_column),
+                                 pe.columns.payload.value.eq(held_value),
+                                 pe.columns.valid.eq(held_valid & held_nonzero & all_ready)]
                 with m.If(self.activations.valid & self.activations.ready):
-                    m.d.sync += column.eq(column + 1)
-                with m.If(~more & all_idle):
+                    m.d.sync += [column.eq(column + 1), held_valid.eq(1),
+                                 held_column.eq(column), held_value.eq(self.activations.payload),
+                                 held_nonzero.eq(any_nonzero(self.activations.payload,
+                                                             config.batch))]
+                with m.Elif(leaving):
+                    m.d.sync += held_valid.eq(0)
+                with m.If(~more & ~held_valid & all_idle):
                     m.d.sync += [issued.eq(0), owner.eq(0), local_row.eq(0)]
                     m.next = "OUTPUT"
             with m.State("OUTPUT"):
