@@ -182,20 +182,26 @@ class ViterbiUnit(wiring.Component):
                 m.d.sync += [head.eq(entry), link.eq(head)]
             return clear, push
 
-        # A stack in a memory of its own, the top in a register: the read port always shows
-        # the entry below the top, addressed from the stack's size (a register) and the pop
-        # itself, so no memory output feeds an address.
+        # A stack in a memory of its own, the top in a register, so no memory output feeds an
+        # address. The entry below the top is read ahead from the stack's size (a register)
+        # twice: once as if this cycle pops, once as if it does not. The pop, late behind the
+        # table's decision, then only selects between the two answers the cycle after; as a
+        # read address it was the ECP5's worst path (into the block RAM's address setup).
         depth = 1 << (config.trace_depth - 1).bit_length()  # a power of two: addresses wrap
         m.submodules.free_stack = stack = Memory(shape=config.trace_bits, depth=depth, init=[])
-        stack_write, stack_read = stack.write_port(), stack.read_port()
+        stack_write = stack.write_port()
+        below_unless_popped, below_if_popped = stack.read_port(), stack.read_port()
         size = Signal(range(config.trace_depth + 1))
         top = Signal(config.trace_bits)
         pushing = Signal()
+        popped = Signal()  # last cycle popped: the second read shows the entry below the top
+        m.d.sync += popped.eq(list_pop)
         m.d.comb += [list_empty.eq(size == 0), list_top.eq(top),
-                     stack_read.addr.eq(Mux(list_pop, size - 3,
-                                            Mux(pushing, size - 1, size - 2)))]
+                     below_unless_popped.addr.eq(Mux(pushing, size - 1, size - 2)),
+                     below_if_popped.addr.eq(size - 3)]
         with m.If(list_pop):
-            m.d.sync += [top.eq(stack_read.data), size.eq(size - 1)]
+            m.d.sync += [top.eq(Mux(popped, below_if_popped.data, below_unless_popped.data)),
+                         size.eq(size - 1)]
 
         def clear():
             m.d.sync += size.eq(0)
