@@ -124,7 +124,8 @@ def test_projection_takes_the_board_build_of_the_same_engine_wherever_its_model_
     compared = SystemConfig(spmv=SpMVConfig(pes=1))
     built = config_to_dict(SystemConfig(spmv=SpMVConfig(pes=1, entry_memory="spram",
                                                         pointer_memory="spram",
-                                                        codebook_memory="block"),
+                                                        codebook_memory="block",
+                                                        accumulator_memory="block"),
                                         preload_model=False))
     other = config_to_dict(SystemConfig(spmv=SpMVConfig(pes=2)))
     for board, config in (("icebreaker", built), ("ulx3s-85f", other)):

@@ -132,12 +132,15 @@ class SpMVEngine(wiring.Component):
         held_column = Signal(range(config.max_cols))
         held_value = Signal.like(self.activations.payload)
         held_nonzero = Signal()
-        all_ready = Signal()
+        # Every PE had room last cycle, so it has room for one column now (a PE's ``room``
+        # leaves one FIFO entry spare): registered, the PEs' fill levels no longer run across
+        # the chip into every FIFO's write, the ECP5's worst path at batch 4 after the above.
+        all_room = Signal()
         all_idle = Signal()
-        m.d.comb += [all_ready.eq(Cat(pe.columns.ready for pe in pes).all()),
-                     all_idle.eq(Cat(pe.idle for pe in pes).all())]
+        m.d.sync += all_room.eq(Cat(pe.room for pe in pes).all())
+        m.d.comb += all_idle.eq(Cat(pe.idle for pe in pes).all())
         leaving = Signal()  # the held activation goes to the PEs (or is dropped) this cycle
-        m.d.comb += leaving.eq(held_valid & (~held_nonzero | all_ready))
+        m.d.comb += leaving.eq(held_valid & (~held_nonzero | all_room))
 
         # Read-out: row i comes from PE i % pes, local row i // pes, one row per cycle while
         # the output FIFO has room for everything in flight.
@@ -179,7 +182,7 @@ class SpMVEngine(wiring.Component):
                 for pe in pes:
                     m.d.comb += [pe.columns.payload.column.eq(column_base + held_column),
                                  pe.columns.payload.value.eq(held_value),
-                                 pe.columns.valid.eq(held_valid & held_nonzero & all_ready)]
+                                 pe.columns.valid.eq(held_valid & held_nonzero & all_room)]
                 with m.If(self.activations.valid & self.activations.ready):
                     m.d.sync += [column.eq(column + 1), held_valid.eq(1),
                                  held_column.eq(column), held_value.eq(self.activations.payload),

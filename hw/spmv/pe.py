@@ -87,6 +87,7 @@ class ProcessingElement(wiring.Component):
             "readout_address": In(config.local_row_bits),
             "readout_enable": In(1),
             "readout_data": Out(lane_shape(config.acc_width, config.batch)),
+            "room": Out(1),
             "idle": Out(1),
             "entries_processed": Out(32),
         })
@@ -96,11 +97,15 @@ class ProcessingElement(wiring.Component):
         config = self.config
         index_bits = config.index_bits
 
+        # One entry beyond fifo_depth, so that ``room`` (fewer than fifo_depth columns held)
+        # still promises space for a column pushed a cycle later: the engine registers every
+        # PE's ``room`` before it broadcasts, instead of waiting on every FIFO's fill level.
         m.submodules.column_fifo = column_fifo = fifo.SyncFIFO(
-            width=len(self.columns.payload.as_value()), depth=config.fifo_depth)
+            width=len(self.columns.payload.as_value()), depth=config.fifo_depth + 1)
         m.d.comb += [column_fifo.w_data.eq(self.columns.payload),
                      column_fifo.w_en.eq(self.columns.valid),
-                     self.columns.ready.eq(column_fifo.w_rdy)]
+                     self.columns.ready.eq(column_fifo.w_rdy),
+                     self.room.eq(column_fifo.level < config.fifo_depth)]
         head = column_layout(config)(column_fifo.r_data)
 
         # Column pointers are kept twice, the second copy shifted by one column, so that a
