@@ -41,8 +41,11 @@ class Board:
         iCEBreaker, whose 30 EBRs are all taken. The same outputs and cycles either way.
     accumulator_memory : str
         Where every recognizer built for it keeps its PEs' accumulators
-        (``SpMVConfig.accumulator_memory``): ``"auto"`` lets yosys choose by size (LUT RAM on
-        the ECP5, EBR on the iCE40). The same outputs and cycles either way.
+        (``SpMVConfig.accumulator_memory``): ``"auto"`` lets yosys choose by size, LUT RAM on
+        the ECP5 and EBR on the iCE40. In the ECP5's block RAM a batch's accumulators pulled
+        every PE towards the block RAM rows and put their clock-to-out into the accumulate
+        loop: batch 2 ran at 71.8 MHz (88.8 in LUT RAM), batches 4 and 8 did not route. The
+        same outputs and cycles either way.
     recognizer : DesignChoice
         The digit recognizer ``asrhw build --model`` builds for it and ``asrhw compare
         --board`` compares, where the command's options do not say otherwise: on the
@@ -50,9 +53,9 @@ class Board:
         16 x 2 table with 255 trace entries, whose two ways fit four EBRs each (a 4 x 4 table's
         ways go to flip-flops, which the UP5K's logic cannot spare), and 12-bit costs (4,095
         sixteenths: the beam is 12), which narrow the Viterbi unit's datapath. On the ULX3S
-        two frames per pass over the weights (``batch``): 1,589 cycles per frame at 71.8 MHz
-        against 3,022 at 92.5 unbatched; a batch of 8 takes 505 cycles per frame in
-        simulation but does not route yet (README).
+        eight frames per pass over the weights (``batch``): 505 cycles per frame against 3,022
+        unbatched, at a lower Fmax and about an hour of place and route (``--batch 4``: 863
+        cycles, a quarter of an hour; figures in the README).
     """
 
     name: str
@@ -73,7 +76,7 @@ BOARDS = {
                         recognizer=DesignChoice(sets=16, ways=2, trace_depth=255, pes=1,
                                                 fifo_depth=2, cost_width=12)),
     "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
-                       "ulx3s", recognizer=DesignChoice(batch=2)),
+                       "ulx3s", recognizer=DesignChoice(batch=8)),
 }
 
 
