@@ -68,8 +68,8 @@ class SpMVConfig:
     index_bits : int
         Width of the relative row index ``z`` of an entry (2 to 8; 4 as in EIE).
     fifo_depth : int
-        Columns each PE's activation FIFO holds before the broadcast waits for it (1 to 256).
-        The broadcast sees a PE's room a cycle late, so the FIFO has one entry more.
+        Depth of each PE's activation FIFO (1 to 256; a depth of 1 is built as 2). The
+        broadcast sees a PE's room a cycle late, so it waits while one entry is left.
     max_rows, max_cols : int
         Largest layer the memories hold (1 to 65536 each).
     entry_depth : int

@@ -97,15 +97,18 @@ class ProcessingElement(wiring.Component):
         config = self.config
         index_bits = config.index_bits
 
-        # One entry beyond fifo_depth, so that ``room`` (fewer than fifo_depth columns held)
-        # still promises space for a column pushed a cycle later: the engine registers every
-        # PE's ``room`` before it broadcasts, instead of waiting on every FIFO's fill level.
+        # ``room`` keeps one entry spare, so that it still promises space for a column pushed
+        # a cycle later: the engine registers every PE's ``room`` before it broadcasts,
+        # instead of waiting on every FIFO's fill level. A depth of 1 gets a second entry for
+        # it; deeper FIFOs keep their size (a power of two stays one: a ninth entry of eight
+        # cost the UP5K 300 LCs in a 4-PE engine, which then did not place).
+        depth = max(config.fifo_depth, 2)
         m.submodules.column_fifo = column_fifo = fifo.SyncFIFO(
-            width=len(self.columns.payload.as_value()), depth=config.fifo_depth + 1)
+            width=len(self.columns.payload.as_value()), depth=depth)
         m.d.comb += [column_fifo.w_data.eq(self.columns.payload),
                      column_fifo.w_en.eq(self.columns.valid),
                      self.columns.ready.eq(column_fifo.w_rdy),
-                     self.room.eq(column_fifo.level < config.fifo_depth)]
+                     self.room.eq(column_fifo.level < depth - 1)]
         head = column_layout(config)(column_fifo.r_data)
 
         # Column pointers are kept twice, the second copy shifted by one column, so that a
