@@ -150,20 +150,11 @@ class SpMVConfig:
         check_int(owner, "entry_depth", self.entry_depth, 1, 1 << 20)
         check_bool(owner, "relu", self.relu)
         check_int(owner, "batch", self.batch, 1, 16)
-        if self.entry_memory not in self.ENTRY_MEMORIES:
-            raise ConfigError(f"{owner}.entry_memory must be one of "
-                              f"{', '.join(self.ENTRY_MEMORIES)}, not {self.entry_memory!r}")
-        if self.pointer_memory not in self.ENTRY_MEMORIES:
-            raise ConfigError(f"{owner}.pointer_memory must be one of "
-                              f"{', '.join(self.ENTRY_MEMORIES)}, not {self.pointer_memory!r}")
-        if self.codebook_memory not in self.CODEBOOK_MEMORIES:
-            raise ConfigError(f"{owner}.codebook_memory must be one of "
-                              f"{', '.join(self.CODEBOOK_MEMORIES)}, not "
-                              f"{self.codebook_memory!r}")
-        if self.accumulator_memory not in self.ACCUMULATOR_MEMORIES:
-            raise ConfigError(f"{owner}.accumulator_memory must be one of "
-                              f"{', '.join(self.ACCUMULATOR_MEMORIES)}, not "
-                              f"{self.accumulator_memory!r}")
+        check_choice(owner, "entry_memory", self.entry_memory, self.ENTRY_MEMORIES)
+        check_choice(owner, "pointer_memory", self.pointer_memory, self.ENTRY_MEMORIES)
+        check_choice(owner, "codebook_memory", self.codebook_memory, self.CODEBOOK_MEMORIES)
+        check_choice(owner, "accumulator_memory", self.accumulator_memory,
+                     self.ACCUMULATOR_MEMORIES)
         if self.column_depth is not None:
             check_int(owner, "column_depth", self.column_depth, self.max_cols, 1 << 20)
         if self.bias_depth is not None:

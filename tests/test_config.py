@@ -20,13 +20,13 @@ from hw.config import ConfigError, SpMVConfig, config_from_dict, config_to_dict
     ("max_cols", 70000, r"SpMVConfig.max_cols must be an int from 1 to 65536, not 70000"),
     ("entry_depth", 0, r"SpMVConfig.entry_depth must be an int from 1 to 1048576, not 0"),
     ("relu", 1, r"SpMVConfig.relu must be a bool, not 1"),
-    ("entry_memory", "lut", r"SpMVConfig.entry_memory must be one of block, spram, not 'lut'"),
+    ("entry_memory", "lut", r"SpMVConfig.entry_memory must be one of 'block', 'spram', not 'lut'"),
     ("codebook_memory", "lut",
-     r"SpMVConfig.codebook_memory must be one of registers, block, not 'lut'"),
+     r"SpMVConfig.codebook_memory must be one of 'registers', 'block', not 'lut'"),
     ("pointer_memory", "ebr",
-     r"SpMVConfig.pointer_memory must be one of block, spram, not 'ebr'"),
+     r"SpMVConfig.pointer_memory must be one of 'block', 'spram', not 'ebr'"),
     ("accumulator_memory", "lut",
-     r"SpMVConfig.accumulator_memory must be one of auto, block, not 'lut'"),
+     r"SpMVConfig.accumulator_memory must be one of 'auto', 'block', not 'lut'"),
 ])
 def test_rejects_out_of_range_field(field, value, message):
     with pytest.raises(ConfigError, match=message):
