@@ -191,11 +191,10 @@ class Recognizer(wiring.Component):
                      viterbi.scores.payload.utterance_end.eq(end_beat),
                      viterbi.scores.valid.eq(Mux(end_beat, 1, cost_unit.costs.valid)),
                      cost_unit.costs.ready.eq(~end_beat & viterbi.scores.ready)]
-        frames_scored = Signal(COUNTER_BITS)  # frames whose last score the Viterbi unit took
+        scored = Signal()  # a frame's last score went to the Viterbi unit this cycle
         with m.If(~end_beat & cost_unit.costs.valid & viterbi.scores.ready):
             m.d.sync += pdf_index.eq(Mux(frame_end, 0, pdf_index + 1))
-            with m.If(frame_end):
-                m.d.sync += frames_scored.eq(frames_scored + 1)
+            m.d.comb += scored.eq(frame_end)
 
         # Words: pushed as the Viterbi unit gives them (last first), popped in spoken order.
         max_words = config.link.max_words
@@ -206,6 +205,14 @@ class Recognizer(wiring.Component):
         m.d.comb += [push.addr.eq(depth), push.data.eq(viterbi.words.payload.word)]
 
         frames = Signal(COUNTER_BITS)  # frames whose last layer the engine finished
+        # Frames the engine finished and the Viterbi unit has not yet scored: the utterance
+        # ends when none are left. A small count instead of comparing `frames` with a 32-bit
+        # count of scored frames: on the iCEBreaker, which never reads `frames`, both counters
+        # and their comparator then vanish (about 150 LCs). At most two batches and the cost
+        # unit's two frames are ever in flight; the range leaves room to spare.
+        frames_in_flight = Signal(range(4 * batch + 8))
+        finished = Signal(range(batch + 1))  # frames the engine finished this cycle
+        m.d.sync += frames_in_flight.eq(frames_in_flight + finished - scored)
         finish_pending = Signal()
         engine_cycles = Signal(COUNTER_BITS)
         utterance_cycles = Signal(COUNTER_BITS)
@@ -237,20 +244,20 @@ class Recognizer(wiring.Component):
                     m.d.comb += viterbi.start.eq(1)
                     if batch > 1:
                         m.d.comb += gather.start.eq(1)
-                    m.d.sync += [frames.eq(0), frames_scored.eq(0), pdf_index.eq(0),
+                    m.d.sync += [frames.eq(0), frames_in_flight.eq(0), pdf_index.eq(0),
                                  finish_pending.eq(0), engine_cycles.eq(0),
                                  utterance_cycles.eq(0), depth.eq(0), status.eq(0)]
                     m.next = "FRAME"
             with m.State("FRAME"):
                 m.d.comb += [self.busy.eq(1), in_utterance.eq(1)]
                 if batch == 1:
-                    with m.If(finish_pending & (frames_scored == frames)):
+                    with m.If(finish_pending & (frames_in_flight == 0)):
                         m.next = "END"
                     with m.Elif(self.features.valid):
                         m.d.sync += [layer.eq(0), code.eq(0)]
                         m.next = "CODEBOOK"
                 else:
-                    with m.If(finish_pending & (frames_scored == frames) & gather.empty):
+                    with m.If(finish_pending & (frames_in_flight == 0) & gather.empty):
                         m.next = "END"
                     with m.Elif(gather.batch_ready):
                         m.d.sync += [layer.eq(0), code.eq(0),
@@ -318,10 +325,11 @@ class Recognizer(wiring.Component):
                         m.d.comb += gather.release.eq(layer == 0)
                     with m.If(layer == last):
                         if batch == 1:
-                            m.d.sync += frames.eq(frames + 1)
+                            m.d.comb += finished.eq(1)
                         else:
-                            m.d.comb += [split.start.eq(1), split.frames.eq(batch_frames)]
-                            m.d.sync += frames.eq(frames + batch_frames)
+                            m.d.comb += [split.start.eq(1), split.frames.eq(batch_frames),
+                                         finished.eq(batch_frames)]
+                        m.d.sync += frames.eq(frames + finished)
                         m.next = "FRAME"
                     with m.Else():
                         m.d.sync += [layer.eq(layer + 1), code.eq(0)]
