@@ -47,6 +47,11 @@ class Recognizer(wiring.Component):
     writes on ``load`` are taken only while no utterance runs (``CODEBOOK`` addresses are
     ``16 * layer + code`` in the codebook store), and only with ``config.model_load``.
 
+    The counters, all cleared by ``start``: ``frames`` the engine finished,
+    ``utterance_cycles`` from ``start`` to the last word, ``engine_cycles`` while layers run
+    (codebook loads included) and ``viterbi_cycles`` while the Viterbi unit expands, follows
+    epsilon arcs or collects its word trace (not while it waits for scores).
+
     Parameters
     ----------
     config : SystemConfig
@@ -101,7 +106,11 @@ class Recognizer(wiring.Component):
         m.d.comb += [cost_unit.count.eq(num_pdfs), cost_unit.scale.eq(self.scale),
                      viterbi.start_state.eq(self.graph.start),
                      viterbi.start_has_eps.eq(int(self.graph.start_has_eps)),
-                     self.viterbi_cycles.eq(viterbi.counters.cycles)]
+                     # its working cycles, not its waits for scores: with the engine's,
+                     # the two loads whose larger bounds the cycles per frame
+                     self.viterbi_cycles.eq(viterbi.counters.expand_cycles
+                                            + viterbi.counters.epsilon_cycles
+                                            + viterbi.counters.collect_cycles)]
 
         # Every layer's codebook, 16 values each, copied into the engine before the layer runs.
         m.submodules.codebooks = codebooks = Memory(

@@ -182,7 +182,7 @@ def run_compare_command(args) -> int:
     if "cycles_per_frame" in report:
         cycles = report["cycles_per_frame"]
         print(f"cycles per frame: {cycles:.0f} (engine busy {report['engine_cycles_per_frame']:.0f}"
-              f", Viterbi {report['viterbi_cycles_per_frame']:.0f}; they overlap)")
+              f", Viterbi busy {report['viterbi_cycles_per_frame']:.0f}; they overlap)")
         cpu = peer["seconds_per_frame"]
         print(f"CPU peer (float32 NumPy forward pass + Kaldi FasterDecoder): {1e6 * cpu:.0f} "
               f"us/frame "
