@@ -83,6 +83,29 @@ def test_a_batched_recognizer_equals_golden(batch):
         assert (words, status) == (golden.words, golden.status), utterance.name
 
 
+@pytest.mark.parametrize("batch", [1, 3])
+def test_counters_say_how_many_frames_ran_and_who_was_busy(batch):
+    """``frames`` counts the utterance's frames; the Viterbi unit works (expands, follows
+    epsilon arcs, collects) for part of the utterance only, waiting for scores the rest."""
+    design = small_design(0, batch=batch)
+    utterance = small_utterances(design, 1, seed=3)[0]
+    dut = Recognizer(design.config, model=design.model, graph=design.image, scale=design.scale)
+    counted = {}
+
+    async def testbench(ctx):
+        await _recognize(ctx, dut, utterance.activations, random.Random(0), gaps=False)
+        for name in ("frames", "engine_cycles", "viterbi_cycles", "utterance_cycles"):
+            counted[name] = ctx.get(getattr(dut, name))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert counted["frames"] == len(utterance.activations)
+    assert 0 < counted["viterbi_cycles"] < counted["utterance_cycles"]
+    assert 0 < counted["engine_cycles"] < counted["utterance_cycles"]
+
+
 def test_more_words_than_the_reply_holds_sets_words_lost():
     design = small_design(2, max_words=1)
     utterances = [u for u in small_utterances(design, 30, seed=7)
