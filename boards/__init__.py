@@ -53,9 +53,9 @@ class Board:
         16 x 2 table with 255 trace entries, whose two ways fit four EBRs each (a 4 x 4 table's
         ways go to flip-flops, which the UP5K's logic cannot spare), and 12-bit costs (4,095
         sixteenths: the beam is 12), which narrow the Viterbi unit's datapath. On the ULX3S
-        eight frames per pass over the weights (``batch``): 505 cycles per frame against 3,022
-        unbatched, at a lower Fmax and about an hour of place and route (``--batch 4``: 863
-        cycles, a quarter of an hour; figures in the README).
+        eight frames per pass over the weights (``batch``): 506 cycles per frame against 3,022
+        unbatched, at a lower Fmax and one to one and a half hours of place and route
+        (``--batch 4``: 866 cycles, 10 to 15 minutes; figures in the README).
     """
 
     name: str
