@@ -25,8 +25,9 @@ class FrameGather(wiring.Component):
     ``features`` takes the values frame by frame; frame ``f`` of a batch becomes lane ``f``.
     When a half holds a full batch (or, after ``finish``, the frames left over: ``finish`` is a
     level held from the last frame until the utterance ends) ``batch_ready`` rises with
-    ``batch_frames``; the reader reads column ``read_address`` of it (``read_data`` a cycle
-    later, every lane) and pulses ``release`` when it has read its last column. ``start`` empties
+    ``batch_frames``; the reader reads its columns in order, each with a ``read_next`` pulse
+    (``read_data`` a cycle later, every lane; ``read_start`` goes back to the first column),
+    and pulses ``release`` when it has read its last column. ``start`` empties
     both halves for a new utterance; ``empty`` says nothing is gathered or waiting.
 
     Parameters
@@ -50,7 +51,8 @@ class FrameGather(wiring.Component):
             "finish": In(1),
             "batch_ready": Out(1),
             "batch_frames": Out(range(config.batch + 1)),
-            "read_address": In(range(frame_length)),
+            "read_start": In(1),
+            "read_next": In(1),
             "read_data": Out(lane_shape(config.act_width, config.batch)),
             "release": In(1),
             "empty": Out(1),
@@ -67,6 +69,7 @@ class FrameGather(wiring.Component):
         fill_half, run_half = Signal(), Signal()
         fill_lane = Signal(range(batch))
         fill_column = Signal(range(length))
+        read_column = Signal(range(length))
         full = Array([Signal(name=f"full{half}") for half in range(2)])
         frames = Array([Signal(range(batch + 1), name=f"frames{half}") for half in range(2)])
 
@@ -74,7 +77,7 @@ class FrameGather(wiring.Component):
             self.features.ready.eq(~full[fill_half] & ~self.start),
             write.addr.eq(Mux(fill_half, length, 0) + fill_column),
             write.en.eq(Mux(self.features.valid & self.features.ready, 1 << fill_lane, 0)),
-            read.addr.eq(Mux(run_half, length, 0) + self.read_address),
+            read.addr.eq(Mux(run_half, length, 0) + read_column),
             self.read_data.eq(read.data),
             self.batch_ready.eq(full[run_half]),
             self.batch_frames.eq(frames[run_half]),
@@ -102,6 +105,10 @@ class FrameGather(wiring.Component):
                          fill_half.eq(~fill_half), fill_lane.eq(0)]
         with m.If(self.release):
             m.d.sync += [full[run_half].eq(0), run_half.eq(~run_half)]
+        with m.If(self.read_start):
+            m.d.sync += read_column.eq(0)
+        with m.Elif(self.read_next):
+            m.d.sync += read_column.eq(read_column + 1)
 
         with m.If(self.start):
             m.d.sync += [fill_half.eq(0), run_half.eq(0), fill_lane.eq(0), fill_column.eq(0),

@@ -619,6 +619,13 @@ class SystemConfig:
         The host link takes LOAD frames. False leaves out the write paths into the model's
         memories (in the reduced iCE40 design about 130 LUTs, 90 flip-flops and 46 carries:
         it then asks for 5,282 of the UP5K's 5,280 LCs); the model is then the bitstream's.
+    splice_context : int
+        Frames of context the core splices on each side (0 to 16). 0: the host sends each
+        frame's spliced first-layer input (``cols`` values). ``c`` > 0: the host sends the
+        frames themselves (``cols / (2c + 1)`` values each), the first repeated ``c`` times
+        before them and the last ``c`` times after (``sw.system.SystemDesign.host_frames``),
+        and the core stacks frames ``t .. t + 2c`` of that sequence into spliced frame ``t``:
+        ``2c + 1`` times fewer values over the link and into the core.
     """
 
     spmv: SpMVConfig = SpMVConfig()
@@ -627,6 +634,7 @@ class SystemConfig:
     max_layers: int = 4
     preload_model: bool = True
     model_load: bool = True
+    splice_context: int = 0
 
     LINK_ACTIVATION_WIDTH = 16  # FEATURES frames carry int16 values
 
@@ -640,6 +648,7 @@ class SystemConfig:
         check_int(owner, "max_layers", self.max_layers, 1, 16)
         check_bool(owner, "preload_model", self.preload_model)
         check_bool(owner, "model_load", self.model_load)
+        check_int(owner, "splice_context", self.splice_context, 0, 16)
         for memory in ("entry_memory", "pointer_memory"):
             if getattr(self.spmv, memory) == "spram" and self.preload_model:
                 raise ConfigError(f"{owner}.spmv.{memory} 'spram' needs preload_model=False: "
@@ -662,6 +671,19 @@ class SystemConfig:
         """The cost format shared by the cost unit and the Viterbi unit."""
         return self.viterbi.cost
 
+    @property
+    def splice_window(self) -> int:
+        """Frames stacked into one spliced frame: ``2 * splice_context + 1``."""
+        return 2 * self.splice_context + 1
+
+    def host_frame_values(self, input_cols: int) -> int:
+        """Values the host sends per frame to a first layer of ``input_cols`` columns."""
+        if input_cols % self.splice_window:
+            raise ConfigError(f"{type(self).__name__}.splice_context {self.splice_context} "
+                              f"stacks {self.splice_window} frames; the first layer's "
+                              f"{input_cols} inputs are not a multiple of it")
+        return input_cols // self.splice_window
+
     def check_model(self, shapes, entries_per_pe: int, num_pdfs: int) -> None:
         """Raise :class:`ConfigError` unless a model fits: ``shapes`` is ``(rows, cols)`` per
         layer, ``entries_per_pe`` the most entries any PE stores over all layers."""
@@ -671,6 +693,7 @@ class SystemConfig:
             raise ConfigError(f"{owner}.max_layers is {self.max_layers}; the model has "
                               f"{len(shapes)} layers")
         spmv.check_layers(shapes, entries_per_pe, owner=f"{owner}.spmv")
+        self.host_frame_values(shapes[0][1])
         if num_pdfs > self.viterbi.max_pdfs:
             raise ConfigError(f"{owner}.viterbi.max_pdfs is {self.viterbi.max_pdfs}; the model "
                               f"needs {num_pdfs} ({num_pdfs - self.viterbi.max_pdfs} more)")

@@ -29,6 +29,7 @@ from hw.config import SystemConfig
 from hw.cost import CostUnit
 from hw.host_interface import word_layout
 from hw.protocol import Status
+from hw.splice import ContextGather
 from hw.spmv import SpMVEngine
 from hw.spmv.engine import LoadTarget, load_layout
 from hw.spmv.lanes import lane_shape
@@ -94,6 +95,9 @@ class Recognizer(wiring.Component):
         batch = spmv.batch
         activation = lane_shape(spmv.act_width, batch)
 
+        # layer 0 reads gathered frames: a batch's, or the frames the core splices itself
+        gathered = batch > 1 or config.splice_context > 0
+
         preload = config.preload_model
         m.submodules.engine = engine = SpMVEngine(spmv, layer=self.model if preload else None)
         # the cost unit buffers one frame of the last layer, at most max_pdfs scores: sized
@@ -153,16 +157,21 @@ class Recognizer(wiring.Component):
                      buffer_read.addr.eq(Mux(layer[0], 0, spmv.max_rows) + read_index),
                      reader_fifo.w_en.eq(read_in_flight)]
         m.d.sync += read_in_flight.eq(read_issue)
-        if batch == 1:
+        if not gathered:
             m.d.comb += reader_fifo.w_data.eq(buffer_read.data)
         else:
-            # A batch: layer 0 reads the gathered frames, one column of every frame per read.
-            m.submodules.gather = gather = FrameGather(spmv, slots[0].cols)
-            m.submodules.split = split = FrameSplit(spmv, num_pdfs)
-            m.d.comb += [gather.read_address.eq(read_index),
+            # Layer 0 reads the gathered frames, one column of every frame of a batch per read.
+            if config.splice_context:
+                m.submodules.gather = gather = ContextGather(
+                    spmv, config.host_frame_values(slots[0].cols), config.splice_context)
+            else:
+                m.submodules.gather = gather = FrameGather(spmv, slots[0].cols)
+            m.d.comb += [gather.read_next.eq(read_issue & (layer == 0)),
                          reader_fifo.w_data.eq(Mux(layer == 0, gather.read_data,
                                                    buffer_read.data))]
             batch_frames = Signal(range(batch + 1))
+        if batch > 1:
+            m.submodules.split = split = FrameSplit(spmv, num_pdfs)
         with m.If(read_issue):
             m.d.sync += read_index.eq(read_index + 1)
 
@@ -251,7 +260,7 @@ class Recognizer(wiring.Component):
                                      self.load.ready.eq(engine.load.ready)]
                 with m.If(self.start):
                     m.d.comb += viterbi.start.eq(1)
-                    if batch > 1:
+                    if gathered:
                         m.d.comb += gather.start.eq(1)
                     m.d.sync += [frames.eq(0), frames_in_flight.eq(0), pdf_index.eq(0),
                                  finish_pending.eq(0), engine_cycles.eq(0),
@@ -259,7 +268,7 @@ class Recognizer(wiring.Component):
                     m.next = "FRAME"
             with m.State("FRAME"):
                 m.d.comb += [self.busy.eq(1), in_utterance.eq(1)]
-                if batch == 1:
+                if not gathered:
                     with m.If(finish_pending & (frames_in_flight == 0)):
                         m.next = "END"
                     with m.Elif(self.features.valid):
@@ -295,13 +304,15 @@ class Recognizer(wiring.Component):
                 split_free = 1 if batch == 1 else (layer != last) | ~split.busy
                 with m.If(split_free):
                     m.d.comb += engine.start.eq(1)
+                    if gathered:
+                        m.d.comb += gather.read_start.eq(1)
                     m.d.sync += [read_index.eq(0), written.eq(0), taken.eq(0)]
                     m.next = "LAYER_RUN"
             with m.State("LAYER_RUN"):
                 m.d.comb += [self.busy.eq(1), running_layers.eq(1)]
-                # unbatched, layer 0 takes the host's values; a batch's layer 0 reads the
+                # ungathered, layer 0 takes the host's values; otherwise it reads the
                 # gathered frames through the reader like every later layer
-                with m.If((layer == 0) if batch == 1 else 0):
+                with m.If(0 if gathered else (layer == 0)):
                     m.d.comb += [source_payload.eq(self.features.payload),
                                  source_valid.eq(self.features.valid),
                                  self.features.ready.eq(source_ready)]
@@ -330,14 +341,12 @@ class Recognizer(wiring.Component):
                     with m.If(engine.outputs.valid):
                         m.d.sync += written.eq(written + 1)
                 with m.If(~engine.busy):
-                    if batch > 1:
+                    if gathered:
                         m.d.comb += gather.release.eq(layer == 0)
                     with m.If(layer == last):
-                        if batch == 1:
-                            m.d.comb += finished.eq(1)
-                        else:
-                            m.d.comb += [split.start.eq(1), split.frames.eq(batch_frames),
-                                         finished.eq(batch_frames)]
+                        if batch > 1:
+                            m.d.comb += [split.start.eq(1), split.frames.eq(batch_frames)]
+                        m.d.comb += finished.eq(batch_frames if gathered else 1)
                         m.d.sync += frames.eq(frames + finished)
                         m.next = "FRAME"
                     with m.Else():
@@ -377,7 +386,7 @@ class Recognizer(wiring.Component):
                              self.words.payload.word.eq(status), self.words.payload.last.eq(1)]
                 with m.If(self.words.ready):
                     m.next = "IDLE"
-        if batch > 1:
+        if gathered:
             # frames are taken from start until the utterance's last batch has run
             taking = sequencer.ongoing("FRAME") | running_layers
             m.d.comb += [gather.features.payload.eq(self.features.payload),

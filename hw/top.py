@@ -1,9 +1,10 @@
 """The recognizer a board runs: UART pins in and out, the host protocol, the recognizer core.
 
 ``rx`` / ``tx`` carry the framed protocol of ``hw/protocol.py`` (``sw/link.py`` is the host
-side): START, one FEATURES frame per frame of first-layer activations, END -> WORDS; between
-utterances, LOAD frames write the model. No board
-specifics here: ``boards/`` connects the pins and the clock.
+side): START, one FEATURES frame per frame (its first-layer activations, or, when the core
+splices the context, the frame alone: ``SystemConfig.splice_context``), END -> WORDS; between
+utterances, LOAD frames write the model. No board specifics here: ``boards/`` connects the
+pins and the clock.
 """
 
 from amaranth import Module, Signal
@@ -35,7 +36,7 @@ class SystemTop(wiring.Component):
         self.config = config
         self.core = Recognizer(config, model=model, graph=graph, scale=scale)
         self.host = HostInterface(
-            config.link, feature_dims=model.slots[0].cols,
+            config.link, feature_dims=config.host_frame_values(model.slots[0].cols),
             load_format=(LoadFormat.for_recognizer(config.spmv, len(model.slots))
                          if config.model_load else None))
         super().__init__({

@@ -244,7 +244,7 @@ def run_compare(design: SystemDesign, utterances, *, simulators, board_link=None
     if board_link is not None:
         progress(f"board: {len(utterances)} utterances over the link ...")
         for row, utterance in zip(rows, utterances, strict=True):
-            words, status = board_link.utterance(utterance.activations)
+            words, status = board_link.utterance(design.host_frames(utterance.activations))
             row["board"] = {"words": words, "status": status,
                             "match": (words, status) == (row["golden"]["words"],
                                                          row["golden"]["status"])}

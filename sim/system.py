@@ -28,7 +28,7 @@ def simulate_core(design: SystemDesign, utterances, *, simulator: str, seed: int
     core = Recognizer(design.config, model=design.model, graph=design.image, scale=design.scale)
     inputs = {"mode": "core", "seed": seed, "gap_probability": gap_probability,
               "backpressure": backpressure,
-              "utterances": [[[int(v) for v in frame] for frame in u.activations]
+              "utterances": [design.host_frames(u.activations).astype(int).tolist()
                              for u in utterances]}
     return run_cocotb(core, toplevel="recognizer", test_module=TEST_MODULE, simulator=simulator,
                       inputs=inputs, build_root=build_root, name=name)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.config import CostConfig, LinkConfig, SpMVConfig, ViterbiConfig
+from sw.features import splice
 from sw.graph import random_graph
 from sw.model import MLP, ModelConfig
 from sw.prune import apply_masks, magnitude_masks
@@ -35,9 +36,10 @@ class Utterance:
 
 
 def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: int = 8,
-                 sets: int = 8, ways: int = 2, fifo_depth: int = 8, batch: int = 1
-                 ) -> SystemDesign:
-    """A 3-layer, 70 %-pruned model (24 inputs) and a random 40-state graph over its pdfs."""
+                 sets: int = 8, ways: int = 2, fifo_depth: int = 8, batch: int = 1,
+                 splice_context: int = 0) -> SystemDesign:
+    """A 3-layer, 70 %-pruned model (24 inputs: 3 frames of 8) and a random 40-state graph
+    over its pdfs; ``splice_context`` 1 has the core splice the 3 frames."""
     shape = ModelConfig(num_pdfs=num_pdfs, hidden=(20, 16), feature_bins=8, context=1)
     model = MLP.initialize(shape, seed=seed)
     rng = np.random.default_rng(seed)
@@ -57,7 +59,7 @@ def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: 
     # four clock cycles per bit: the fastest line the UART takes, so simulations stay short
     link = LinkConfig(clock_hz=12_000_000, baud=3_000_000,
                       max_payload=2 * shape.input_dim + 1 + 16, max_words=max_words)
-    return system_design(quantized, graph, viterbi, link=link)
+    return system_design(quantized, graph, viterbi, link=link, splice_context=splice_context)
 
 
 REDUCED_DESIGN = ("reduced: random 24-20-16-12 model on 1 PE, 40-state graph, 2 x 2 table, "
@@ -75,12 +77,18 @@ def reduced_design() -> SystemDesign:
 
 
 def small_utterances(design: SystemDesign, count: int, seed: int = 1) -> list:
-    """``count`` utterances of 0 to 12 frames of random features (quantized like the host)."""
+    """``count`` utterances of 0 to 12 frames of random features (quantized like the host);
+    spliced from random frames when the design's core splices them."""
     rng = np.random.default_rng(seed)
     utterances = []
     for index in range(count):
         frames = int(rng.choice([0, 1, 2, 5, 12])) if index else 3
-        features = rng.normal(0, 1.5, (frames, design.input_dim)).astype(np.float32)
+        context = design.config.splice_context
+        if context:
+            features = rng.normal(0, 1.5, (frames, design.host_frame_values)).astype(np.float32)
+            features = splice(features, context) if frames else np.zeros((0, design.input_dim))
+        else:
+            features = rng.normal(0, 1.5, (frames, design.input_dim)).astype(np.float32)
         activations = (quantize_features(features, design.config.spmv) if frames
                        else np.zeros((0, design.input_dim), dtype=np.int64))
         utterances.append(Utterance(name=f"small-{seed}-{index}", activations=activations))

@@ -20,7 +20,8 @@ from sw.graph import Graph
 from sw.model_image import ModelImage, model_image, system_spmv_config
 from sw.quantized import QuantizedModel, fast_forward
 
-__all__ = ["DesignChoice", "SystemDesign", "SystemResult", "golden_recognize", "system_design"]
+__all__ = ["DesignChoice", "SystemDesign", "SystemResult", "golden_recognize", "host_frames",
+           "system_design"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,6 +54,18 @@ class SystemDesign:
         return self.model.slots[0].cols
 
     @property
+    def host_frame_values(self) -> int:
+        """Values the host sends per frame: ``input_dim``, or a frame's share of it when the
+        core splices the context (``SystemConfig.splice_context``)."""
+        return self.config.host_frame_values(self.input_dim)
+
+    def host_frames(self, activations) -> np.ndarray:
+        """What the host sends for ``activations`` (``int[frames, input_dim]``, spliced):
+        themselves, or, when the core splices, the frames they were spliced from with the
+        edge frames repeated (:func:`host_frames`)."""
+        return host_frames(activations, self.config.splice_context)
+
+    @property
     def load_format(self):
         """The LOAD records this design's recognizer takes (``hw.protocol.LoadFormat``)."""
         from hw.protocol import LoadFormat
@@ -69,7 +82,8 @@ class SystemDesign:
 class DesignChoice:
     """What a digit recognizer is built with besides its model and graph: the Viterbi unit's
     table (``sets`` x ``ways``), beam (cost units, float) and trace depth, the SpMV engine's
-    PE count, column FIFO depth and batch (frames per pass over the weights), and the width
+    PE count, column FIFO depth and batch (frames per pass over the weights), whether the core
+    splices the context (``splice_context``, ``SystemConfig``), and the width
     of the costs the cost unit hands the Viterbi unit (``None``: the ones the model was
     exported with; the model is re-encoded for another PE count, its outputs do not change;
     narrower costs saturate sooner). Each board has its own
@@ -79,6 +93,7 @@ class DesignChoice:
     ways: int = 4
     beam: float = 12.0
     trace_depth: int = 1024
+    splice_context: int = 0
     pes: int | None = None
     fifo_depth: int | None = None
     batch: int | None = None
@@ -99,8 +114,10 @@ class SystemResult:
 
 
 def system_design(quantized: QuantizedModel, graph: Graph, viterbi: ViterbiConfig, *,
-                  link: LinkConfig | None = None, max_layers: int = 4) -> SystemDesign:
-    """Check that ``quantized`` and ``graph`` fit together and lay both out for the hardware."""
+                  link: LinkConfig | None = None, max_layers: int = 4,
+                  splice_context: int = 0) -> SystemDesign:
+    """Check that ``quantized`` and ``graph`` fit together and lay both out for the hardware
+    (``splice_context``: frames of context the core splices, ``SystemConfig``)."""
     if viterbi.cost != quantized.cost:
         raise ConfigError(f"the Viterbi unit's cost format {viterbi.cost} differs from the one "
                           f"the model was exported with {quantized.cost}")
@@ -113,7 +130,8 @@ def system_design(quantized: QuantizedModel, graph: Graph, viterbi: ViterbiConfi
         viterbi = replace(viterbi, score_banks=2)
     model = model_image(quantized.layers)
     config = SystemConfig(spmv=system_spmv_config(quantized.spmv, model), viterbi=viterbi,
-                          link=link or LinkConfig(), max_layers=max_layers)
+                          link=link or LinkConfig(), max_layers=max_layers,
+                          splice_context=splice_context)
     config.check_model(model.shapes, model.entries_per_pe, graph.num_pdfs)
     return SystemDesign(config=config, quantized=quantized, graph=graph, model=model,
                         image=graph_image(graph, viterbi))
@@ -138,3 +156,34 @@ def golden_recognize(design: SystemDesign, activations) -> SystemResult:
         words = words[len(words) - design.config.link.max_words:]
         status |= Status.WORDS_LOST
     return SystemResult(words=words, status=int(status), search=search)
+
+
+def host_frames(activations, context: int) -> np.ndarray:
+    """The frames spliced activations were stacked from, edge frames repeated ``context`` times:
+    what the host sends a core that splices ±``context`` frames itself.
+
+    Spliced frame ``t`` holds frames ``t - context .. t + context`` (``sw.features.splice``), so
+    its middle block is frame ``t``; the result is ``[first] * context + frames + [last] *
+    context``, and frames ``t .. t + 2 * context`` of it are spliced frame ``t`` again. Raises
+    ``ValueError`` if ``activations`` are not such a splice (a block differs from the frame it
+    should repeat): the core would compute something else than the golden model.
+    """
+    activations = np.asarray(activations)
+    if isinstance(context, bool) or not isinstance(context, int) or context < 0:
+        raise ValueError(f"context must be an int >= 0, not {context!r}")
+    if context == 0:
+        return activations
+    window = 2 * context + 1
+    if activations.ndim != 2 or activations.shape[1] % window:
+        raise ValueError(f"activations must have shape (frames, {window} * values) to be "
+                         f"spliced from {window} frames, not {activations.shape}")
+    count, values = len(activations), activations.shape[1] // window
+    frames = activations[:, context * values:(context + 1) * values]
+    padded = np.concatenate([frames[:1]] * context + [frames] + [frames[-1:]] * context)
+    if count:
+        index = np.arange(count)[:, None] + np.arange(window)
+        mismatch = np.flatnonzero((padded[index].reshape(count, -1) != activations).any(axis=1))
+        if len(mismatch):
+            raise ValueError(f"activations are not spliced from ±{context} frames: frame "
+                             f"{mismatch[0]} differs from its neighbours' middle blocks")
+    return padded

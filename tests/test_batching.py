@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""FrameGather and FrameSplit (hw/batching.py): frames into lanes and back, exactly, under
-random gaps and backpressure."""
+"""FrameGather and FrameSplit (hw/batching.py), ContextGather (hw/splice.py): frames into lanes
+and back, exactly, under random gaps and backpressure."""
 
 import random
 
@@ -10,6 +10,9 @@ from amaranth.sim import Simulator
 
 from hw.batching import FrameGather, FrameSplit
 from hw.config import SpMVConfig
+from hw.splice import ContextGather
+from sw.features import splice
+from sw.system import host_frames
 
 CONFIG = SpMVConfig(pes=2, act_width=10, max_rows=16, max_cols=16)
 
@@ -18,10 +21,19 @@ def gather_batches(batch, frame_length, frame_count, *, seed):
     """Stream ``frame_count`` random frames into a gather and read every batch it offers;
     return the frames sent and, per batch, its frame count and its columns (every lane)."""
     config = CONFIG.replace(batch=batch)
-    dut = FrameGather(config, frame_length)
     rng = random.Random(seed)
     lo, hi = config.act_range
     frames = [[rng.randint(lo, hi) for _ in range(frame_length)] for _ in range(frame_count)]
+    batches = read_batches(FrameGather(config, frame_length), frames, frame_length,
+                           -(-frame_count // batch), rng)
+    return frames, batches
+
+
+def read_batches(dut, frames, columns, expected, rng):
+    """Send ``frames`` into gather ``dut`` with random gaps while reading its ``expected``
+    batches of ``columns`` columns, at random pace, as the recognizer's reader does; return
+    per batch its frame count and its columns (every lane)."""
+    batch = dut.config.batch
     batches = []
 
     async def host(ctx):
@@ -40,21 +52,27 @@ def gather_batches(batch, frame_length, frame_count, *, seed):
 
     async def reader(ctx):
         await ctx.tick()
-        expected = -(-frame_count // batch)
         while len(batches) < expected:
             await ctx.tick().until(dut.batch_ready)
             for _ in range(rng.randint(0, 40)):  # the engine is busy with the previous batch
                 await ctx.tick()
             count = ctx.get(dut.batch_frames)
-            columns = []
-            for column in range(frame_length):
-                ctx.set(dut.read_address, column)
+            ctx.set(dut.read_start, 1)
+            await ctx.tick()
+            ctx.set(dut.read_start, 0)
+            read = []
+            for _ in range(columns):
+                while rng.random() < 0.2:  # the reader's FIFO is full
+                    await ctx.tick()
+                ctx.set(dut.read_next, 1)
                 await ctx.tick()
-                columns.append([ctx.get(dut.read_data)[lane] for lane in range(batch)])
+                ctx.set(dut.read_next, 0)
+                data = ctx.get(dut.read_data)
+                read.append([data] if batch == 1 else [data[lane] for lane in range(batch)])
             ctx.set(dut.release, 1)
             await ctx.tick()
             ctx.set(dut.release, 0)
-            batches.append((count, columns))
+            batches.append((count, read))
         await ctx.tick()
         assert ctx.get(dut.empty)
 
@@ -63,7 +81,7 @@ def gather_batches(batch, frame_length, frame_count, *, seed):
     sim.add_testbench(host, background=True)
     sim.add_testbench(reader)
     sim.run()
-    return frames, batches
+    return batches
 
 
 @pytest.mark.parametrize(("batch", "frame_count"), [(2, 5), (3, 9), (4, 1), (4, 11)])
@@ -116,6 +134,39 @@ def test_split_gives_the_stored_batch_back_frame_by_frame(batch, frames):
     sim.add_testbench(testbench)
     sim.run()
     assert scores == [stored[row][lane] for lane in range(frames) for row in range(rows)]
+
+
+@pytest.mark.parametrize(("batch", "context", "frame_count"),
+                         [(1, 1, 4), (1, 2, 1), (2, 1, 5), (3, 2, 8), (4, 1, 11), (4, 3, 3),
+                          (8, 5, 19), (2, 2, 0)])
+def test_context_gather_gives_the_spliced_frames(batch, context, frame_count):
+    """The host sends the frames with their edges repeated; the lanes hold what
+    sw.features.splice stacks, batch by batch."""
+    config = CONFIG.replace(batch=batch, max_cols=64)
+    rng = random.Random(batch * 1000 + context * 100 + frame_count)
+    values = 3
+    lo, hi = config.act_range
+    frames = np.array([[rng.randint(lo, hi) for _ in range(values)]
+                       for _ in range(frame_count)]).reshape(frame_count, values)
+    spliced = (splice(frames.astype(np.float32), context).astype(np.int64) if frame_count
+               else np.zeros((0, (2 * context + 1) * values), dtype=np.int64))
+    sent = host_frames(spliced, context)
+    assert len(sent) == (frame_count + 2 * context if frame_count else 0)
+    batches = read_batches(ContextGather(config, values, context), sent.tolist(),
+                           spliced.shape[1], -(-frame_count // batch), rng)
+    assert [count for count, _ in batches] == [
+        min(batch, frame_count - start) for start in range(0, frame_count, batch)]
+    received = [lane for count, columns in batches for lane in np.array(columns).T[:count]]
+    np.testing.assert_array_equal(np.array(received).reshape(spliced.shape), spliced)
+
+
+def test_context_gather_refuses_what_it_cannot_splice():
+    config = CONFIG.replace(batch=2)
+    with pytest.raises(ValueError, match="context must be an int of 1 or more"):
+        ContextGather(config, 4, 0)
+    with pytest.raises(ValueError, match=r"frame_values must be 1..5 \(SpMVConfig.max_cols 16 "
+                                         r"over 3 frames\)"):
+        ContextGather(config, 6, 1)
 
 
 def test_gather_and_split_refuse_sizes_beyond_the_engine():

@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """The recognizer core (hw/recognizer.py) against the golden system model, Amaranth simulator."""
 
+import dataclasses
 import random
 
 import numpy as np
@@ -51,7 +52,8 @@ def run_utterances(design, utterances, *, gaps, seed=0):
     async def testbench(ctx):
         rng = random.Random(seed)
         for utterance in utterances:
-            results.append(await _recognize(ctx, dut, utterance.activations, rng, gaps=gaps))
+            results.append(await _recognize(ctx, dut, design.host_frames(utterance.activations),
+                                            rng, gaps=gaps))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -83,17 +85,42 @@ def test_a_batched_recognizer_equals_golden(batch):
         assert (words, status) == (golden.words, golden.status), utterance.name
 
 
-@pytest.mark.parametrize("batch", [1, 3])
-def test_counters_say_how_many_frames_ran_and_who_was_busy(batch):
+@pytest.mark.parametrize(("batch", "context"), [(1, 1), (2, 1), (3, 1)])
+def test_a_splicing_recognizer_equals_golden(batch, context):
+    """The host sends each frame once (edges repeated), the core stacks the context: the words
+    and status are the golden model's on the spliced frames."""
+    design = small_design(0, batch=batch, splice_context=context)
+    assert design.host_frame_values == 8
+    utterances = small_utterances(design, 6, seed=5)  # 0, 1, 3 and 5 frames
+    assert any(len(u.activations) > batch for u in utterances)
+    results = run_utterances(design, utterances, gaps=True, seed=batch)
+    for utterance, (words, status) in zip(utterances, results, strict=True):
+        golden = golden_recognize(design, utterance.activations)
+        assert (words, status) == (golden.words, golden.status), utterance.name
+
+
+def test_splicing_needs_a_first_layer_of_whole_frames():
+    design = small_design(0)
+    with pytest.raises(ConfigError, match=r"splice_context 2 stacks 5 frames; the first "
+                                          r"layer's 24 inputs are not a multiple of it"):
+        dataclasses.replace(design.config, splice_context=2).check_model(
+            design.model.shapes, design.model.entries_per_pe, design.graph.num_pdfs)
+    with pytest.raises(ConfigError, match=r"splice_context must be an int from 0 to 16"):
+        dataclasses.replace(design.config, splice_context=17)
+
+
+@pytest.mark.parametrize(("batch", "context"), [(1, 0), (3, 0), (2, 1)])
+def test_counters_say_how_many_frames_ran_and_who_was_busy(batch, context):
     """``frames`` counts the utterance's frames; the Viterbi unit works (expands, follows
     epsilon arcs, collects) for part of the utterance only, waiting for scores the rest."""
-    design = small_design(0, batch=batch)
+    design = small_design(0, batch=batch, splice_context=context)
     utterance = small_utterances(design, 1, seed=3)[0]
     dut = Recognizer(design.config, model=design.model, graph=design.image, scale=design.scale)
     counted = {}
 
     async def testbench(ctx):
-        await _recognize(ctx, dut, utterance.activations, random.Random(0), gaps=False)
+        await _recognize(ctx, dut, design.host_frames(utterance.activations), random.Random(0),
+                         gaps=False)
         for name in ("frames", "engine_cycles", "viterbi_cycles", "utterance_cycles"):
             counted[name] = ctx.get(getattr(dut, name))
 
