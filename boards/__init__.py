@@ -55,7 +55,10 @@ class Board:
         sixteenths: the beam is 12), which narrow the Viterbi unit's datapath. On the ULX3S
         eight frames per pass over the weights (``batch``): 506 cycles per frame against 3,022
         unbatched, at a lower Fmax and one to one and a half hours of place and route
-        (``--batch 4``: 866 cycles, 10 to 15 minutes; figures in the README).
+        (``--batch 4``: 866 cycles, 10 to 15 minutes; figures in the README); and the core
+        splices the ±5 frames of context (``splice_context``), so the host sends 40 values per
+        frame instead of 440. The iCEBreaker's host splices: the 12-frame store the core would
+        need takes EBRs, and all 30 are in use.
     """
 
     name: str
@@ -76,7 +79,7 @@ BOARDS = {
                         recognizer=DesignChoice(sets=16, ways=2, trace_depth=255, pes=1,
                                                 fifo_depth=2, cost_width=12)),
     "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
-                       "ulx3s", recognizer=DesignChoice(batch=8)),
+                       "ulx3s", recognizer=DesignChoice(batch=8, splice_context=5)),
 }
 
 

@@ -79,7 +79,7 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
     try:
         viterbi = fitted_config(graph, sets=choice.sets, ways=choice.ways, beam=choice.beam,
                                 trace_depth=choice.trace_depth, cost=quantized.cost)
-        return system_design(quantized, graph, viterbi)
+        return system_design(quantized, graph, viterbi, splice_context=choice.splice_context)
     except ConfigError as error:
         raise CompareError(str(error)) from error
 
@@ -150,8 +150,8 @@ def cpu_peer(design: SystemDesign, utterances, *, repeats: int = 5) -> dict:
 
 def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
     """Hardware time per frame at the Fmax of each board's system build report; with
-    ``config`` (a ``SystemConfig``) only reports of a build with the same engine and Viterbi
-    unit count (another design's Fmax says nothing about this one)."""
+    ``config`` (a ``SystemConfig``) only reports of a build with the same engine, Viterbi unit
+    and splicing (another design's Fmax says nothing about this one)."""
     def engine(spmv: dict) -> dict:
         # where the board keeps the model (SPRAM, block RAM, registers) changes no cycle; a
         # report written before batches existed is of an unbatched engine
@@ -170,7 +170,9 @@ def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
         built = report.get("config", {})
         if config is not None and (
                 engine(built.get("spmv", {})) != engine(config_to_dict(config.spmv))
-                or search(built.get("viterbi", {})) != search(config_to_dict(config.viterbi))):
+                or search(built.get("viterbi", {})) != search(config_to_dict(config.viterbi))
+                # a report written before the core could splice is of a host that splices
+                or built.get("splice_context", 0) != config.splice_context):
             continue
         if fmax:
             rows.append({"board": report["board"], "fmax_mhz": fmax, "report": path.name,

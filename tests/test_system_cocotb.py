@@ -23,12 +23,14 @@ def _assert_all_match(design, utterances, result):
     assert any(check.golden_words for check in checks), "no utterance produced words"
 
 
-@pytest.mark.parametrize("simulator, design_seed, count, batch", [
-    ("icarus", 0, 8, 1), ("verilator", 1, 40, 1), ("icarus", 0, 8, 3), ("verilator", 1, 20, 4)])
-def test_core_equals_golden(simulator, design_seed, count, batch):
+@pytest.mark.parametrize("simulator, design_seed, count, batch, context", [
+    ("icarus", 0, 8, 1, 0), ("verilator", 1, 40, 1, 0), ("icarus", 0, 8, 3, 0),
+    ("verilator", 1, 20, 4, 0), ("verilator", 2, 20, 4, 1)])
+def test_core_equals_golden(simulator, design_seed, count, batch, context):
     """Words and status bit-exact with golden, one frame at a time and in batches (frames
-    gathered into lanes, the last batch short, scores split back into frames)."""
-    design = small_design(design_seed, batch=batch)
+    gathered into lanes, the last batch short, scores split back into frames), with the host
+    splicing the context or the core."""
+    design = small_design(design_seed, batch=batch, splice_context=context)
     utterances = small_utterances(design, count, seed=11 + design_seed)
     result = simulate_core(design, utterances, simulator=simulator, seed=1 + design_seed,
                            gap_probability=0.2, backpressure=0.3)
@@ -39,7 +41,7 @@ class Host:
     """Frames as ``sw.link.HostLink`` sends them: a sequence number first in every payload."""
 
     def __init__(self, design):
-        self.config = design.config.link
+        self.design, self.config = design, design.config.link
         self.sequence = 0
 
     def frame(self, frame_type, body=b"", *, sequence=None):
@@ -57,7 +59,7 @@ class Host:
     def utterance(self, activations):
         frames = [self.frame(FrameType.START)]
         frames += [self.frame(FrameType.FEATURES, frame.astype("<i2").tobytes())
-                   for frame in activations]
+                   for frame in self.design.host_frames(activations)]
         return frames + [self.frame(FrameType.END)]
 
 
@@ -68,9 +70,11 @@ def _words(reply):
     return values[:-1], values[-1]
 
 
-@pytest.mark.parametrize("simulator, batch", [("verilator", 1), ("verilator", 3)])
-def test_uart_frames_in_words_out_and_damaged_frames_get_errors(simulator, batch):
-    design = small_design(0, batch=batch)
+@pytest.mark.parametrize("simulator, batch, context", [("verilator", 1, 0), ("verilator", 3, 1)])
+def test_uart_frames_in_words_out_and_damaged_frames_get_errors(simulator, batch, context):
+    """Errors for damaged frames, the next good ones still decode; in the second case the
+    FEATURES frames carry one frame each (8 values) and the core splices."""
+    design = small_design(0, batch=batch, splice_context=context)
     utterances = [u for u in small_utterances(design, 12, seed=3) if len(u.activations)][:2]
     host = Host(design)
     first, second = (host.utterance(u.activations) for u in utterances)

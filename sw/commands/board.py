@@ -38,6 +38,10 @@ def register(top, groups):
     spmv.add_argument("--batch", type=int, default=None,
                       help="frames per pass over the weights, 1 to 16 (spmv unit: 1; system "
                            "with --model: the board's choice)")
+    spmv.add_argument("--splice-context", type=int, default=None,
+                      help="system with --model: frames of context the core splices on each "
+                           "side, 0 to 16 (0: the host sends spliced frames; default: the "
+                           "board's choice, ULX3S 5, iCEBreaker 0)")
     spmv.add_argument("--index-bits", type=int, default=4)
     spmv.add_argument("--max-rows", type=int, default=128)
     spmv.add_argument("--max-cols", type=int, default=128)
@@ -164,7 +168,8 @@ def _build_system(args, board) -> int:
     if args.model is None:
         from sim.system_cases import REDUCED_DESIGN, reduced_design
 
-        for option, value in (("--pes", args.pes), ("--batch", args.batch)):
+        for option, value in (("--pes", args.pes), ("--batch", args.batch),
+                              ("--splice-context", args.splice_context)):
             if value is not None:
                 raise CommandError(f"{option} {value}: the reduced design (no --model) has its "
                                    f"own engine; give --model to build a model with {option}")
@@ -178,7 +183,8 @@ def _build_system(args, board) -> int:
             # sized for the digit loop
             design = digit_design(args.model, args.corpus, board.recognizer.given(
                 sets=args.sets, ways=args.ways, trace_depth=args.trace_depth, pes=args.pes,
-                fifo_depth=args.fifo_depth, batch=args.batch, cost_width=args.cost_width))
+                fifo_depth=args.fifo_depth, batch=args.batch, cost_width=args.cost_width,
+                splice_context=args.splice_context))
         except CompareError as error:
             raise CommandError(str(error)) from error
         what = f"model {args.model}, digit loop of {args.corpus}"
