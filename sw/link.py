@@ -183,8 +183,8 @@ class HostLink:
                           f"{self.retries + 1} attempts: {problem}")
 
     def recognize(self, activations: np.ndarray) -> list[int]:
-        """Send one utterance (``int16[frames, dims]`` activations); return the word ids.
-        A non-zero status (:class:`hw.protocol.Status`) raises :class:`LinkFailure`."""
+        """Send one utterance (``int16[frames, values]``: what the device takes per frame,
+        ``sw.system.SystemDesign.host_frames``); return the word ids. A non-zero status (:class:`hw.protocol.Status`) raises :class:`LinkFailure`."""
         words, status = self.utterance(activations)
         if status:
             raise LinkFailure(f"device reports status 0x{status:04x} ({Status(status)!r})")

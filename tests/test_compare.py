@@ -148,6 +148,24 @@ def test_projection_reads_a_report_from_before_batches_as_unbatched(tmp_path):
     assert projected(5000, batched, reports=tmp_path) == []
 
 
+def test_projection_takes_only_a_build_that_splices_as_the_design_does(tmp_path):
+    """A report from before the core could splice is of a host that splices; the splicer is
+    logic on the board, so its Fmax says nothing about a design without it, or the reverse."""
+    from hw.config import SystemConfig, config_to_dict
+
+    old = config_to_dict(SystemConfig(spmv=SpMVConfig(pes=2)))
+    del old["splice_context"]
+    (tmp_path / "system_icebreaker.json").write_text(json.dumps(
+        {"board": "icebreaker", "fmax_mhz": 50.0, "config": old}))
+    (tmp_path / "system_ulx3s-85f.json").write_text(json.dumps(
+        {"board": "ulx3s-85f", "fmax_mhz": 80.0,
+         "config": config_to_dict(SystemConfig(spmv=SpMVConfig(pes=2), splice_context=5))}))
+    host_splices = SystemConfig(spmv=SpMVConfig(pes=2))
+    core_splices = SystemConfig(spmv=SpMVConfig(pes=2), splice_context=5)
+    assert [r["board"] for r in projected(5000, host_splices, reports=tmp_path)] == ["icebreaker"]
+    assert [r["board"] for r in projected(5000, core_splices, reports=tmp_path)] == ["ulx3s-85f"]
+
+
 @pytest.mark.slow
 def test_compare_on_the_quick_digit_model(tmp_path, capsys):
     if shutil.which("espeak-ng") is None:
