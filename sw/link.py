@@ -184,7 +184,8 @@ class HostLink:
 
     def recognize(self, activations: np.ndarray) -> list[int]:
         """Send one utterance (``int16[frames, values]``: what the device takes per frame,
-        ``sw.system.SystemDesign.host_frames``); return the word ids. A non-zero status (:class:`hw.protocol.Status`) raises :class:`LinkFailure`."""
+        ``sw.system.SystemDesign.host_frames``); return the word ids. A non-zero status
+        (:class:`hw.protocol.Status`) raises :class:`LinkFailure`."""
         words, status = self.utterance(activations)
         if status:
             raise LinkFailure(f"device reports status 0x{status:04x} ({Status(status)!r})")

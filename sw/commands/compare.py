@@ -199,8 +199,9 @@ def run_compare_command(args) -> int:
                   f"{row['fmax_mhz']} MHz -> {row['speedup_vs_cpu']:.2g}x the CPU peer")
         if not report["projected"]:
             print("no board build of this design (boards/reports/system_*.json with the same "
-                  "engine, Viterbi config and splicing): run 'asrhw build --board ulx3s-85f --model ... "
-                  "--json boards/reports/system_ulx3s-85f.json' for a projected time")
+                  "engine, Viterbi config and splicing): run 'asrhw build --board ulx3s-85f "
+                  "--model ... --json boards/reports/system_ulx3s-85f.json' for a projected "
+                  "time")
     for target, run in report["runs"].items():
         processes = f" on {run['jobs']} processes" if run["jobs"] > 1 else ""
         print(f"{target}: build {run['build_seconds']:.1f} s, run {run['run_seconds']:.1f} s"
