@@ -2,9 +2,11 @@
 
 Per frame the sequencer runs every layer of the model on the one SpMV engine: it loads the
 layer's codebook, starts the engine at the layer's place in its memories, feeds it the frame's
-activations (layer 0, straight from ``features``) or the previous layer's outputs (from one half
-of a ping-pong buffer) and writes the outputs to the other half — or, for the last layer, into the
-cost unit, whose costs go on to the Viterbi unit. The units are joined by streams, so the engine
+activations (layer 0: straight from ``features``, or gathered into a batch of frames by
+:class:`hw.batching.FrameGather`, or spliced from the frames the host sends by
+:class:`hw.splice.ContextGather`) or the previous layer's outputs (from one half of a ping-pong
+buffer) and writes the outputs to the other half — or, for the last layer, into the cost unit,
+whose costs go on to the Viterbi unit. The units are joined by streams, so the engine
 starts the next frame while the Viterbi unit still expands this one.
 
 Between utterances ``load`` writes the model's memories (the engine's pointers, entries and
@@ -44,7 +46,8 @@ class Recognizer(wiring.Component):
     """SpMV engine + cost unit + Viterbi unit, sequenced frame by frame.
 
     Pulse ``start`` (a new utterance), stream each frame's first-layer activations into
-    ``features``, pulse ``finish`` after the last frame, take the words from ``words``. Model
+    ``features`` (with ``config.splice_context``, the frames they are spliced from:
+    ``sw.system.SystemDesign.host_frames``), pulse ``finish`` after the last frame, take the words from ``words``. Model
     writes on ``load`` are taken only while no utterance runs (``CODEBOOK`` addresses are
     ``16 * layer + code`` in the codebook store), and only with ``config.model_load``.
 

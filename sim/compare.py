@@ -94,10 +94,17 @@ def load_test_utterances(design: SystemDesign, corpus: Path, count: int) -> list
         raise CompareError(f"the corpus has {len(chosen)} digit test utterances; "
                            f"--utterances asked for {count}")
     index = {word: i for i, word in enumerate(design.graph.words)}
-    return [Utterance(name=u.uid, activations=quantize_features(
-                          u.features, design.config.spmv, input_dim=design.input_dim),
-                      reference=tuple(index[w] for w in u.words if w in index))
-            for u in chosen]
+    utterances = [Utterance(name=u.uid, activations=quantize_features(
+                                u.features, design.config.spmv, input_dim=design.input_dim),
+                            reference=tuple(index[w] for w in u.words if w in index))
+                  for u in chosen]
+    for utterance in utterances:
+        try:
+            design.host_frames(utterance.activations)
+        except ValueError as error:
+            raise CompareError(f"{utterance.name}: {error}; the core's splice_context must be "
+                               f"the context the corpus' features were spliced with") from error
+    return utterances
 
 
 def cpu_peer(design: SystemDesign, utterances, *, repeats: int = 5) -> dict:

@@ -160,6 +160,21 @@ def test_context_gather_gives_the_spliced_frames(batch, context, frame_count):
     np.testing.assert_array_equal(np.array(received).reshape(spliced.shape), spliced)
 
 
+def test_host_frames_refuse_what_is_not_a_splice():
+    """The host cannot send frames the core would splice into something else than the golden
+    model's input: activations spliced otherwise, or not at all, are refused."""
+    frames = np.arange(5 * 4).reshape(5, 4).astype(np.float32)
+    spliced = splice(frames, 2)
+    np.testing.assert_array_equal(host_frames(spliced, 2)[2:-2], frames)
+    assert host_frames(spliced, 0) is not None
+    with pytest.raises(ValueError, match=r"not spliced from ±1 frames: frame 0 differs"):
+        host_frames(splice(np.arange(5 * 12).reshape(5, 12).astype(np.float32), 2), 1)
+    with pytest.raises(ValueError, match=r"shape \(frames, 7 \* values\)"):
+        host_frames(spliced, 3)
+    with pytest.raises(ValueError, match="context must be an int >= 0"):
+        host_frames(spliced, -1)
+
+
 def test_context_gather_refuses_what_it_cannot_splice():
     config = CONFIG.replace(batch=2)
     with pytest.raises(ValueError, match="context must be an int of 1 or more"):
