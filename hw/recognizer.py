@@ -48,8 +48,9 @@ class Recognizer(wiring.Component):
     Pulse ``start`` (a new utterance), stream each frame's first-layer activations into
     ``features`` (with ``config.splice_context``, the frames they are spliced from:
     ``sw.system.SystemDesign.host_frames``), pulse ``finish`` after the last frame, take the
-    words from ``words``. Model writes on ``load`` are taken only while no utterance runs (``CODEBOOK`` addresses are
-    ``16 * layer + code`` in the codebook store), and only with ``config.model_load``.
+    words from ``words``. Model writes on ``load`` are taken only while no utterance runs
+    (``CODEBOOK`` addresses are ``16 * layer + code`` in the codebook store), and only with
+    ``config.model_load``.
 
     The counters, all cleared by ``start``: ``frames`` the engine finished,
     ``utterance_cycles`` from ``start`` to the last word, ``engine_cycles`` while layers run
