@@ -16,7 +16,24 @@ from amaranth.lib.wiring import In, Out
 from hw.config import SpMVConfig
 from hw.spmv.lanes import lane_shape, lanes_of
 
-__all__ = ["FrameGather", "FrameSplit"]
+__all__ = ["FrameGather", "FrameSplit", "gather_signature"]
+
+
+def gather_signature(config: SpMVConfig) -> wiring.Signature:
+    """The ports of a gather (:class:`FrameGather`, ``hw.splice.ContextGather``), which the
+    recognizer's sequencer and reader drive alike."""
+    return wiring.Signature({
+        "features": In(stream.Signature(signed(config.act_width))),
+        "start": In(1),
+        "finish": In(1),
+        "batch_ready": Out(1),
+        "batch_frames": Out(range(config.batch + 1)),
+        "read_start": In(1),
+        "read_next": In(1),
+        "read_data": Out(lane_shape(config.act_width, config.batch)),
+        "release": In(1),
+        "empty": Out(1),
+    })
 
 
 class FrameGather(wiring.Component):
@@ -45,18 +62,7 @@ class FrameGather(wiring.Component):
             raise ValueError(f"frame_length must be 1..{config.max_cols} (SpMVConfig.max_cols), "
                              f"not {frame_length!r}")
         self.config, self.frame_length = config, frame_length
-        super().__init__({
-            "features": In(stream.Signature(signed(config.act_width))),
-            "start": In(1),
-            "finish": In(1),
-            "batch_ready": Out(1),
-            "batch_frames": Out(range(config.batch + 1)),
-            "read_start": In(1),
-            "read_next": In(1),
-            "read_data": Out(lane_shape(config.act_width, config.batch)),
-            "release": In(1),
-            "empty": Out(1),
-        })
+        super().__init__(gather_signature(config))
 
     def elaborate(self, platform):
         m = Module()

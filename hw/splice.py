@@ -17,12 +17,12 @@ while this one is read.
 """
 
 from amaranth import Array, Cat, Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
+from hw.batching import gather_signature
 from hw.config import SpMVConfig
-from hw.spmv.lanes import lane_shape, lanes_of
+from hw.spmv.lanes import lanes_of
 
 __all__ = ["ContextGather"]
 
@@ -60,18 +60,7 @@ class ContextGather(wiring.Component):
         self.window = window
         # slots a batch reads, and one more that the next batch fills meanwhile
         self.slots = (config.batch + 2 * context - 1) // config.batch + 2
-        super().__init__({
-            "features": In(stream.Signature(signed(config.act_width))),
-            "start": In(1),
-            "finish": In(1),
-            "batch_ready": Out(1),
-            "batch_frames": Out(range(config.batch + 1)),
-            "read_start": In(1),
-            "read_next": In(1),
-            "read_data": Out(lane_shape(config.act_width, config.batch)),
-            "release": In(1),
-            "empty": Out(1),
-        })
+        super().__init__(gather_signature(config))
 
     def elaborate(self, platform):
         m = Module()
