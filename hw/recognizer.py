@@ -248,8 +248,39 @@ class Recognizer(wiring.Component):
             m.d.sync += engine_cycles.eq(engine_cycles + 1)
         with m.If(running_layers | in_utterance):
             m.d.sync += utterance_cycles.eq(utterance_cycles + 1)
-        code = Signal(5)
         written = Signal(range(spmv.max_rows + 1))
+
+        # Codebook copier: a layer's 16 values go from the store into the engine one per cycle,
+        # the next layer's while this one's rows are read out (the PEs no longer read the
+        # codebook then), so a layer starts as soon as the last one ends; the first layer's
+        # when an utterance starts, while its first frames arrive.
+        copy_start = Signal()
+        copy_layer = Signal(range(len(slots)))
+        copy_next_layer = Signal(range(len(slots)))
+        copying = Signal()
+        copy_code = Signal(4)
+        copy_primed = Signal()  # the value of copy_code is on the store's read data
+        copy_offer = Signal()
+        copy_write = Signal()
+        copy_issued = Signal()  # this layer's read-out has started the next copy
+        # the offer depends on registers only: the engine's ready depends on the offer's target
+        m.d.comb += [copy_offer.eq(copying & copy_primed),
+                     copy_write.eq(copy_offer & engine.load.ready),
+                     codebook_read.addr.eq(copy_layer * 16 + copy_code + copy_write)]
+        with m.If(copying):
+            m.d.sync += copy_primed.eq(1)
+            with m.If(copy_write):
+                m.d.sync += copy_code.eq(copy_code + 1)
+                with m.If(copy_code == 15):
+                    m.d.sync += [copying.eq(0), copy_primed.eq(0)]
+        with m.If(copy_start):
+            m.d.sync += [copying.eq(1), copy_primed.eq(0), copy_code.eq(0),
+                         copy_layer.eq(copy_next_layer)]
+        with m.If(copy_offer):
+            m.d.comb += [engine.load.valid.eq(1),
+                         engine.load.payload.target.eq(LoadTarget.CODEBOOK),
+                         engine.load.payload.address.eq(copy_code),
+                         engine.load.payload.data.eq(codebook_read.data)]
 
         with m.FSM() as sequencer:
             with m.State("IDLE"):
@@ -263,7 +294,7 @@ class Recognizer(wiring.Component):
                                      engine.load.valid.eq(self.load.valid),
                                      self.load.ready.eq(engine.load.ready)]
                 with m.If(self.start):
-                    m.d.comb += viterbi.start.eq(1)
+                    m.d.comb += [viterbi.start.eq(1), copy_start.eq(1), copy_next_layer.eq(0)]
                     if gathered:
                         m.d.comb += gather.start.eq(1)
                     m.d.sync += [frames.eq(0), frames_in_flight.eq(0), pdf_index.eq(0),
@@ -276,44 +307,32 @@ class Recognizer(wiring.Component):
                     with m.If(finish_pending & (frames_in_flight == 0)):
                         m.next = "END"
                     with m.Elif(self.features.valid):
-                        m.d.sync += [layer.eq(0), code.eq(0)]
-                        m.next = "CODEBOOK"
+                        m.d.sync += layer.eq(0)
+                        m.next = "LAYER_START"
                 else:
                     with m.If(finish_pending & (frames_in_flight == 0) & gather.empty):
                         m.next = "END"
                     with m.Elif(gather.batch_ready):
-                        m.d.sync += [layer.eq(0), code.eq(0),
-                                     batch_frames.eq(gather.batch_frames)]
-                        m.next = "CODEBOOK"
-            with m.State("CODEBOOK"):
-                # the codebook value of `code` is read during this cycle, written the next
-                m.d.comb += [self.busy.eq(1), running_layers.eq(1),
-                             codebook_read.addr.eq(layer * 16 + code)]
-                m.next = "CODEBOOK_WRITE"
-            with m.State("CODEBOOK_WRITE"):
-                m.d.comb += [self.busy.eq(1), running_layers.eq(1),
-                             codebook_read.addr.eq(layer * 16 + code), engine.load.valid.eq(1),
-                             engine.load.payload.target.eq(LoadTarget.CODEBOOK),
-                             engine.load.payload.address.eq(code),
-                             engine.load.payload.data.eq(codebook_read.data)]
-                with m.If(engine.load.ready):
-                    m.d.sync += code.eq(code + 1)
-                    with m.If(code == 15):
+                        m.d.sync += [layer.eq(0), batch_frames.eq(gather.batch_frames)]
                         m.next = "LAYER_START"
-                    with m.Else():
-                        m.next = "CODEBOOK"
             with m.State("LAYER_START"):
                 m.d.comb += [self.busy.eq(1), running_layers.eq(1)]
-                # a batch's last layer waits until the split has read the previous batch
+                # the layer's codebook must be in; a batch's last layer waits until the split
+                # has read the previous batch
                 split_free = 1 if batch == 1 else (layer != last) | ~split.busy
-                with m.If(split_free):
+                with m.If(~copying & ~copy_start & split_free):
                     m.d.comb += engine.start.eq(1)
                     if gathered:
                         m.d.comb += gather.read_start.eq(1)
-                    m.d.sync += [read_index.eq(0), written.eq(0), taken.eq(0)]
+                    m.d.sync += [read_index.eq(0), written.eq(0), taken.eq(0),
+                                 copy_issued.eq(0)]
                     m.next = "LAYER_RUN"
             with m.State("LAYER_RUN"):
                 m.d.comb += [self.busy.eq(1), running_layers.eq(1)]
+                with m.If(engine.reading_out & ~copy_issued):
+                    m.d.comb += [copy_start.eq(1),
+                                 copy_next_layer.eq(Mux(layer == last, 0, layer + 1))]
+                    m.d.sync += copy_issued.eq(1)
                 # ungathered, layer 0 takes the host's values; otherwise it reads the
                 # gathered frames through the reader like every later layer
                 with m.If(0 if gathered else (layer == 0)):
@@ -354,8 +373,8 @@ class Recognizer(wiring.Component):
                         m.d.sync += frames.eq(frames + finished)
                         m.next = "FRAME"
                     with m.Else():
-                        m.d.sync += [layer.eq(layer + 1), code.eq(0)]
-                        m.next = "CODEBOOK"
+                        m.d.sync += layer.eq(layer + 1)
+                        m.next = "LAYER_START"
             with m.State("END"):
                 m.d.comb += [self.busy.eq(1), in_utterance.eq(1), end_beat.eq(1)]
                 with m.If(viterbi.scores.ready):

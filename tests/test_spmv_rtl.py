@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """SpMV engine RTL against the golden model in Amaranth's simulator (fast, small layers)."""
 
+import dataclasses
 import random
 
 import numpy as np
@@ -149,6 +150,66 @@ def test_run_time_loading_replaces_the_layer(codebook_memory):
                          loads=[load_words(first.layer, SMALL), load_words(second.layer, SMALL)])
     assert results[0][0] == golden_spmv(first.layer, first.x, SMALL).tolist()
     assert results[1][0] == golden_spmv(second.layer, second.x, SMALL).tolist()
+
+
+@pytest.mark.parametrize("codebook_memory", SpMVConfig.CODEBOOK_MEMORIES)
+def test_the_next_codebook_loads_during_the_read_out_and_nothing_else(codebook_memory):
+    """While the rows are read out the PEs are done with the codebook: the load port takes the
+    next layer's codebook then (the rows still come out of the old one), but no other word,
+    and no codebook while the PEs compute."""
+    config = SMALL.replace(codebook_memory=codebook_memory)
+    layer = make_case(30, seed=3, config=config).layer
+    other = dataclasses.replace(layer, codebook=np.concatenate([layer.codebook[:1],
+                                                                layer.codebook[:0:-1]]))
+    engine = SpMVEngine(config, layer=layer)
+    x = np.random.default_rng(5).integers(-100, 100, layer.cols)
+    outputs, refused = [[], []], []
+
+    def word(target, address, value):
+        return {"target": target, "pe": 0, "address": address,
+                "data": int(value) & ((1 << config.codebook_width) - 1)}
+
+    async def bench(ctx):
+        for run in range(2):
+            ctx.set(engine.rows, layer.rows)
+            ctx.set(engine.cols, layer.cols)
+            ctx.set(engine.relu, layer.relu)
+            ctx.set(engine.start, 1)
+            await ctx.tick()
+            ctx.set(engine.start, 0)
+            ctx.set(engine.outputs.ready, 1)
+            ctx.set(engine.load.payload, word(LoadTarget.CODEBOOK, 1, 0))
+            refused.append(not ctx.get(engine.load.ready))  # computing
+            sent = code = 0
+            while len(outputs[run]) < layer.rows:
+                ctx.set(engine.activations.valid, sent < len(x))
+                ctx.set(engine.activations.payload, int(x[min(sent, len(x) - 1)]))
+                loading = run == 0 and code < 16 and ctx.get(engine.reading_out)
+                if loading:
+                    ctx.set(engine.load.payload, word(LoadTarget.BIAS, 0, 0))
+                    refused.append(not ctx.get(engine.load.ready))
+                    ctx.set(engine.load.payload,
+                            word(LoadTarget.CODEBOOK, code, other.codebook[code]))
+                ctx.set(engine.load.valid, loading)
+                _, _, taken, written, valid, payload = await ctx.tick().sample(
+                    engine.activations.ready, engine.load.ready, engine.outputs.valid,
+                    engine.outputs.payload)
+                sent += int(taken and sent < len(x))
+                code += int(loading and written)
+                if valid:
+                    outputs[run].append(payload)
+            ctx.set(engine.load.valid, 0)
+            assert run == 1 or code == 16
+            await ctx.tick().until(~engine.busy)
+
+    sim = Simulator(engine)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert outputs[0] == golden_spmv(layer, x, config).tolist()
+    assert outputs[1] == golden_spmv(other, x, config).tolist()
+    assert outputs[0] != outputs[1]
+    assert refused and all(refused)
 
 
 def test_no_bubble_between_columns():

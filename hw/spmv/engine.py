@@ -3,6 +3,8 @@
 Use: load the layer (or build the engine with it), set ``rows``, ``cols`` and ``relu``, pulse
 ``start``, stream the ``cols`` activations ``x[0..cols-1]`` into ``activations`` and take the
 ``rows`` outputs ``y[0..rows-1]`` from ``outputs``; ``busy`` falls after the last output.
+``reading_out`` is high while the rows are read out: the PEs are done with the codebook, and
+``load`` takes the next layer's (``CODEBOOK`` writes only; every write while idle).
 Several layers can be stored one after another (``SpMVConfig.column_depth`` / ``bias_depth``):
 ``column_base`` and ``bias_base`` then say where the layer to run starts in the pointer and bias
 memories (its pointers are absolute entry indices); the codebook is loaded per layer.
@@ -74,6 +76,7 @@ class SpMVEngine(wiring.Component):
             "bias_base": In(config.bias_address_bits),
             "start": In(1),
             "busy": Out(1),
+            "reading_out": Out(1),
             "compute_cycles": Out(32),
             "output_cycles": Out(32),
         })
@@ -96,13 +99,17 @@ class SpMVEngine(wiring.Component):
         bias_read = biases.read_port()
         bias_write = biases.write_port()
 
-        # Run-time writes, accepted only while idle so a run never sees half a layer, and
-        # registered before they reach the memories: unregistered, the host's decision to write
-        # ran on through an SPRAM's address multiplexer (the iCEBreaker's worst path, 35 ns).
+        # Run-time writes, accepted only while idle so a run never sees half a layer (but for
+        # the codebook during the read-out, which no PE reads then: the next layer's goes in
+        # while this layer's rows come out), and registered before they reach the memories:
+        # unregistered, the host's decision to write ran on through an SPRAM's address
+        # multiplexer (the iCEBreaker's worst path, 35 ns).
         request = Signal.like(self.load.payload)
         writing = Signal()
-        m.d.comb += self.load.ready.eq(~self.busy)
-        m.d.sync += [request.eq(self.load.payload), writing.eq(self.load.valid & ~self.busy)]
+        m.d.comb += self.load.ready.eq(
+            ~self.busy | (self.reading_out & (self.load.payload.target == LoadTarget.CODEBOOK)))
+        m.d.sync += [request.eq(self.load.payload),
+                     writing.eq(self.load.valid & self.load.ready)]
         for index, pe in enumerate(pes):
             selected = writing & (request.pe == index)
             for port, target in ((pe.pointer_write, LoadTarget.POINTER),
@@ -194,7 +201,7 @@ class SpMVEngine(wiring.Component):
                     m.d.sync += [issued.eq(0), owner.eq(0), local_row.eq(0)]
                     m.next = "OUTPUT"
             with m.State("OUTPUT"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), self.reading_out.eq(1)]
                 m.d.sync += output_cycles.eq(output_cycles + 1)
                 m.d.comb += issue.eq((issued != rows) & (occupancy != output_depth))
                 with m.If(issue):
