@@ -55,6 +55,8 @@ class FrameGather(wiring.Component):
         Values per frame (the first layer's columns).
     """
 
+    READ_LATENCY = 1  # cycles from ``read_next`` to its ``read_data``
+
     def __init__(self, config: SpMVConfig, frame_length: int):
         if not isinstance(config, SpMVConfig):
             raise TypeError(f"config must be an SpMVConfig, not {config!r}")

@@ -148,34 +148,45 @@ class Recognizer(wiring.Component):
                                  engine.column_base.eq(slot.column_base),
                                  engine.bias_base.eq(slot.bias_base)]
 
-        # Buffer reader: one read per cycle while the FIFO has room for it and the one in flight.
-        reader_depth = 4
-        m.submodules.reader_fifo = reader_fifo = fifo.SyncFIFO(width=spmv.act_width * batch,
-                                                               depth=reader_depth)
-        read_index = Signal(range(spmv.max_cols + 1))
-        read_in_flight = Signal()
-        read_issue = Signal()
-        reading = Signal()
-        m.d.comb += [read_issue.eq(reading & (read_index != cols)
-                                   & (reader_fifo.level + read_in_flight < reader_depth)),
-                     buffer_read.addr.eq(Mux(layer[0], 0, spmv.max_rows) + read_index),
-                     reader_fifo.w_en.eq(read_in_flight)]
-        m.d.sync += read_in_flight.eq(read_issue)
+        # Layer 0 reads the gathered frames, one column of every frame of a batch per read.
         if not gathered:
-            m.d.comb += reader_fifo.w_data.eq(buffer_read.data)
+            latency = 1
         else:
-            # Layer 0 reads the gathered frames, one column of every frame of a batch per read.
             if config.splice_context:
                 m.submodules.gather = gather = ContextGather(
                     spmv, config.host_frame_values(slots[0].cols), config.splice_context)
             else:
                 m.submodules.gather = gather = FrameGather(spmv, slots[0].cols)
-            m.d.comb += [gather.read_next.eq(read_issue & (layer == 0)),
-                         reader_fifo.w_data.eq(Mux(layer == 0, gather.read_data,
-                                                   buffer_read.data))]
+            latency = gather.READ_LATENCY
             batch_frames = Signal(range(batch + 1))
         if batch > 1:
             m.submodules.split = split = FrameSplit(spmv, num_pdfs)
+
+        # Buffer reader: one read per cycle while the FIFO has room for it and the reads in
+        # flight; the buffer's reads wait as long as the gather's, so both arrive in order.
+        reader_depth = 3 + latency
+        m.submodules.reader_fifo = reader_fifo = fifo.SyncFIFO(width=spmv.act_width * batch,
+                                                               depth=reader_depth)
+        read_index = Signal(range(spmv.max_cols + 1))
+        in_flight = [Signal(name=f"read_in_flight{stage}") for stage in range(latency)]
+        read_issue = Signal()
+        reading = Signal()
+        m.d.comb += [read_issue.eq(reading & (read_index != cols)
+                                   & (reader_fifo.level + sum(in_flight) < reader_depth)),
+                     buffer_read.addr.eq(Mux(layer[0], 0, spmv.max_rows) + read_index),
+                     reader_fifo.w_en.eq(in_flight[-1])]
+        m.d.sync += [stage.eq(before) for stage, before
+                     in zip(in_flight, [read_issue, *in_flight[:-1]], strict=True)]
+        buffer_data = buffer_read.data
+        for _ in range(latency - 1):
+            delayed = Signal.like(buffer_data)
+            m.d.sync += delayed.eq(buffer_data)
+            buffer_data = delayed
+        if not gathered:
+            m.d.comb += reader_fifo.w_data.eq(buffer_data)
+        else:
+            m.d.comb += [gather.read_next.eq(read_issue & (layer == 0)),
+                         reader_fifo.w_data.eq(Mux(layer == 0, gather.read_data, buffer_data))]
         with m.If(read_issue):
             m.d.sync += read_index.eq(read_index + 1)
 

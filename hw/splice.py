@@ -30,7 +30,8 @@ __all__ = ["ContextGather"]
 class ContextGather(wiring.Component):
     """Splices ±``context`` frames and gathers ``config.batch`` spliced frames into one batch.
 
-    The same ports as :class:`hw.batching.FrameGather`; ``features`` takes frames of
+    The same ports as :class:`hw.batching.FrameGather`, but ``read_data`` comes two cycles
+    after ``read_next`` (:attr:`READ_LATENCY`); ``features`` takes frames of
     ``frame_values`` values, padded as the module docstring says, and a batch's columns are
     ``(2 * context + 1) * frame_values`` long. Spliced frame ``t`` is ready when frame
     ``t + 2c`` has arrived; after ``finish``, the frames left over form the last batch.
@@ -44,6 +45,11 @@ class ContextGather(wiring.Component):
     context : int
         Frames of context on each side (1 or more).
     """
+
+    # cycles from ``read_next`` to its ``read_data``: the banks' data is registered before the
+    # lanes are rotated; behind the block RAM's clock-to-out the rotation was the ECP5's worst
+    # path at batch 8 (13.9 ns, 71.8 MHz)
+    READ_LATENCY = 2
 
     def __init__(self, config: SpMVConfig, frame_values: int, context: int):
         if not isinstance(config, SpMVConfig):
@@ -135,10 +141,15 @@ class ContextGather(wiring.Component):
         with m.If(self.read_start):
             m.d.sync += [read_value.eq(0), turn.eq(0), whole.eq(0)]
 
-        # the read data belongs to the turn of the cycle before
-        data_turn = Signal.like(turn)
-        m.d.sync += data_turn.eq(turn)
-        bank_data = Array(read.data for _, read in banks)
+        # the read data, registered, belongs to the turn of two cycles before
+        read_turn, data_turn = Signal.like(turn), Signal.like(turn)
+        m.d.sync += [read_turn.eq(turn), data_turn.eq(read_turn)]
+        registered = []
+        for bank, (_, read) in enumerate(banks):
+            data = Signal.like(read.data, name=f"data{bank}")
+            m.d.sync += data.eq(read.data)
+            registered.append(data)
+        bank_data = Array(registered)
         for lane, lane_data in enumerate(lanes_of(self.read_data, batch)):
             source = Signal(range(2 * batch), name=f"source{lane}")
             m.d.comb += [source.eq(data_turn + lane),

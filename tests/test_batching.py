@@ -67,6 +67,8 @@ def read_batches(dut, frames, columns, expected, rng):
                 ctx.set(dut.read_next, 1)
                 await ctx.tick()
                 ctx.set(dut.read_next, 0)
+                for _ in range(dut.READ_LATENCY - 1):
+                    await ctx.tick()
                 data = ctx.get(dut.read_data)
                 read.append([data] if batch == 1 else [data[lane] for lane in range(batch)])
             ctx.set(dut.release, 1)
