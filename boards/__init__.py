@@ -53,11 +53,11 @@ class Board:
         16 x 2 table with 255 trace entries, whose two ways fit four EBRs each (a 4 x 4 table's
         ways go to flip-flops, which the UP5K's logic cannot spare), and 12-bit costs (4,095
         sixteenths: the beam is 12), which narrow the Viterbi unit's datapath. On the ULX3S
-        eight frames per pass over the weights (``batch``): 506 cycles per frame against 3,022
-        unbatched, at a lower Fmax and one to one and a half hours of place and route
-        (``--batch 4``: 866 cycles, 10 to 15 minutes; figures in the README); and the core
-        splices the ±5 frames of context (``splice_context``), so the host sends 40 values per
-        frame instead of 440. The iCEBreaker's host splices: the 12-frame store the core would
+        eight frames per pass over the weights (``batch``) and the core splicing the ±5 frames
+        of context (``splice_context``), so the host sends 40 values per frame instead of 440:
+        474 cycles per frame against 3,022 unbatched (506 with the host splicing), at a lower
+        Fmax and about an hour of place and route (``--batch 4``: 866 cycles, 10 to 15
+        minutes; figures in the README). The iCEBreaker's host splices: the 12-frame store the core would
         need takes EBRs, and all 30 are in use.
     """
 
