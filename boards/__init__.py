@@ -57,8 +57,8 @@ class Board:
         of context (``splice_context``), so the host sends 40 values per frame instead of 440:
         474 cycles per frame against 3,022 unbatched (506 with the host splicing), at a lower
         Fmax and about an hour of place and route (``--batch 4``: 866 cycles, 10 to 15
-        minutes; figures in the README). The iCEBreaker's host splices: the 12-frame store the core would
-        need takes EBRs, and all 30 are in use.
+        minutes; figures in the README). The iCEBreaker's host splices: the 12-frame store
+        the core would need takes EBRs, and all 30 are in use.
     """
 
     name: str
