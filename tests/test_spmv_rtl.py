@@ -20,6 +20,16 @@ SMALL = SpMVConfig(pes=3, act_width=12, act_frac=4, codebook_width=8, codebook_f
                    entry_depth=2048)
 
 
+async def start_run(ctx, engine, layer):
+    """Set ``layer``'s shape on ``engine`` and pulse ``start``."""
+    ctx.set(engine.rows, layer.rows)
+    ctx.set(engine.cols, layer.cols)
+    ctx.set(engine.relu, layer.relu)
+    ctx.set(engine.start, 1)
+    await ctx.tick()
+    ctx.set(engine.start, 0)
+
+
 def run_engine(engine, runs, *, seed=0, gaps=0.3, backpressure=0.3, loads=None):
     """Run ``(layer, x)`` pairs back to back on one engine; return outputs and cycles per run.
 
@@ -36,12 +46,7 @@ def run_engine(engine, runs, *, seed=0, gaps=0.3, backpressure=0.3, loads=None):
                     ctx.set(engine.load.payload, word)
                     await ctx.tick()
                 ctx.set(engine.load.valid, 0)
-            ctx.set(engine.rows, layer.rows)
-            ctx.set(engine.cols, layer.cols)
-            ctx.set(engine.relu, layer.relu)
-            ctx.set(engine.start, 1)
-            await ctx.tick()
-            ctx.set(engine.start, 0)
+            await start_run(ctx, engine, layer)
             outputs = []
 
             sent = 0
@@ -171,12 +176,7 @@ def test_the_next_codebook_loads_during_the_read_out_and_nothing_else(codebook_m
 
     async def bench(ctx):
         for run in range(2):
-            ctx.set(engine.rows, layer.rows)
-            ctx.set(engine.cols, layer.cols)
-            ctx.set(engine.relu, layer.relu)
-            ctx.set(engine.start, 1)
-            await ctx.tick()
-            ctx.set(engine.start, 0)
+            await start_run(ctx, engine, layer)
             ctx.set(engine.outputs.ready, 1)
             ctx.set(engine.load.payload, word(LoadTarget.CODEBOOK, 1, 0))
             refused.append(not ctx.get(engine.load.ready))  # computing
