@@ -232,6 +232,24 @@ def test_no_bubble_between_columns():
     assert cycles <= ideal_cycles(layer, x) + 11
 
 
+@pytest.mark.parametrize("rows_of_column", [
+    lambda column: [column % 8],  # every column one entry long (no padding: rows < 8)
+    lambda column: [column % 8] if column % 3 else [],  # and every third one empty
+])
+def test_short_columns_one_per_cycle(rows_of_column):
+    # one PE, all activations nonzero: short columns are taken at the broadcast's rate, one per
+    # cycle, so the run takes the columns plus the fill and drain of the test above
+    config = SMALL.replace(pes=1, fifo_depth=4)
+    codes = np.zeros((40, 40), dtype=int)
+    for column in range(40):
+        codes[rows_of_column(column), column] = column % 15 + 1
+    layer = encode(codes, np.arange(1, 16), config=config, relu=False)
+    x = np.arange(1, 41)
+    [(outputs, cycles)] = run_engine(SpMVEngine(config, layer=layer), [(layer, x)],
+                                     gaps=0, backpressure=0)
+    assert outputs == golden_spmv(layer, x, config).tolist()
+    assert cycles <= max(ideal_cycles(layer, x), len(x)) + 11
+
 
 @pytest.mark.parametrize("even_rows, odd_rows", [
     ([3, 7], [7, 12]),  # 3 7 7 12 3 7 ...: row 7 back to back (the read's transparency)
