@@ -40,6 +40,12 @@ ECP5_LOGIC_BITS = 2048
 # memories of a few hundred bits yosys adds to the RAM's cost the logic around it, so this
 # counts at most a few EBRs too many (5 of 20 in the reduced design), never too few.
 ICE40_BLOCK_COST = 64
+# yosys' costs of an ECP5 block RAM and of a 16 x 4 LUT RAM (DPR16X4) in memory_libmap: a
+# shallow memory whose LUT RAMs cost less than its block RAMs goes to LUT RAM, however wide.
+# Seen in the ULX3S builds: batch 8's accumulators, 32 rows of 256 bits, in LUT RAM (1,846
+# TRELLIS_RAMW, 59 DP16KD where counting them as block RAM said 188).
+ECP5_BLOCK_COST = 128
+ECP5_LUT_RAM_COST = 4
 
 
 class FitError(ValueError):
@@ -109,7 +115,9 @@ def estimate(design, *, device: str, multipliers) -> dict:
         if family == "ice40":
             in_logic = width * depth <= ICE40_BLOCK_COST * blocks
         else:
-            in_logic = width * depth < ECP5_LOGIC_BITS
+            lut_rams = max(1, reads) * math.ceil(width / 4) * math.ceil(depth / 16)
+            in_logic = (width * depth < ECP5_LOGIC_BITS
+                        or lut_rams * ECP5_LUT_RAM_COST < blocks * ECP5_BLOCK_COST)
         in_logic = in_logic and not block
         uses.append(MemoryUse(path, width, depth, 0 if in_logic or not synchronous else blocks))
     resource, size = MULTIPLIER_RESOURCE[family]

@@ -117,9 +117,17 @@ class BoardTop(Elaboratable):
         return m
 
 
-def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1) -> dict:
+ROUTERS = ("router1", "router2")
+
+
+def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1,
+                 router: str = "router1") -> dict:
     """Fit-check, synthesize, place and route ``design`` for ``board``; return the report
-    (``bitstream``, ``fmax_mhz``, ``utilization``, the fit estimate, seconds)."""
+    (``bitstream``, ``fmax_mhz``, ``utilization``, the fit estimate, seconds). ``router`` is
+    nextpnr's: ``"router1"`` (its default) or ``"router2"`` (negotiated congestion: finishes
+    congested designs sooner)."""
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
     design = board_design(design, board)
     device = DEVICES[board.device]
     # the board top is made only once the design fits: an unused top would make Amaranth warn
@@ -137,7 +145,8 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
     try:
         platform.build(top, name="top", build_dir=str(build_dir), do_program=False,
                        **SYNTHESIS[device.family],
-                       nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
+                       nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed} "
+                                    f"--router {router}")
     except Exception as error:  # the toolchain's own error text is the useful part
         log = sorted(build_dir.glob("*.log"))
         raise SynthesisError(f"the {board.name} build failed: {error}; logs: "
@@ -146,7 +155,8 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
     bitstream = build_dir / ("top.bin" if device.family == "ice40" else "top.bit")
     return {
         "board": board.name, "device": board.device, "bitstream": str(bitstream),
-        "fmax_mhz": figures["fmax_mhz"], "seed": seed, "worst_path": figures["worst_path"],
+        "fmax_mhz": figures["fmax_mhz"], "seed": seed, "router": router,
+        "worst_path": figures["worst_path"],
         "clock_mhz": design.config.link.clock_hz / 1e6,
         "utilization": figures["utilization"],
         "estimate": {k: v for k, v in estimate.items() if k != "memories"},

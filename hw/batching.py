@@ -129,8 +129,11 @@ class FrameSplit(wiring.Component):
 
     The engine writes row ``write_address`` of every lane at once (``write_enable``). A
     ``start`` pulse then streams ``frames`` frames of ``rows`` scores each on ``scores``: lane 0's
-    rows in order, then lane 1's, and so on. ``busy`` is high from ``start`` until the last read
-    has been issued; the store must not be written while it is.
+    rows in order, then lane 1's, and so on. ``busy`` is high while the store the next batch
+    would be written to is still to be read: the next batch must not be written until it falls.
+    With one bank that is from ``start`` until the last read has been issued; with two, the
+    next batch is written into the other bank while this one is read, and its ``start`` may
+    come before this one's reads end (they follow on).
 
     Parameters
     ----------
@@ -138,15 +141,19 @@ class FrameSplit(wiring.Component):
         ``batch`` (lanes) and ``act_width``.
     rows : int
         Scores per frame (the last layer's rows).
+    banks : int
+        1 or 2 batches stored.
     """
 
-    def __init__(self, config: SpMVConfig, rows: int):
+    def __init__(self, config: SpMVConfig, rows: int, *, banks: int = 1):
         if not isinstance(config, SpMVConfig):
             raise TypeError(f"config must be an SpMVConfig, not {config!r}")
         if not 1 <= rows <= config.max_rows:
             raise ValueError(f"rows must be 1..{config.max_rows} (SpMVConfig.max_rows), "
                              f"not {rows!r}")
-        self.config, self.rows = config, rows
+        if banks not in (1, 2):
+            raise ValueError(f"banks must be 1 or 2, not {banks!r}")
+        self.config, self.rows, self.banks = config, rows, banks
         super().__init__({
             "write_address": In(range(rows)),
             "write_data": In(lane_shape(config.act_width, config.batch)),
@@ -159,12 +166,14 @@ class FrameSplit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        config, rows = self.config, self.rows
+        config, rows, banks = self.config, self.rows, self.banks
         m.submodules.store = store = Memory(
-            shape=lane_shape(config.act_width, config.batch), depth=rows, init=[])
+            shape=lane_shape(config.act_width, config.batch), depth=banks * rows, init=[])
         write, read = store.write_port(), store.read_port()
-        m.d.comb += [write.addr.eq(self.write_address), write.data.eq(self.write_data),
-                     write.en.eq(self.write_enable)]
+        # batches go into the banks in turn and are read in the same turn
+        write_bank, read_bank = Signal(), Signal()
+        m.d.comb += [write.addr.eq(Mux(write_bank, rows, 0) + self.write_address),
+                     write.data.eq(self.write_data), write.en.eq(self.write_enable)]
 
         # One read per cycle while the FIFO has room for it and for the two in flight. The read
         # data is registered before the lane is picked: block RAM clock-to-out leaves no time
@@ -173,25 +182,38 @@ class FrameSplit(wiring.Component):
         m.submodules.queue = queue = fifo.SyncFIFO(width=config.act_width, depth=depth)
         m.d.comb += [self.scores.payload.eq(queue.r_data), self.scores.valid.eq(queue.r_rdy),
                      queue.r_en.eq(self.scores.ready)]
-        frames = Signal.like(self.frames)
+        # frames still to read from each bank
+        frames = [Signal.like(self.frames, name=f"frames{bank}") for bank in range(banks)]
+        reading = Signal.like(self.frames)  # the read bank's
+        m.d.comb += reading.eq(frames[0] if banks == 1 else Mux(read_bank, frames[1],
+                                                                   frames[0]))
         lane = Signal(range(config.batch))
         row = Signal(range(rows))
         in_flight, in_flight_lane = Signal(), Signal.like(lane)
         held, held_lane = Signal(), Signal.like(lane)
         held_data = Signal.like(read.data)
         issue = Signal()
-        m.d.comb += [self.busy.eq(frames != 0),
-                     issue.eq((frames != 0) & (queue.level + in_flight + held < depth)),
-                     read.addr.eq(row)]
+        m.d.comb += [self.busy.eq(frames[0] != 0 if banks == 1
+                                  else Mux(write_bank, frames[1], frames[0]) != 0),
+                     issue.eq((reading != 0) & (queue.level + in_flight + held < depth)),
+                     read.addr.eq(Mux(read_bank, rows, 0) + row)]
         m.d.sync += [in_flight.eq(issue), in_flight_lane.eq(lane),
                      held.eq(in_flight), held_lane.eq(in_flight_lane), held_data.eq(read.data)]
         m.d.comb += [queue.w_data.eq(Array(lanes_of(held_data, config.batch))[held_lane]),
                      queue.w_en.eq(held)]
         with m.If(issue):
             with m.If(row == rows - 1):
-                m.d.sync += [row.eq(0), lane.eq(lane + 1), frames.eq(frames - 1)]
+                m.d.sync += [row.eq(0), lane.eq(lane + 1)]
+                for bank, left in enumerate(frames):
+                    with m.If(read_bank == bank):
+                        m.d.sync += left.eq(left - 1)
+                with m.If(reading == 1):  # this bank's last frame: on to the other
+                    m.d.sync += [read_bank.eq(read_bank + (banks - 1)), lane.eq(0)]
             with m.Else():
                 m.d.sync += row.eq(row + 1)
         with m.If(self.start):
-            m.d.sync += [frames.eq(self.frames), lane.eq(0), row.eq(0)]
+            for bank, left in enumerate(frames):
+                with m.If(write_bank == bank):
+                    m.d.sync += left.eq(self.frames)
+            m.d.sync += write_bank.eq(write_bank + (banks - 1))
         return m

@@ -106,6 +106,11 @@ class SpMVConfig:
         has no LUT RAM) or ``"block"`` (block RAM whatever the size: wide words of a large
         batch, which in LUT RAM take hundreds of blocks, at the price of the block RAM's
         clock-to-out in the accumulate loop). The same outputs and cycles either way.
+    accumulator_banks : int
+        1 or 2. With 2, each PE keeps two banks of accumulators (and the engine two codebooks),
+        and runs alternate between them: the next run (the next layer) computes into one bank
+        while this run's rows are read out of the other, instead of waiting for the read-out
+        (``SpMVEngine.start_ready``). Twice the accumulator memory, the same outputs.
     """
 
     ENTRY_MEMORIES = ("block", "spram")
@@ -131,6 +136,7 @@ class SpMVConfig:
     codebook_memory: str = "registers"
     batch: int = 1
     accumulator_memory: str = "auto"
+    accumulator_banks: int = 1
 
     CODE_BITS = 4  # 4-bit codes: 0 = zero / padding, 1..15 index the codebook
     CODEBOOK_SIZE = 16
@@ -150,11 +156,16 @@ class SpMVConfig:
         check_int(owner, "entry_depth", self.entry_depth, 1, 1 << 20)
         check_bool(owner, "relu", self.relu)
         check_int(owner, "batch", self.batch, 1, 16)
+        check_int(owner, "accumulator_banks", self.accumulator_banks, 1, 2)
         check_choice(owner, "entry_memory", self.entry_memory, self.ENTRY_MEMORIES)
         check_choice(owner, "pointer_memory", self.pointer_memory, self.ENTRY_MEMORIES)
         check_choice(owner, "codebook_memory", self.codebook_memory, self.CODEBOOK_MEMORIES)
         check_choice(owner, "accumulator_memory", self.accumulator_memory,
                      self.ACCUMULATOR_MEMORIES)
+        if self.accumulator_banks == 2 and self.codebook_memory != "registers":
+            raise ConfigError(f"{owner}.accumulator_banks 2 needs codebook_memory 'registers' "
+                              f"(the two codebooks are registers), not "
+                              f"{self.codebook_memory!r}")
         if self.column_depth is not None:
             check_int(owner, "column_depth", self.column_depth, self.max_cols, 1 << 20)
         if self.bias_depth is not None:

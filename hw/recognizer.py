@@ -136,17 +136,25 @@ class Recognizer(wiring.Component):
         buffer_write = activations.write_port()
         buffer_read = activations.read_port()
 
+        # `layer` is the layer the engine computes (or is about to), `out_layer` the one whose
+        # rows come out of it: the same layer, or with two accumulator banks the one before.
+        overlap = spmv.accumulator_banks == 2
         layer = Signal(range(len(slots)))
-        rows = Signal(range(spmv.max_rows + 1))
+        out_layer = Signal(range(len(slots)))
         cols = Signal(range(spmv.max_cols + 1))
         with m.Switch(layer):
             for index, slot in enumerate(slots):
                 with m.Case(index):
-                    m.d.comb += [rows.eq(slot.rows), cols.eq(slot.cols),
+                    m.d.comb += [cols.eq(slot.cols),
                                  engine.rows.eq(slot.rows), engine.cols.eq(slot.cols),
                                  engine.relu.eq(int(slot.relu)),
                                  engine.column_base.eq(slot.column_base),
                                  engine.bias_base.eq(slot.bias_base)]
+        out_last_row = Signal(range(spmv.max_rows))
+        with m.Switch(out_layer):
+            for index, slot in enumerate(slots):
+                with m.Case(index):
+                    m.d.comb += out_last_row.eq(slot.rows - 1)
 
         # Layer 0 reads the gathered frames, one column of every frame of a batch per read.
         if not gathered:
@@ -160,7 +168,10 @@ class Recognizer(wiring.Component):
             latency = gather.READ_LATENCY
             batch_frames = Signal(range(batch + 1))
         if batch > 1:
-            m.submodules.split = split = FrameSplit(spmv, num_pdfs)
+            # two batches: the next batch's last layer need not wait for the Viterbi unit to
+            # take this batch's scores (with the read-outs overlapped, it did, 300 cycles a
+            # batch of 8)
+            m.submodules.split = split = FrameSplit(spmv, num_pdfs, banks=2)
 
         # Buffer reader: one read per cycle while the FIFO has room for it and the reads in
         # flight; the buffer's reads wait as long as the gather's, so both arrive in order.
@@ -171,7 +182,12 @@ class Recognizer(wiring.Component):
         in_flight = [Signal(name=f"read_in_flight{stage}") for stage in range(latency)]
         read_issue = Signal()
         reading = Signal()
-        m.d.comb += [read_issue.eq(reading & (read_index != cols)
+        # with two banks a layer may read the previous layer's rows while they come out,
+        # each once it is written
+        written = Signal(range(spmv.max_rows + 1))  # rows of out_layer taken from the engine
+        readable = 1 if not overlap else ((layer == 0) | (out_layer != layer - 1)
+                                          | (read_index < written))
+        m.d.comb += [read_issue.eq(reading & (read_index != cols) & readable
                                    & (reader_fifo.level + sum(in_flight) < reader_depth)),
                      buffer_read.addr.eq(Mux(layer[0], 0, spmv.max_rows) + read_index),
                      reader_fifo.w_en.eq(in_flight[-1])]
@@ -255,11 +271,10 @@ class Recognizer(wiring.Component):
             m.d.sync += finish_pending.eq(1)
         # counted from start until the Viterbi unit's last word; the engine part while the
         # sequencer runs layers (codebook loads included)
-        with m.If(running_layers):
+        with m.If(running_layers | engine.busy):
             m.d.sync += engine_cycles.eq(engine_cycles + 1)
         with m.If(running_layers | in_utterance):
             m.d.sync += utterance_cycles.eq(utterance_cycles + 1)
-        written = Signal(range(spmv.max_rows + 1))
 
         # Codebook copier: a layer's 16 values go from the store into the engine one per cycle,
         # the next layer's while this one's rows are read out (the PEs no longer read the
@@ -273,7 +288,7 @@ class Recognizer(wiring.Component):
         copy_primed = Signal()  # the value of copy_code is on the store's read data
         copy_offer = Signal()
         copy_write = Signal()
-        copy_issued = Signal()  # this layer's read-out has started the next copy
+        copy_issued = Signal()  # this layer's run has started the next copy
         # the offer depends on registers only: the engine's ready depends on the offer's target
         m.d.comb += [copy_offer.eq(copying & copy_primed),
                      copy_write.eq(copy_offer & engine.load.ready),
@@ -293,6 +308,39 @@ class Recognizer(wiring.Component):
                          engine.load.payload.address.eq(copy_code),
                          engine.load.payload.data.eq(codebook_read.data)]
 
+        # The rows coming out of the engine: into the other half of the ping-pong buffer, or
+        # (the last layer) into the cost unit or the split; the last row moves on to the next
+        # layer, and the last layer's counts its frames as finished.
+        out_batch_frames = Signal.like(batch_frames) if overlap and gathered else None
+        if gathered and not overlap:
+            out_batch_frames = batch_frames  # the sequencer waits for the read-out
+        out_taken = Signal()
+        m.d.comb += out_taken.eq(engine.outputs.valid & engine.outputs.ready)
+        with m.If(out_layer == last):
+            if batch == 1:
+                m.d.comb += [cost_unit.scores.payload.eq(engine.outputs.payload),
+                             cost_unit.scores.valid.eq(engine.outputs.valid),
+                             engine.outputs.ready.eq(cost_unit.scores.ready)]
+            else:
+                m.d.comb += [engine.outputs.ready.eq(1),
+                             split.write_address.eq(written),
+                             split.write_data.eq(engine.outputs.payload),
+                             split.write_enable.eq(engine.outputs.valid)]
+        with m.Else():
+            m.d.comb += [engine.outputs.ready.eq(1),
+                         buffer_write.addr.eq(Mux(out_layer[0], spmv.max_rows, 0) + written),
+                         buffer_write.data.eq(engine.outputs.payload),
+                         buffer_write.en.eq(engine.outputs.valid)]
+        with m.If(out_taken):
+            m.d.sync += written.eq(written + 1)
+            with m.If(written == out_last_row):
+                m.d.sync += [written.eq(0), out_layer.eq(Mux(out_layer == last, 0, out_layer + 1))]
+                with m.If(out_layer == last):
+                    if batch > 1:
+                        m.d.comb += [split.start.eq(1), split.frames.eq(out_batch_frames)]
+                    m.d.comb += finished.eq(out_batch_frames if gathered else 1)
+                    m.d.sync += frames.eq(frames + finished)
+
         with m.FSM() as sequencer:
             with m.State("IDLE"):
                 if config.model_load:
@@ -309,19 +357,21 @@ class Recognizer(wiring.Component):
                     if gathered:
                         m.d.comb += gather.start.eq(1)
                     m.d.sync += [frames.eq(0), frames_in_flight.eq(0), pdf_index.eq(0),
+                                 out_layer.eq(0), written.eq(0),
                                  finish_pending.eq(0), engine_cycles.eq(0),
                                  utterance_cycles.eq(0), depth.eq(0), status.eq(0)]
                     m.next = "FRAME"
             with m.State("FRAME"):
                 m.d.comb += [self.busy.eq(1), in_utterance.eq(1)]
                 if not gathered:
-                    with m.If(finish_pending & (frames_in_flight == 0)):
+                    with m.If(finish_pending & (frames_in_flight == 0) & ~engine.busy):
                         m.next = "END"
                     with m.Elif(self.features.valid):
                         m.d.sync += layer.eq(0)
                         m.next = "LAYER_START"
                 else:
-                    with m.If(finish_pending & (frames_in_flight == 0) & gather.empty):
+                    with m.If(finish_pending & (frames_in_flight == 0) & gather.empty
+                              & ~engine.busy):
                         m.next = "END"
                     with m.Elif(gather.batch_ready):
                         m.d.sync += [layer.eq(0), batch_frames.eq(gather.batch_frames)]
@@ -331,16 +381,17 @@ class Recognizer(wiring.Component):
                 # the layer's codebook must be in; a batch's last layer waits until the split
                 # has read the previous batch
                 split_free = 1 if batch == 1 else (layer != last) | ~split.busy
-                with m.If(~copying & ~copy_start & split_free):
+                with m.If(~copying & ~copy_start & split_free & engine.start_ready):
                     m.d.comb += engine.start.eq(1)
                     if gathered:
                         m.d.comb += gather.read_start.eq(1)
-                    m.d.sync += [read_index.eq(0), written.eq(0), taken.eq(0),
-                                 copy_issued.eq(0)]
+                    m.d.sync += [read_index.eq(0), taken.eq(0), copy_issued.eq(0)]
                     m.next = "LAYER_RUN"
             with m.State("LAYER_RUN"):
                 m.d.comb += [self.busy.eq(1), running_layers.eq(1)]
-                with m.If(engine.reading_out & ~copy_issued):
+                # the next layer's codebook: with two banks into the other bank's codebook
+                # now, with one during this layer's read-out
+                with m.If((1 if overlap else engine.reading_out) & ~copy_issued):
                     m.d.comb += [copy_start.eq(1),
                                  copy_next_layer.eq(Mux(layer == last, 0, layer + 1))]
                     m.d.sync += copy_issued.eq(1)
@@ -355,33 +406,13 @@ class Recognizer(wiring.Component):
                                  source_payload.eq(reader_fifo.r_data),
                                  source_valid.eq(reader_fifo.r_rdy),
                                  reader_fifo.r_en.eq(source_ready)]
-                with m.If(layer == last):
-                    if batch == 1:
-                        m.d.comb += [cost_unit.scores.payload.eq(engine.outputs.payload),
-                                     cost_unit.scores.valid.eq(engine.outputs.valid),
-                                     engine.outputs.ready.eq(cost_unit.scores.ready)]
-                    else:
-                        m.d.comb += [engine.outputs.ready.eq(1),
-                                     split.write_address.eq(written),
-                                     split.write_data.eq(engine.outputs.payload),
-                                     split.write_enable.eq(engine.outputs.valid)]
-                        with m.If(engine.outputs.valid):
-                            m.d.sync += written.eq(written + 1)
-                with m.Else():
-                    m.d.comb += [engine.outputs.ready.eq(1),
-                                 buffer_write.addr.eq(Mux(layer[0], spmv.max_rows, 0) + written),
-                                 buffer_write.data.eq(engine.outputs.payload),
-                                 buffer_write.en.eq(engine.outputs.valid)]
-                    with m.If(engine.outputs.valid):
-                        m.d.sync += written.eq(written + 1)
-                with m.If(~engine.busy):
+                # the layer has computed (with one bank: and been read out)
+                with m.If(engine.start_ready):
                     if gathered:
                         m.d.comb += gather.release.eq(layer == 0)
                     with m.If(layer == last):
-                        if batch > 1:
-                            m.d.comb += [split.start.eq(1), split.frames.eq(batch_frames)]
-                        m.d.comb += finished.eq(batch_frames if gathered else 1)
-                        m.d.sync += frames.eq(frames + finished)
+                        if overlap and gathered:
+                            m.d.sync += out_batch_frames.eq(batch_frames)
                         m.next = "FRAME"
                     with m.Else():
                         m.d.sync += layer.eq(layer + 1)

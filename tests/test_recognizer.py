@@ -99,6 +99,40 @@ def test_a_splicing_recognizer_equals_golden(batch, context):
         assert (words, status) == (golden.words, golden.status), utterance.name
 
 
+@pytest.mark.parametrize(("batch", "context"), [(1, 0), (2, 0), (3, 1)])
+def test_two_accumulator_banks_change_no_word(batch, context):
+    """With two banks each layer computes while the one before is read out (reading its rows
+    as they are written) and the next batch's first layer while the last is read out: the
+    words and status are still golden's."""
+    design = small_design(0, batch=batch, splice_context=context, accumulator_banks=2)
+    utterances = small_utterances(design, 6, seed=6)
+    results = run_utterances(design, utterances, gaps=True, seed=batch)
+    for utterance, (words, status) in zip(utterances, results, strict=True):
+        golden = golden_recognize(design, utterance.activations)
+        assert (words, status) == (golden.words, golden.status), utterance.name
+
+
+def test_two_accumulator_banks_take_fewer_engine_cycles():
+    """The read-outs overlap the next layer's computation, so the same utterance keeps the
+    engine busy for fewer cycles with two banks than with one."""
+    cycles = {}
+    for banks in (1, 2):
+        design = small_design(0, batch=2, accumulator_banks=banks)
+        utterance = small_utterances(design, 1, seed=3)[0]
+        dut = Recognizer(design.config, model=design.model, graph=design.image,
+                         scale=design.scale)
+
+        async def testbench(ctx, dut=dut, banks=banks, frames=utterance.activations):
+            await _recognize(ctx, dut, frames, random.Random(0), gaps=False)
+            cycles[banks] = ctx.get(dut.engine_cycles)
+
+        sim = Simulator(dut)
+        sim.add_clock(1e-6)
+        sim.add_testbench(testbench)
+        sim.run()
+    assert cycles[2] < cycles[1]
+
+
 def test_splicing_needs_a_first_layer_of_whole_frames():
     design = small_design(0)
     with pytest.raises(ConfigError, match=r"splice_context 2 stacks 5 frames; the first "
@@ -109,11 +143,12 @@ def test_splicing_needs_a_first_layer_of_whole_frames():
         dataclasses.replace(design.config, splice_context=17)
 
 
-@pytest.mark.parametrize(("batch", "context"), [(1, 0), (3, 0), (2, 1)])
-def test_counters_say_how_many_frames_ran_and_who_was_busy(batch, context):
+@pytest.mark.parametrize(("batch", "context", "banks"), [(1, 0, 1), (3, 0, 1), (2, 1, 1),
+                                                         (2, 1, 2)])
+def test_counters_say_how_many_frames_ran_and_who_was_busy(batch, context, banks):
     """``frames`` counts the utterance's frames; the Viterbi unit works (expands, follows
     epsilon arcs, collects) for part of the utterance only, waiting for scores the rest."""
-    design = small_design(0, batch=batch, splice_context=context)
+    design = small_design(0, batch=batch, splice_context=context, accumulator_banks=banks)
     utterance = small_utterances(design, 1, seed=3)[0]
     dut = Recognizer(design.config, model=design.model, graph=design.image, scale=design.scale)
     counted = {}

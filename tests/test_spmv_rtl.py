@@ -9,7 +9,7 @@ import pytest
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 
-from hw.config import SpMVConfig
+from hw.config import ConfigError, SpMVConfig
 from hw.spmv import LoadTarget, SpMVEngine
 from sim.spmv_cases import make_case
 from sw.csc import CSCError, encode
@@ -155,6 +155,85 @@ def test_run_time_loading_replaces_the_layer(codebook_memory):
                          loads=[load_words(first.layer, SMALL), load_words(second.layer, SMALL)])
     assert results[0][0] == golden_spmv(first.layer, first.x, SMALL).tolist()
     assert results[1][0] == golden_spmv(second.layer, second.x, SMALL).tolist()
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("batch", [1, 2])
+def test_two_banks_compute_the_next_run_while_this_one_reads_out(seed, batch):
+    """With two accumulator banks a run starts as soon as the one before has computed (not
+    read out): each run's codebook is loaded while the run before computes (into the other
+    bank's codebook), ReLU alternates, and every run's rows equal golden's under random gaps
+    and backpressure; some run starts before the previous run's last row is out."""
+    config = SMALL.replace(batch=batch, accumulator_banks=2)
+    case = make_case(30 + seed, seed=3, config=config)
+    rng = np.random.default_rng(seed)
+    runs = []
+    for number in range(5):
+        codebook = np.concatenate([[0], rng.permutation(case.layer.codebook[1:])])
+        layer = dataclasses.replace(case.layer, codebook=codebook, relu=bool(number % 2))
+        frames = rng.integers(-100, 100, (batch, layer.cols)) * (rng.random(layer.cols) < 0.7)
+        runs.append((layer, frames))
+    engine = SpMVEngine(config, layer=case.layer)
+    pace = random.Random(seed)
+    starts, last_rows, outputs = [], [], [[] for _ in runs]
+
+    def codebook_words(layer):
+        return [{"target": LoadTarget.CODEBOOK, "pe": 0, "address": code,
+                 "data": int(value) & ((1 << config.codebook_width) - 1)}
+                for code, value in enumerate(layer.codebook)]
+
+    async def load(ctx, words):
+        ctx.set(engine.load.valid, 1)
+        for word in words:
+            ctx.set(engine.load.payload, word)
+            await ctx.tick().until(engine.load.ready)
+        ctx.set(engine.load.valid, 0)
+
+    async def driver(ctx):
+        await load(ctx, codebook_words(runs[0][0]))  # idle: both codebooks
+        for number, (layer, frames) in enumerate(runs):
+            await ctx.tick().until(engine.start_ready)
+            await start_run(ctx, engine, layer)
+            starts.append(sum(len(rows) for rows in outputs))
+            if number + 1 < len(runs):  # the next run's codebook, while this one computes
+                await load(ctx, codebook_words(runs[number + 1][0]))
+            for column in frames.T:
+                ctx.set(engine.activations.payload,
+                        int(column[0]) if batch == 1 else [int(v) for v in column])
+                ctx.set(engine.activations.valid, 1)
+                await ctx.tick().until(engine.activations.ready)
+                ctx.set(engine.activations.valid, 0)
+                if pace.random() < 0.2:
+                    await ctx.tick()
+
+    async def sink(ctx):
+        for number, (layer, _) in enumerate(runs):
+            while len(outputs[number]) < layer.rows:
+                ready = pace.random() >= 0.3
+                ctx.set(engine.outputs.ready, ready)
+                _, _, valid, payload = await ctx.tick().sample(engine.outputs.valid,
+                                                               engine.outputs.payload)
+                if valid and ready:
+                    outputs[number].append(payload if batch == 1
+                                           else [payload[lane] for lane in range(batch)])
+            last_rows.append(sum(len(rows) for rows in outputs))
+        ctx.set(engine.outputs.ready, 0)
+
+    sim = Simulator(engine)
+    sim.add_clock(1e-6)
+    sim.add_testbench(driver)
+    sim.add_testbench(sink)
+    sim.run()
+    for (layer, frames), rows in zip(runs, outputs, strict=True):
+        expected = golden_spmv_batch(layer, frames, config)
+        assert rows == (expected[:, 0] if batch == 1 else expected).tolist()
+    # rows out before each run's start, against rows out when the run before ended
+    assert any(start < last for start, last in zip(starts[1:], last_rows, strict=False))
+
+
+def test_two_banks_need_register_codebooks():
+    with pytest.raises(ConfigError, match="accumulator_banks 2 needs codebook_memory"):
+        SMALL.replace(accumulator_banks=2, codebook_memory="block")
 
 
 @pytest.mark.parametrize("codebook_memory", SpMVConfig.CODEBOOK_MEMORIES)

@@ -5,6 +5,13 @@ Use: load the layer (or build the engine with it), set ``rows``, ``cols`` and ``
 ``rows`` outputs ``y[0..rows-1]`` from ``outputs``; ``busy`` falls after the last output.
 ``reading_out`` is high while the rows are read out: the PEs are done with the codebook, and
 ``load`` takes the next layer's (``CODEBOOK`` writes only; every write while idle).
+
+With two accumulator banks (``SpMVConfig.accumulator_banks``) runs alternate between the banks,
+and ``start_ready`` rises as soon as a run has computed: the next run (the next layer, whose
+activations may be this run's outputs as they come) computes into one bank while this run's
+rows are read out of the other. Each bank has its codebook: ``CODEBOOK`` writes are taken at
+any time and go to the next run's, or to both while the engine is idle. With one bank
+``start_ready`` is ``~busy``.
 Several layers can be stored one after another (``SpMVConfig.column_depth`` / ``bias_depth``):
 ``column_base`` and ``bias_base`` then say where the layer to run starts in the pointer and bias
 memories (its pointers are absolute entry indices); the codebook is loaded per layer.
@@ -14,7 +21,8 @@ Cycle counters (both reset by ``start``):
 - ``compute_cycles``: from the cycle after ``start`` until every PE has written back its last
   product. The ideal is the busiest PE's entry count (``sw.golden.spmv.ideal_cycles``); their
   ratio is the load-balance efficiency.
-- ``output_cycles``: the read-out of ``rows`` outputs (one per cycle without backpressure).
+- ``output_cycles``: the read-out of ``rows`` outputs (one per cycle without backpressure);
+  reset when the read-out begins.
 """
 
 from amaranth import Cat, Module, Mux, Signal, signed
@@ -75,6 +83,7 @@ class SpMVEngine(wiring.Component):
             "column_base": In(config.column_address_bits),
             "bias_base": In(config.bias_address_bits),
             "start": In(1),
+            "start_ready": Out(1),
             "busy": Out(1),
             "reading_out": Out(1),
             "compute_cycles": Out(32),
@@ -106,9 +115,12 @@ class SpMVEngine(wiring.Component):
         # multiplexer (the iCEBreaker's worst path, 35 ns).
         request = Signal.like(self.load.payload)
         writing = Signal()
-        m.d.comb += self.load.ready.eq(
-            ~self.busy | (self.reading_out & (self.load.payload.target == LoadTarget.CODEBOOK)))
-        m.d.sync += [request.eq(self.load.payload),
+        request_idle = Signal()  # the engine was idle when the write was taken
+        codebook_load = self.load.payload.target == LoadTarget.CODEBOOK
+        # with two codebooks the next run's goes in while this one runs
+        codebook_free = self.reading_out if config.accumulator_banks == 1 else 1
+        m.d.comb += self.load.ready.eq(~self.busy | (codebook_free & codebook_load))
+        m.d.sync += [request.eq(self.load.payload), request_idle.eq(~self.busy),
                      writing.eq(self.load.valid & self.load.ready)]
         for index, pe in enumerate(pes):
             selected = writing & (request.pe == index)
@@ -116,15 +128,29 @@ class SpMVEngine(wiring.Component):
                                  (pe.entry_write, LoadTarget.ENTRY)):
                 m.d.comb += [port.address.eq(request.address), port.data.eq(request.data),
                              port.enable.eq(selected & (request.target == target))]
-        self._codebook(m, pes, request, writing & (request.target == LoadTarget.CODEBOOK))
+        # Runs alternate between the accumulator banks (and codebooks) when there are two.
+        compute_bank = Signal()  # the bank of the run computing (or last computed)
+        readout_bank = Signal()  # the bank of the run reading out (or last read out)
+        for pe in pes:
+            m.d.comb += [pe.compute_bank.eq(compute_bank), pe.readout_bank.eq(readout_bank)]
+        self._codebook(m, pes, request, writing & (request.target == LoadTarget.CODEBOOK),
+                       both=request_idle, bank=~compute_bank, compute_bank=compute_bank)
         m.d.comb += [bias_write.addr.eq(request.address), bias_write.data.eq(request.data),
                      bias_write.en.eq(writing & (request.target == LoadTarget.BIAS))]
 
-        rows = Signal.like(self.rows)
+        # A run's shape, taken at its start; the read-out's copy is taken when the run's
+        # computation hands over to the read-out (with one bank: the same registers).
         cols = Signal.like(self.cols)
-        relu = Signal()
         column_base = Signal.like(self.column_base)
-        bias_base = Signal.like(self.bias_base)
+        run_rows = Signal.like(self.rows)
+        run_relu = Signal()
+        run_bias_base = Signal.like(self.bias_base)
+        if config.accumulator_banks == 1:
+            rows, relu, bias_base = run_rows, run_relu, run_bias_base
+        else:
+            rows = Signal.like(self.rows)
+            relu = Signal()
+            bias_base = Signal.like(self.bias_base)
         compute_cycles = Signal(32)
         output_cycles = Signal(32)
         m.d.comb += [self.compute_cycles.eq(compute_cycles),
@@ -174,15 +200,24 @@ class SpMVEngine(wiring.Component):
         m.d.sync += occupancy.eq(occupancy + issue
                                  - (output_fifo.r_en & output_fifo.r_rdy))
 
-        with m.FSM():
+        # Two state machines: the computation (broadcast and PEs) and the read-out. A run's
+        # computation hands over to the read-out when every PE is done and the read-out is
+        # free; with two banks the next run may then start while this one is read out.
+        handoff = Signal()
+        output_idle = Signal()
+        with m.FSM(name="compute") as compute:
             with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [rows.eq(self.rows), cols.eq(self.cols), relu.eq(self.relu),
-                                 column_base.eq(self.column_base), bias_base.eq(self.bias_base),
-                                 column.eq(0), compute_cycles.eq(0), output_cycles.eq(0)]
+                m.d.comb += self.start_ready.eq(output_idle if config.accumulator_banks == 1
+                                                else 1)
+                with m.If(self.start & self.start_ready):
+                    m.d.sync += [run_rows.eq(self.rows), cols.eq(self.cols),
+                                 run_relu.eq(self.relu), column_base.eq(self.column_base),
+                                 run_bias_base.eq(self.bias_base), column.eq(0),
+                                 compute_cycles.eq(0)]
+                    if config.accumulator_banks == 2:
+                        m.d.sync += compute_bank.eq(~compute_bank)
                     m.next = "COMPUTE"
             with m.State("COMPUTE"):
-                m.d.comb += self.busy.eq(1)
                 m.d.sync += compute_cycles.eq(compute_cycles + 1)
                 more = column != cols
                 m.d.comb += self.activations.ready.eq(more & (~held_valid | leaving))
@@ -198,10 +233,27 @@ class SpMVEngine(wiring.Component):
                 with m.Elif(leaving):
                     m.d.sync += held_valid.eq(0)
                 with m.If(~more & ~held_valid & all_idle):
-                    m.d.sync += [issued.eq(0), owner.eq(0), local_row.eq(0)]
+                    m.d.comb += handoff.eq(output_idle)
+                    with m.If(output_idle):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "DONE"
+            with m.State("DONE"):  # computed; the run before is still being read out
+                m.d.comb += handoff.eq(output_idle)
+                with m.If(output_idle):
+                    m.next = "IDLE"
+        with m.FSM(name="readout") as readout:
+            with m.State("IDLE"):
+                m.d.comb += output_idle.eq(1)
+                with m.If(handoff):
+                    m.d.sync += [issued.eq(0), owner.eq(0), local_row.eq(0),
+                                 output_cycles.eq(0), readout_bank.eq(compute_bank)]
+                    if config.accumulator_banks == 2:
+                        m.d.sync += [rows.eq(run_rows), relu.eq(run_relu),
+                                     bias_base.eq(run_bias_base)]
                     m.next = "OUTPUT"
             with m.State("OUTPUT"):
-                m.d.comb += [self.busy.eq(1), self.reading_out.eq(1)]
+                m.d.comb += self.reading_out.eq(1)
                 m.d.sync += output_cycles.eq(output_cycles + 1)
                 m.d.comb += issue.eq((issued != rows) & (occupancy != output_depth))
                 with m.If(issue):
@@ -212,6 +264,7 @@ class SpMVEngine(wiring.Component):
                 with m.If((issued == rows) & ~in_flight & ~picked_valid & ~total_valid
                           & ~output_fifo.r_rdy):
                     m.next = "IDLE"
+        m.d.comb += self.busy.eq(~compute.ongoing("IDLE") | ~readout.ongoing("IDLE"))
         for index, pe in enumerate(pes):
             m.d.comb += [pe.readout_address.eq(local_row),
                          pe.readout_enable.eq(issue & (owner == index))]
@@ -247,10 +300,13 @@ class SpMVEngine(wiring.Component):
         m.d.comb += [output_fifo.w_data.eq(result), output_fifo.w_en.eq(total_valid)]
         return m
 
-    def _codebook(self, m, pes, request, write):
-        """The 16 shared weight values: one register copy the PEs read, or (``codebook_memory
+    def _codebook(self, m, pes, request, write, *, both, bank, compute_bank):
+        """The 16 shared weight values: register copies the PEs read, or (``codebook_memory
         == "block"``) a copy in each PE's block RAM; ``write`` stores ``request``'s data at
-        code ``address``."""
+        code ``address``. With two accumulator banks there are two register copies, one per
+        bank: the PEs read the computing run's (``compute_bank``); a write goes to ``bank``
+        (the next run's), or to both when ``both`` (taken while the engine was idle, so that
+        a codebook loaded once serves every run after it)."""
         config, layer = self.config, self.layer
         if config.codebook_memory == "block":
             for pe in pes:
@@ -258,9 +314,15 @@ class SpMVEngine(wiring.Component):
                              pe.codebook_write.data.eq(request.data),
                              pe.codebook_write.enable.eq(write)]
             return
-        codebook = Signal(data.ArrayLayout(signed(config.codebook_width), config.CODEBOOK_SIZE),
-                          init=[] if layer is None else [int(v) for v in layer.codebook])
+        layout = data.ArrayLayout(signed(config.codebook_width), config.CODEBOOK_SIZE)
+        init = [] if layer is None else [int(v) for v in layer.codebook]
+        codebooks = [Signal(layout, init=init, name=f"codebook{index}")
+                     for index in range(config.accumulator_banks)]
+        for index, codebook in enumerate(codebooks):
+            targeted = write if len(codebooks) == 1 else write & (both | (bank == index))
+            with m.If(targeted):
+                m.d.sync += codebook[request.address[:config.CODE_BITS]].eq(request.data)
+        read = codebooks[0] if len(codebooks) == 1 else Mux(compute_bank, codebooks[1],
+                                                             codebooks[0])
         for pe in pes:
-            m.d.comb += pe.codebook.eq(codebook)
-        with m.If(write):
-            m.d.sync += codebook[request.address[:config.CODE_BITS]].eq(request.data)
+            m.d.comb += pe.codebook.eq(read)

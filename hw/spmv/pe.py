@@ -86,6 +86,10 @@ class ProcessingElement(wiring.Component):
             "entry_write": In(_write_signature(config.entry_address_bits, config.entry_width)),
             "readout_address": In(config.local_row_bits),
             "readout_enable": In(1),
+            # with two accumulator banks: the bank this run accumulates into and the bank the
+            # engine reads out (and clears); both stay put while their run lasts
+            "compute_bank": In(1),
+            "readout_bank": In(1),
             "readout_data": Out(lane_shape(config.acc_width, config.batch)),
             "room": Out(1),
             "idle": Out(1),
@@ -116,12 +120,6 @@ class ProcessingElement(wiring.Component):
         pointer_address = Signal(config.column_address_bits)  # the pointer stage's next read
         start_data, end_data = self._pointer_memories(m, pointer_address)
         activation_shape = lane_shape(config.act_width, config.batch)
-        # One accumulator per lane in each word: a row's lanes are read and written together.
-        m.submodules.accumulators = accumulators = Memory(
-            shape=lane_shape(config.acc_width, config.batch), depth=config.local_rows, init=[],
-            attrs={"ram_style": "block"} if config.accumulator_memory == "block" else {})
-        accumulator_write = accumulators.write_port()
-        accumulator_read = accumulators.read_port(transparent_for=(accumulator_write,))
         entry_address = Signal(config.entry_address_bits)  # the entry stage's next read
         entry_data = self._entry_memory(m, entry_address)
 
@@ -227,26 +225,39 @@ class ProcessingElement(wiring.Component):
             m.d.sync += count.eq(count + 1)
         m.d.comb += self.entries_processed.eq(count)
 
-        # Read-out shares the accumulator ports (the engine reads out only when all are idle):
-        # each row read is cleared one cycle later, ready for the next run.
+        # Read-out and clearing: each row read is cleared one cycle later, ready for the run
+        # after next. With one bank the read-out shares the accumulator ports (the engine reads
+        # out only when every PE is idle); with two, it has the other bank's to itself.
         clear_valid = Signal()
         clear_row = Signal(config.local_row_bits)
-        m.d.sync += [clear_valid.eq(self.readout_enable), clear_row.eq(self.readout_address)]
-        m.d.comb += [
-            accumulator_read.addr.eq(Mux(self.readout_enable, self.readout_address,
-                                         decode_row)),
-            self.readout_data.eq(accumulator_read.data),
-        ]
-        with m.If(accumulate_valid):
-            m.d.comb += [accumulator_write.addr.eq(accumulate_row), accumulator_write.en.eq(1)]
-            for total, before, lane_product in zip(
-                    lanes_of(accumulator_write.data, config.batch),
-                    lanes_of(accumulator_read.data, config.batch),
-                    lanes_of(product, config.batch), strict=True):
-                m.d.comb += total.eq(before + lane_product)
-        with m.Elif(clear_valid):
-            m.d.comb += [accumulator_write.addr.eq(clear_row), accumulator_write.data.eq(0),
-                         accumulator_write.en.eq(1)]
+        readout_bank = Signal()  # the bank of the row read last cycle, whose data is out now
+        m.d.sync += [clear_valid.eq(self.readout_enable), clear_row.eq(self.readout_address),
+                     readout_bank.eq(self.readout_bank)]
+        banks = []
+        for bank in range(config.accumulator_banks):
+            # one accumulator per lane in each word: a row's lanes are read and written together
+            name = "accumulators" if config.accumulator_banks == 1 else f"accumulators{bank}"
+            m.submodules[name] = accumulators = Memory(
+                shape=lane_shape(config.acc_width, config.batch), depth=config.local_rows,
+                init=[],
+                attrs={"ram_style": "block"} if config.accumulator_memory == "block" else {})
+            write = accumulators.write_port()
+            read = accumulators.read_port(transparent_for=(write,))
+            computing = self.compute_bank == bank
+            reading_out = self.readout_bank == bank
+            m.d.comb += read.addr.eq(Mux(self.readout_enable & reading_out,
+                                         self.readout_address, decode_row))
+            with m.If(accumulate_valid & computing):
+                m.d.comb += [write.addr.eq(accumulate_row), write.en.eq(1)]
+                for total, before, lane_product in zip(
+                        lanes_of(write.data, config.batch), lanes_of(read.data, config.batch),
+                        lanes_of(product, config.batch), strict=True):
+                    m.d.comb += total.eq(before + lane_product)
+            with m.Elif(clear_valid & (readout_bank == bank)):
+                m.d.comb += [write.addr.eq(clear_row), write.data.eq(0), write.en.eq(1)]
+            banks.append(read.data)
+        m.d.comb += self.readout_data.eq(banks[0] if len(banks) == 1
+                                         else Mux(readout_bank, banks[1], banks[0]))
 
         m.d.comb += self.idle.eq(~column_fifo.r_rdy & ~pointer_valid & ~fetched_valid
                                  & ~pending.r_rdy & ~active & ~read_valid & ~registered_valid

@@ -38,6 +38,10 @@ def register(top, groups):
     spmv.add_argument("--batch", type=int, default=None,
                       help="frames per pass over the weights, 1 to 16 (spmv unit: 1; system "
                            "with --model: the board's choice)")
+    spmv.add_argument("--accumulator-banks", type=int, default=None,
+                      help="system with --model: 2 lets each layer compute while the one before "
+                           "is read out (twice the accumulators), 1 does not (default: the "
+                           "board's choice, ULX3S 2, iCEBreaker 1)")
     spmv.add_argument("--splice-context", type=int, default=None,
                       help="system with --model: frames of context the core splices on each "
                            "side, 0 to 16 (0: the host sends spliced frames; default: the "
@@ -70,6 +74,9 @@ def register(top, groups):
                             "40 for iCE40, 125 for ECP5); the system runs at the board's clock")
     build.add_argument("--seed", type=int, default=1,
                        help="nextpnr's placement seed (Fmax moves a few %% between seeds)")
+    build.add_argument("--router", choices=["router1", "router2"], default="router1",
+                       help="nextpnr's router, system builds only (router2: negotiated "
+                            "congestion, sooner done on a congested design)")
     build.add_argument("--build-dir", type=Path, default=Path("build"))
     build.add_argument("--json", type=Path, required=True, help="report file to write")
     build.set_defaults(func=run_build)
@@ -103,6 +110,8 @@ def run_build(args) -> int:
         raise CommandError(f"--seed must be 0 or more, not {args.seed}")
     if args.unit == "system":
         return _build_system(args, board)
+    if args.router != "router1":
+        raise CommandError(f"--router {args.router}: only system builds choose the router")
     freq = args.freq or (40.0 if board.device.startswith("ice40") else 125.0)
     try:
         if args.unit == "spmv":
@@ -169,6 +178,7 @@ def _build_system(args, board) -> int:
         from sim.system_cases import REDUCED_DESIGN, reduced_design
 
         for option, value in (("--pes", args.pes), ("--batch", args.batch),
+                              ("--accumulator-banks", args.accumulator_banks),
                               ("--splice-context", args.splice_context)):
             if value is not None:
                 raise CommandError(f"{option} {value}: the reduced design (no --model) has its "
@@ -183,7 +193,8 @@ def _build_system(args, board) -> int:
             # sized for the digit loop
             design = digit_design(args.model, args.corpus, board.recognizer.given(
                 sets=args.sets, ways=args.ways, trace_depth=args.trace_depth, pes=args.pes,
-                fifo_depth=args.fifo_depth, batch=args.batch, cost_width=args.cost_width,
+                fifo_depth=args.fifo_depth, batch=args.batch,
+                accumulator_banks=args.accumulator_banks, cost_width=args.cost_width,
                 splice_context=args.splice_context))
         except CompareError as error:
             raise CommandError(str(error)) from error
@@ -191,7 +202,8 @@ def _build_system(args, board) -> int:
     build_dir = args.build_dir / f"system-{board.name}"
     print(f"building the recognizer ({what}) for {board.name} in {build_dir} ...", flush=True)
     try:
-        report = build_system(design, board, build_dir=build_dir, seed=args.seed)
+        report = build_system(design, board, build_dir=build_dir, seed=args.seed,
+                              router=args.router)
     except (FitError, SynthesisError) as error:
         raise CommandError(str(error)) from error
     report["design"] = what
