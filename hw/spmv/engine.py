@@ -322,7 +322,11 @@ class SpMVEngine(wiring.Component):
             targeted = write if len(codebooks) == 1 else write & (both | (bank == index))
             with m.If(targeted):
                 m.d.sync += codebook[request.address[:config.CODE_BITS]].eq(request.data)
-        read = codebooks[0] if len(codebooks) == 1 else Mux(compute_bank, codebooks[1],
-                                                             codebooks[0])
+        read = codebooks[0]
+        if len(codebooks) == 2:
+            # a register, a cycle behind the bank: a run's first lookup comes several cycles
+            # after its start, and the bank register would otherwise drive 128 multiplexers
+            read = Signal(layout, init=init, name="codebook")
+            m.d.sync += read.eq(Mux(compute_bank, codebooks[1], codebooks[0]))
         for pe in pes:
             m.d.comb += pe.codebook.eq(read)

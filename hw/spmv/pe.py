@@ -233,36 +233,58 @@ class ProcessingElement(wiring.Component):
         readout_bank = Signal()  # the bank of the row read last cycle, whose data is out now
         m.d.sync += [clear_valid.eq(self.readout_enable), clear_row.eq(self.readout_address),
                      readout_bank.eq(self.readout_bank)]
-        banks = []
+        accumulator_shape = lane_shape(config.acc_width, config.batch)
+        ports, selects = [], [self._bank_selects(m, bank)
+                              for bank in range(config.accumulator_banks)]
         for bank in range(config.accumulator_banks):
             # one accumulator per lane in each word: a row's lanes are read and written together
             name = "accumulators" if config.accumulator_banks == 1 else f"accumulators{bank}"
             m.submodules[name] = accumulators = Memory(
-                shape=lane_shape(config.acc_width, config.batch), depth=config.local_rows,
+                shape=accumulator_shape, depth=config.local_rows,
                 init=[],
                 attrs={"ram_style": "block"} if config.accumulator_memory == "block" else {})
             write = accumulators.write_port()
-            read = accumulators.read_port(transparent_for=(write,))
-            computing = self.compute_bank == bank
-            reading_out = self.readout_bank == bank
+            ports.append((write, accumulators.read_port(transparent_for=(write,))))
+        # one adder per lane, on the computing bank's word (not one per bank: a few thousand
+        # LUTs fewer on the ULX3S's eight PEs of eight lanes)
+        before = Signal(accumulator_shape)  # a Mux would drop the lanes' signedness
+        m.d.comb += before.eq(ports[0][1].data if len(ports) == 1
+                              else Mux(selects[1][0], ports[1][1].data, ports[0][1].data))
+        total = Signal(accumulator_shape)
+        for lane_total, lane_before, lane_product in zip(
+                lanes_of(total, config.batch), lanes_of(before, config.batch),
+                lanes_of(product, config.batch), strict=True):
+            m.d.comb += lane_total.eq(lane_before + lane_product)
+        for bank, ((write, read), (computing, reading_out)) in enumerate(
+                zip(ports, selects, strict=True)):
             m.d.comb += read.addr.eq(Mux(self.readout_enable & reading_out,
                                          self.readout_address, decode_row))
             with m.If(accumulate_valid & computing):
-                m.d.comb += [write.addr.eq(accumulate_row), write.en.eq(1)]
-                for total, before, lane_product in zip(
-                        lanes_of(write.data, config.batch), lanes_of(read.data, config.batch),
-                        lanes_of(product, config.batch), strict=True):
-                    m.d.comb += total.eq(before + lane_product)
+                m.d.comb += [write.addr.eq(accumulate_row), write.data.eq(total),
+                             write.en.eq(1)]
             with m.Elif(clear_valid & (readout_bank == bank)):
                 m.d.comb += [write.addr.eq(clear_row), write.data.eq(0), write.en.eq(1)]
-            banks.append(read.data)
-        m.d.comb += self.readout_data.eq(banks[0] if len(banks) == 1
-                                         else Mux(readout_bank, banks[1], banks[0]))
+        m.d.comb += self.readout_data.eq(ports[0][1].data if len(ports) == 1
+                                         else Mux(readout_bank, ports[1][1].data,
+                                                  ports[0][1].data))
 
         m.d.comb += self.idle.eq(~column_fifo.r_rdy & ~pointer_valid & ~fetched_valid
                                  & ~pending.r_rdy & ~active & ~read_valid & ~registered_valid
                                  & ~decode_valid & ~accumulate_valid)
         return m
+
+    def _bank_selects(self, m, bank):
+        """Whether accumulator bank ``bank`` computes, and whether it is read out (both
+        constant with one bank). Whether it computes is a register of this PE's own, a cycle
+        behind the engine's: a run's first product is written back several cycles after its
+        start sets the bank, and one engine register driving every PE's write enables was the
+        ULX3S's worst path (18.6 ns of routing). Whether it is read out must hold from the
+        read-out's first cycle, so it is the engine's."""
+        if self.config.accumulator_banks == 1:
+            return 1, 1
+        computing = Signal(name=f"computing{bank}")
+        m.d.sync += computing.eq(self.compute_bank == bank)
+        return computing, self.readout_bank == bank
 
     def _codebook_lookup(self, m, code):
         """The codebook value of ``code`` one cycle later: a register after the engine's shared
