@@ -172,6 +172,7 @@ def _build_system(args, board) -> int:
     from boards.fit import FitError
     from boards.synth import SynthesisError
     from boards.system import build_system
+    from hw.config import ConfigError
     from sw.cli import CommandError
 
     if args.model is None:
@@ -204,7 +205,8 @@ def _build_system(args, board) -> int:
     try:
         report = build_system(design, board, build_dir=build_dir, seed=args.seed,
                               router=args.router)
-    except (FitError, SynthesisError) as error:
+    except (FitError, SynthesisError, ConfigError) as error:
+        # ConfigError: the board keeps something in a way the options' design cannot have
         raise CommandError(str(error)) from error
     report["design"] = what
     used = _write_report(args.json, report)

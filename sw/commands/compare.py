@@ -97,9 +97,13 @@ def _board_link(args, design):
         raise CommandError("the board link needs pyserial: pip install -e '.[fpga]'") from error
     from boards import board_named
     from boards.system import board_design
+    from hw.config import ConfigError
 
     # the link as the board's build sets it up (its oscillator, boards.system.LINK_BAUD)
-    link_config = board_design(design, board_named(args.board)).config.link
+    try:
+        link_config = board_design(design, board_named(args.board)).config.link
+    except ConfigError as error:  # the board keeps something as this design cannot
+        raise CommandError(str(error)) from error
     try:
         port = serial.Serial(args.port, link_config.baud, timeout=0.05)
     except serial.SerialException as error:
