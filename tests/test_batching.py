@@ -98,6 +98,23 @@ def test_gather_puts_frame_f_of_a_batch_in_lane_f(batch, frame_count):
     assert received == frames
 
 
+async def write_batch(ctx, split, stored, frames, *, on_start=None):
+    """Write ``stored`` (rows of lanes) into ``split`` and start ``frames`` frames of it;
+    ``on_start`` is called in the cycle of the start."""
+    ctx.set(split.write_enable, 1)
+    for row, lanes in enumerate(stored):
+        ctx.set(split.write_address, row)
+        ctx.set(split.write_data, lanes)
+        await ctx.tick()
+    ctx.set(split.write_enable, 0)
+    ctx.set(split.start, 1)
+    ctx.set(split.frames, frames)
+    if on_start is not None:
+        on_start()
+    await ctx.tick()
+    ctx.set(split.start, 0)
+
+
 @pytest.mark.parametrize(("batch", "frames"), [(2, 2), (3, 1), (4, 3)])
 def test_split_gives_the_stored_batch_back_frame_by_frame(batch, frames):
     config = CONFIG.replace(batch=batch)
@@ -109,16 +126,7 @@ def test_split_gives_the_stored_batch_back_frame_by_frame(batch, frames):
     scores = []
 
     async def testbench(ctx):
-        ctx.set(dut.write_enable, 1)
-        for row, lanes in enumerate(stored):
-            ctx.set(dut.write_address, row)
-            ctx.set(dut.write_data, lanes)
-            await ctx.tick()
-        ctx.set(dut.write_enable, 0)
-        ctx.set(dut.start, 1)
-        ctx.set(dut.frames, frames)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
+        await write_batch(ctx, dut, stored, frames)
         while len(scores) < frames * rows:
             ready = rng.random() < 0.6
             ctx.set(dut.scores.ready, ready)
@@ -158,17 +166,7 @@ def test_a_two_bank_split_takes_the_next_batch_while_it_reads_this_one(batch, co
     async def writer(ctx):
         for stored, count in zip(batches, counts, strict=True):
             await ctx.tick().until(~dut.busy)
-            ctx.set(dut.write_enable, 1)
-            for row, lanes in enumerate(stored):
-                ctx.set(dut.write_address, row)
-                ctx.set(dut.write_data, lanes)
-                await ctx.tick()
-            ctx.set(dut.write_enable, 0)
-            ctx.set(dut.start, 1)
-            ctx.set(dut.frames, count)
-            started.append(len(scores))
-            await ctx.tick()
-            ctx.set(dut.start, 0)
+            await write_batch(ctx, dut, stored, count, on_start=lambda: started.append(len(scores)))
 
     async def reader(ctx):
         while len(scores) < len(expected):
