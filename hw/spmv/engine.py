@@ -12,15 +12,16 @@ activations may be this run's outputs as they come) computes into one bank while
 rows are read out of the other. Each bank has its codebook: ``CODEBOOK`` writes are taken at
 any time and go to the next run's, or to both while the engine is idle. With one bank
 ``start_ready`` is ``~busy``.
+
 Several layers can be stored one after another (``SpMVConfig.column_depth`` / ``bias_depth``):
 ``column_base`` and ``bias_base`` then say where the layer to run starts in the pointer and bias
 memories (its pointers are absolute entry indices); the codebook is loaded per layer.
 
-Cycle counters (both reset by ``start``):
+Cycle counters:
 
 - ``compute_cycles``: from the cycle after ``start`` until every PE has written back its last
-  product. The ideal is the busiest PE's entry count (``sw.golden.spmv.ideal_cycles``); their
-  ratio is the load-balance efficiency.
+  product; reset by ``start``. The ideal is the busiest PE's entry count
+  (``sw.golden.spmv.ideal_cycles``); their ratio is the load-balance efficiency.
 - ``output_cycles``: the read-out of ``rows`` outputs (one per cycle without backpressure);
   reset when the read-out begins.
 """
