@@ -217,13 +217,17 @@ class Recognizer(wiring.Component):
         slice_payload = Signal(activation)
         slice_valid = Signal()
         taken = Signal(range(spmv.max_cols + 1))
-        m.d.comb += [source_ready.eq(running_layers & (taken != cols)
+        # values of the layer are left to take: a register, so that the source's ready does not
+        # wait on a comparison of `taken` with `cols` (on the iCE40's worst path with the
+        # engine's own, 33.9 ns)
+        source_more = Signal()
+        m.d.comb += [source_ready.eq(running_layers & source_more
                                      & (~slice_valid | engine.activations.ready)),
                      engine.activations.payload.eq(slice_payload),
                      engine.activations.valid.eq(slice_valid)]
         with m.If(source_valid & source_ready):
             m.d.sync += [slice_payload.eq(source_payload), slice_valid.eq(1),
-                         taken.eq(taken + 1)]
+                         taken.eq(taken + 1), source_more.eq(taken + 1 != cols)]
         with m.Elif(engine.activations.ready):
             m.d.sync += slice_valid.eq(0)
 
@@ -385,7 +389,8 @@ class Recognizer(wiring.Component):
                     m.d.comb += engine.start.eq(1)
                     if gathered:
                         m.d.comb += gather.read_start.eq(1)
-                    m.d.sync += [read_index.eq(0), taken.eq(0), copy_issued.eq(0)]
+                    m.d.sync += [read_index.eq(0), taken.eq(0), source_more.eq(cols != 0),
+                                 copy_issued.eq(0)]
                     m.next = "LAYER_RUN"
             with m.State("LAYER_RUN"):
                 m.d.comb += [self.busy.eq(1), running_layers.eq(1)]

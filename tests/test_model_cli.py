@@ -1,23 +1,13 @@
 """``asrhw model ...`` end to end on synthetic frames, and its error messages."""
 
 import json
-import resource
-import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sw.cli import main
 from sw.model import MLP, ModelConfig, save_model
-
-
-def _cpu_seconds() -> float:
-    """CPU seconds of this process and of its children that have finished."""
-    own, children = (resource.getrusage(who)
-                     for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run(argv):
@@ -86,24 +76,17 @@ def test_pipeline_quick_on_synthetic_frames(tmp_path, capsys):
     assert time.perf_counter() - start < 60
 
 
-@pytest.mark.skipif(not (Path(__file__).parent.parent / "sw" / "corpus.py").is_file(),
-                    reason="sw/corpus.py has not landed")
-def test_pipeline_quick_on_the_corpus(tmp_path):
+def test_pipeline_quick_on_the_corpus(quick_pipeline):
     # the issue asks for the --quick pipeline end to end in CI: ~100 s (quick corpus included)
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is needed to build the corpus")
-    start, start_cpu = time.perf_counter(), _cpu_seconds()
-    assert run(["pipeline", "--quick", "--corpus", str(tmp_path / "corpus"), "--out",
-                str(tmp_path / "run"), "--no-progress"]) == 0
-    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    report = json.loads((quick_pipeline.run / "report.json").read_text())
     assert report["export"]["golden_check"]["mismatching_frames"] == 0
     # The 3-minute budget is for the work, so it is counted in CPU seconds (this process and
     # the corpus's synthesis workers): CI's other pytest worker on the same two cores must not
     # count against it. The pipeline runs one BLAS thread, so on a quiet machine CPU time is at
     # least its wall time.
-    cpu = _cpu_seconds() - start_cpu
-    print(f"quick pipeline: {cpu:.1f} CPU s, {time.perf_counter() - start:.1f} s wall")
-    assert cpu < 180
+    print(f"quick pipeline: {quick_pipeline.cpu_seconds:.1f} CPU s, "
+          f"{quick_pipeline.wall_seconds:.1f} s wall")
+    assert quick_pipeline.cpu_seconds < 180
 
 
 def test_model_of_another_config_is_refused(trained, tmp_path, capsys):

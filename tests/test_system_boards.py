@@ -17,7 +17,7 @@ from boards.system import (
     system_top,
 )
 from boards.timing import worst_path
-from hw.config import SpMVConfig
+from hw.config import ConfigError, SpMVConfig
 from sim.system_cases import reduced_design, small_design
 
 
@@ -133,39 +133,24 @@ def test_reduced_recognizer_builds_for_icebreaker(tmp_path):
     json.dumps(report)
 
 
-@pytest.fixture(scope="module")
-def quick_digit_model(tmp_path_factory):
-    """A quick pipeline's exported 90 %-sparse model and its corpus (about two minutes)."""
-    import shutil
-
-    from sw.cli import main
-
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is needed to build the corpus")
-    root = tmp_path_factory.mktemp("digits")
-    assert main(["model", "pipeline", "--quick", "--corpus", str(root / "corpus"), "--out",
-                 str(root / "run"), "--no-progress"]) == 0
-    return root / "run", root / "corpus"
-
-
 @pytest.mark.slow
-def test_full_digit_recognizer_builds_for_ulx3s(quick_digit_model, tmp_path):
+def test_full_digit_recognizer_builds_for_ulx3s(quick_pipeline, tmp_path):
     from sim.compare import digit_design
 
-    design = digit_design(*quick_digit_model)
+    design = digit_design(quick_pipeline.run, quick_pipeline.corpus)
     report = build_system(design, board_named("ulx3s-85f"), build_dir=tmp_path)
     assert report["fmax_mhz"] > 25  # runs at the board's 25 MHz
     assert (tmp_path / "top.bit").stat().st_size > 0
 
 
 @pytest.mark.fpga
-def test_full_digit_recognizer_builds_for_icebreaker(quick_digit_model, tmp_path):
+def test_full_digit_recognizer_builds_for_icebreaker(quick_pipeline, tmp_path):
     # CI's iCE40 build: the 90 %-sparse digit model (of a quick pipeline run) as the
     # iCEBreaker's recognizer, entries and pointers in SPRAM
     from sim.compare import digit_design
 
     board = board_named("icebreaker")
-    design = digit_design(*quick_digit_model, board.recognizer)
+    design = digit_design(quick_pipeline.run, quick_pipeline.corpus, board.recognizer)
     report = build_system(design, board, build_dir=tmp_path)
     used = {name: v["used"] for name, v in report["utilization"].items()}
     assert used["ICESTORM_LC"] <= 5280
@@ -177,6 +162,15 @@ def test_full_digit_recognizer_builds_for_icebreaker(quick_digit_model, tmp_path
     # nextpnr's Fmax is the worst path's delay inverted
     assert abs(1000 / report["worst_path"]["delay_ns"] - report["fmax_mhz"]) < 0.5
     assert (tmp_path / "top.bin").stat().st_size > 0
+
+
+def test_two_accumulator_banks_are_refused_where_the_board_keeps_its_codebook_in_block_ram():
+    # the iCEBreaker's codebook is a block RAM; two banks need two register codebooks
+    with pytest.raises(ConfigError, match=r"accumulator_banks 2 needs codebook_memory "
+                                          r"'registers' .*not 'block'"):
+        board_design(small_design(0, pes=2, accumulator_banks=2), board_named("icebreaker"))
+    design = board_design(small_design(0, pes=2, accumulator_banks=2), board_named("ulx3s-85f"))
+    assert design.config.spmv.accumulator_banks == 2
 
 
 def test_icebreaker_keeps_the_entries_of_a_loadable_design_in_spram():
