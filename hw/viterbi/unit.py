@@ -335,6 +335,13 @@ class ViterbiUnit(wiring.Component):
         m.d.comb += emit.eq(scan_on & (mask != 0) & sink_ready & ~waiting)
         mask_after = Signal(ways)
         m.d.comb += mask_after.eq(Mux(emit, mask & ~(Const(1, ways) << lowest), mask))
+        # ``mask_after == 0``, from the mask's own bits: an emit leaves none when one was left.
+        # Through the priority encoder and the clearing, the emit ran on into the latch's
+        # enable, the iCEBreaker's worst path (33.2 ns, 9 logic levels).
+        one_left = Signal()
+        m.d.comb += one_left.eq(Cat(*(mask == 1 << way for way in range(ways))).any())
+        runs_out = Signal()
+        m.d.comb += runs_out.eq((mask == 0) | (emit & one_left))
         scan_done = Signal()
         m.d.comb += scan_done.eq(scan_on & ~sets_left & (mask == 0) & ~waiting & ~latch_due)
 
@@ -353,7 +360,7 @@ class ViterbiUnit(wiring.Component):
             # Latch the set the port shows the cycle the mask runs out (or once the port
             # shows it).
             m.d.sync += mask.eq(mask_after)
-            with m.If(sets_left & (mask_after == 0) & port_fresh):
+            with m.If(sets_left & runs_out & port_fresh):
                 m.d.sync += [mask.eq(table.read_valid), entries.eq(table.read_entries),
                              latch_due.eq(0)]
                 with m.If(last_set):
