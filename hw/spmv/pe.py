@@ -144,14 +144,8 @@ class ProcessingElement(wiring.Component):
         fetched_end = Signal(config.pointer_width)
         fetched_value = Signal(activation_shape)
         take_next = Signal()  # the entry stage takes the queue's head this cycle
-        # Columns popped and not yet taken by the entry stage (nor dropped as empty): the
-        # queue's level and the two stages, kept as a register of their own, so that the pop
-        # waits on a 2-bit comparison, not an adder of four terms behind the entry stage's
-        # hand-over (the iCEBreaker's worst path, 33.2 ns, 12 logic levels). Never more than 3.
-        in_flight = Signal(range(4))
-        dropped = Signal()
-        m.d.comb += pop.eq(column_fifo.r_rdy & ((in_flight != 3) | take_next))
-        m.d.sync += in_flight.eq(in_flight + pop - take_next - dropped)
+        m.d.comb += pop.eq(column_fifo.r_rdy
+                           & (pending.level - take_next + pointer_valid + fetched_valid < 3))
         m.d.comb += [column_fifo.r_en.eq(pop),
                      pointer_address.eq(head.column)]
         m.d.sync += [pointer_valid.eq(pop), pointer_value.eq(head.value),
@@ -162,8 +156,7 @@ class ProcessingElement(wiring.Component):
                      queued.value.eq(fetched_value),
                      queued.single.eq(fetched_start + 1 == fetched_end),
                      pending.w_data.eq(queued),
-                     pending.w_en.eq(fetched_valid & (fetched_start != fetched_end)),
-                     dropped.eq(fetched_valid & (fetched_start == fetched_end))]
+                     pending.w_en.eq(fetched_valid & (fetched_start != fetched_end))]
 
         # Entry stage. Whether the entry streamed now is its column's last is kept in a
         # register computed a cycle ahead, so that the hand-over to the next column (the
