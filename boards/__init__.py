@@ -55,12 +55,12 @@ class Board:
         sixteenths: the beam is 12), which narrow the Viterbi unit's datapath. On the ULX3S
         eight frames per pass over the weights (``batch``) and the core splicing the ±5 frames
         of context (``splice_context``), so the host sends 40 values per frame instead of 440:
-        474 cycles per frame against 3,022 unbatched (506 with the host splicing), at a lower
+        470 cycles per frame against 3,022 unbatched (506 with the host splicing), at a lower
         Fmax and about an hour of place and route (``--batch 4``: 866 cycles, 10 to 15
         minutes; figures in the README). Two accumulator banks (``--accumulator-banks 2``)
-        take 389 cycles but built at 47.7 MHz against 71.8: 8.2 us per frame against 6.6, so
-        the board keeps one. The iCEBreaker's host splices: the 12-frame store the core would
-        need takes EBRs, and all 30 are in use.
+        take 389 cycles but built at 47.7 MHz against one bank's 84.5 (router1): 8.2 us per
+        frame against 5.6, so the board keeps one. The iCEBreaker's host splices: the
+        12-frame store the core would need takes EBRs, and all 30 are in use.
     """
 
     name: str
