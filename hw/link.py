@@ -180,6 +180,10 @@ class FrameSender(wiring.Component):
         header = Signal(frame_header_layout(self.config))
         length = Signal(16)
         count = Signal(16)
+        # the next payload byte is the last: a register set a byte ahead, as in the receiver, so
+        # that the 16-bit count comparison does not run on into the state (the iCEBreaker's
+        # worst path, 32.9 ns, 16 logic levels)
+        last_byte = Signal()
         sent = Signal()
         m.d.comb += sent.eq(self.bytes.valid & self.bytes.ready)
 
@@ -205,6 +209,7 @@ class FrameSender(wiring.Component):
             with m.State("LENGTH_LO"):
                 emit(length[:8], "LENGTH_HI")
             with m.State("LENGTH_HI"):
+                m.d.sync += last_byte.eq(length == 1)
                 with m.If(length == 0):
                     emit(length[8:], "CRC_HI")
                 with m.Else():
@@ -216,8 +221,8 @@ class FrameSender(wiring.Component):
                              generator.data.eq(self.payload.payload),
                              generator.valid.eq(sent)]
                 with m.If(sent):
-                    m.d.sync += count.eq(count + 1)
-                    with m.If(count + 1 == length):
+                    m.d.sync += [count.eq(count + 1), last_byte.eq(count + 2 == length)]
+                    with m.If(last_byte):
                         m.next = "CRC_HI"  # the CRC register is updated by then
             with m.State("CRC_HI"):
                 emit(generator.crc[8:], "CRC_LO", add_to_crc=False)

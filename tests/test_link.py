@@ -132,7 +132,7 @@ def test_oversized_frame_gets_an_error_and_the_next_good_frame_decodes():
                       ("frame", FrameType.FEATURES, bytes(range(20)))]
 
 
-@pytest.mark.parametrize("payload", [b"", b"\x01", bytes(range(64))])
+@pytest.mark.parametrize("payload", [b"", b"\x01", b"\x01\x02", bytes(range(64))])
 def test_sender_output_decodes_on_the_host(payload):
     dut = FrameSender(CONFIG)
     out = []
