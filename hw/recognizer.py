@@ -293,9 +293,14 @@ class Recognizer(wiring.Component):
         copy_offer = Signal()
         copy_write = Signal()
         copy_issued = Signal()  # this layer's run has started the next copy
-        # the offer depends on registers only: the engine's ready depends on the offer's target
+        # The offer depends on registers only: the engine's ready depends on the offer's target.
+        # The write is decided on the engine's codebook_ready, not on load.ready, which depends
+        # on the load's target, which the sequencer's state selects (the host's in IDLE): the
+        # path ran from that state on through the read address into the store (the ULX3S's worst
+        # path, 11.8 ns). Outside IDLE a copy offer is the engine's only load; in IDLE the
+        # engine is idle and takes every load.
         m.d.comb += [copy_offer.eq(copying & copy_primed),
-                     copy_write.eq(copy_offer & engine.load.ready),
+                     copy_write.eq(copy_offer & engine.codebook_ready),
                      codebook_read.addr.eq(copy_layer * 16 + copy_code + copy_write)]
         with m.If(copying):
             m.d.sync += copy_primed.eq(1)

@@ -5,6 +5,9 @@ Use: load the layer (or build the engine with it), set ``rows``, ``cols`` and ``
 ``rows`` outputs ``y[0..rows-1]`` from ``outputs``; ``busy`` falls after the last output.
 ``reading_out`` is high while the rows are read out: the PEs are done with the codebook, and
 ``load`` takes the next layer's (``CODEBOOK`` writes only; every write while idle).
+``codebook_ready`` says whether a ``CODEBOOK`` write would be taken now: ``load.ready`` depends
+on the payload's target, ``codebook_ready`` on registers only, so a codebook copier can decide
+its next read from it without its own multiplexer in the path.
 
 With two accumulator banks (``SpMVConfig.accumulator_banks``) runs alternate between the banks,
 and ``start_ready`` rises as soon as a run has computed: the next run (the next layer, whose
@@ -87,6 +90,7 @@ class SpMVEngine(wiring.Component):
             "start_ready": Out(1),
             "busy": Out(1),
             "reading_out": Out(1),
+            "codebook_ready": Out(1),
             "compute_cycles": Out(32),
             "output_cycles": Out(32),
         })
@@ -120,7 +124,8 @@ class SpMVEngine(wiring.Component):
         codebook_load = self.load.payload.target == LoadTarget.CODEBOOK
         # with two codebooks the next run's goes in while this one runs
         codebook_free = self.reading_out if config.accumulator_banks == 1 else 1
-        m.d.comb += self.load.ready.eq(~self.busy | (codebook_free & codebook_load))
+        m.d.comb += [self.codebook_ready.eq(~self.busy | codebook_free),
+                     self.load.ready.eq(Mux(codebook_load, self.codebook_ready, ~self.busy))]
         m.d.sync += [request.eq(self.load.payload), request_idle.eq(~self.busy),
                      writing.eq(self.load.valid & self.load.ready)]
         for index, pe in enumerate(pes):
