@@ -59,7 +59,9 @@ class Board:
         Fmax and about an hour of place and route (``--batch 4``: 866 cycles, 10 to 15
         minutes; figures in the README). Two accumulator banks (``--accumulator-banks 2``)
         take 389 cycles but built at 47.7 MHz against one bank's 84.5 (router1): 8.2 us per
-        frame against 5.6, so the board keeps one. The iCEBreaker's host splices: the
+        frame against 5.6, so the board keeps one. Sixteen PEs (``--pes 16``) take 346 cycles
+        but their placement is twice as long and router1 had not got far after ten minutes
+        (README), so the board keeps eight. The iCEBreaker's host splices: the
         12-frame store the core would need takes EBRs, and all 30 are in use.
     """
 
