@@ -145,18 +145,17 @@ class ProcessingElement(wiring.Component):
         fetched_value = Signal(activation_shape)
         take_next = Signal()  # the entry stage takes the queue's head this cycle
         # Columns in the two stages and the queue (pending.level + pointer_valid +
-        # fetched_valid, at most 5), kept as two flags updated a cycle ahead: the sum and its
-        # comparison ran between the entry stage's hand-over and the column FIFO's level (the
-        # iCEBreaker's worst path, 32.6 ns, 11 logic levels).
-        occupancy = Signal(range(6))
-        below_3 = Signal(init=1)  # occupancy < 3
-        at_3 = Signal()  # occupancy == 3
+        # fetched_valid; a pop only leaves room for three, so never more), and whether they are
+        # three as a flag updated a cycle ahead: the sum and its comparison ran between the
+        # entry stage's hand-over and the column FIFO's level (the iCEBreaker's worst path,
+        # 32.6 ns, 11 logic levels).
+        occupancy = Signal(range(4))
+        full = Signal()  # occupancy == 3
         dropped = Signal()  # a fetched column is empty and never enters the queue
         m.d.comb += [dropped.eq(fetched_valid & (fetched_start == fetched_end)),
-                     pop.eq(column_fifo.r_rdy & (below_3 | (at_3 & take_next)))]
+                     pop.eq(column_fifo.r_rdy & (~full | take_next))]
         next_occupancy = occupancy + pop - take_next - dropped
-        m.d.sync += [occupancy.eq(next_occupancy), below_3.eq(next_occupancy < 3),
-                     at_3.eq(next_occupancy == 3)]
+        m.d.sync += [occupancy.eq(next_occupancy), full.eq(next_occupancy == 3)]
         m.d.comb += [column_fifo.r_en.eq(pop),
                      pointer_address.eq(head.column)]
         m.d.sync += [pointer_valid.eq(pop), pointer_value.eq(head.value),
