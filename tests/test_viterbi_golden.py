@@ -298,3 +298,39 @@ def test_rejects_negative_gc_threshold():
     with pytest.raises(ConfigError, match=r"ViterbiConfig.trace_gc_free must be an int from 0 "
                                           r"to 4096, not -1"):
         ViterbiConfig(trace_gc_free=-1)
+
+
+@pytest.mark.parametrize("passes", [1, 2, 3, 8])
+def test_skipping_settled_epsilon_passes_changes_no_table_only_the_work(passes):
+    """The pass after a settled one would change nothing: skipping it (as the unit does) gives
+    the literal closure's tables, traces, words and costs after every frame, and counts fewer
+    arcs (with the prunes and drops those arcs would have met) on some utterances."""
+    import dataclasses
+
+    from sim.viterbi_cases import COLLECT_CONFIG, SIM_CONFIG, make_cases, make_collect_cases
+
+    fewer = 0
+    for cases, config in ((make_cases(120, seed=11), SIM_CONFIG),
+                          (make_collect_cases(6, seed=12), COLLECT_CONFIG)):
+        config = dataclasses.replace(config, max_epsilon_passes=passes)
+        for case in cases:
+            literal = decode(case.graph, case.costs, config, keep_tables=True,
+                             skip_settled_passes=False)
+            skipped = decode(case.graph, case.costs, config, keep_tables=True)
+            assert skipped.words == literal.words, case.name
+            assert skipped.total_cost == literal.total_cost, case.name
+            assert (skipped.final_reached, skipped.trace_overflow, skipped.trace_appends) == (
+                literal.final_reached, literal.trace_overflow, literal.trace_appends)
+            for before, after in zip(literal.tables, skipped.tables, strict=True):
+                np.testing.assert_array_equal(after, before)
+            assert repr(skipped.traces) == repr(literal.traces), case.name
+            for name in ("frames", "hypotheses_read", "inserts", "updates", "replacements",
+                         "epsilon_limit_hit", "trace_collections"):
+                assert getattr(skipped.counters, name) == getattr(literal.counters, name)
+            for name in ("arcs_expanded", "beam_pruned", "drops"):
+                assert getattr(skipped.counters, name) <= getattr(literal.counters, name)
+            fewer += skipped.counters.arcs_expanded < literal.counters.arcs_expanded
+    if passes > 1:  # with one pass allowed there is no next pass to skip
+        assert fewer >= 10
+    else:
+        assert fewer == 0

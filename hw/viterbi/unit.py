@@ -27,7 +27,10 @@ takes most of a cycle on both FPGAs.
 Expansion reads the current bank and writes the next one, so it has no hazard. The epsilon
 passes read and write the same bank in the golden model's order, so they take one hypothesis
 at a time, let the pipeline drain and re-read the set before going on; only hypotheses whose
-state has epsilon arcs (a bit kept in the table) are taken at all.
+state has epsilon arcs (a bit kept in the table) are taken at all. A pass that changed the
+table but settled it (every offer through the beam went to a state without epsilon arcs,
+replaced nothing and left ``best`` alone: the golden model's rule) is not followed by another:
+on the digit loop that skips most second passes.
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal
@@ -275,6 +278,7 @@ class ViterbiUnit(wiring.Component):
         total = Signal(TOTAL_COST_BITS)
         overflow = Signal()
         pass_changed = Signal()
+        pass_unsettled = Signal()
         m.d.comb += [self.total_cost.eq(total), self.trace_overflow.eq(overflow)]
 
         # ---- word-trace allocation: a free list (linked or a stack), high-water mark ------
@@ -549,6 +553,12 @@ class ViterbiUnit(wiring.Component):
             m.d.sync += [pass_changed.eq(1), next_written.eq(1)]
             with m.If(~next_written | (table.decided_cost < next_min)):
                 m.d.sync += next_min.eq(table.decided_cost)
+        # A pass is unsettled (the next one could change the table) by an offer through the
+        # beam to a state with epsilon arcs or below ``best``, or by a replacement.
+        with m.If((mode == EPSILON) & (
+                (beam.valid & passes_beam & (beam.has_eps | (beam.cost < best)))
+                | (table.decided & (table.decision == InsertOutcome.REPLACE)))):
+            m.d.sync += pass_unsettled.eq(1)
         m.d.comb += [trace_write.addr.eq(table.trace_next), trace_write.en.eq(table.trace_append),
                      trace_write.data.word.eq(table.trace_word),
                      trace_write.data.parent.eq(table.trace_parent)]
@@ -657,7 +667,7 @@ class ViterbiUnit(wiring.Component):
 
         def start_epsilon():
             start_scan(EPSILON)
-            m.d.sync += pass_changed.eq(0)
+            m.d.sync += [pass_changed.eq(0), pass_unsettled.eq(0)]
 
         def collect_mark_ports():
             m.d.comb += [trace_read_addr.eq(mark_at),
@@ -808,6 +818,8 @@ class ViterbiUnit(wiring.Component):
                     with m.Elif(passes + 1 == config.max_epsilon_passes):
                         m.d.sync += counters["epsilon_limit_hit"].eq(
                             counters["epsilon_limit_hit"] + 1)
+                        m.next = "SWAP"
+                    with m.Elif(~pass_unsettled):  # the next pass would change nothing
                         m.next = "SWAP"
                     with m.Else():
                         m.d.sync += passes.eq(passes + 1)

@@ -24,7 +24,12 @@ Every rule is written once, here:
 - **Epsilon passes**: after the emitting expansion, the next table is scanned in the same
   order; every valid entry's epsilon arcs are expanded into the same table (new cost = entry
   cost + arc cost). Scans repeat until one changes nothing or ``max_epsilon_passes`` scans
-  have run (then ``epsilon_limit_hit`` is counted). The start state is closed the same way
+  have run (then ``epsilon_limit_hit`` is counted). A scan that changed the table but
+  *settled* it ends the passes too: every offer it let through the beam went to a state with
+  no epsilon arcs, replaced no entry and did not lower ``best``. The next scan would then
+  re-offer exactly the same hypotheses (no entry it reads has changed) against entries at
+  least as good, under the same threshold, and change nothing, so it is not run (nor are its
+  arcs counted). The start state is closed the same way
   before frame 0.
 - **Traceback**: taking an arc with an output label appends ``(word, parent)`` to the trace
   memory (:class:`WordTrace`) when the hypothesis is inserted (or improves an entry); the
@@ -320,9 +325,10 @@ def _graph_arcs(graph: Graph, config: ViterbiConfig) -> _Arcs:
 class _Search:
     """One utterance's search state; methods are the unit's phases."""
 
-    def __init__(self, graph, config):
+    def __init__(self, graph, config, *, skip_settled_passes=True):
         self.arcs = _graph_arcs(graph, config)
         self.config = config
+        self.skip_settled_passes = skip_settled_passes
         self.cost_max, self.beam = config.cost_max, config.beam
         self.counters = Counters()
         self.trace = WordTrace(config.trace_depth)
@@ -369,8 +375,9 @@ class _Search:
 
     def epsilon_passes(self, table):
         epsilon, offer, cost_max = self.arcs.epsilon, self.offer, self.cost_max
-        for _ in range(self.config.max_epsilon_passes):
-            changed = False
+        counters, passes = self.counters, self.config.max_epsilon_passes
+        for number in range(passes):
+            changed, settled = False, True
             for s_, states in enumerate(table.state):
                 for w, state in enumerate(states):
                     # Entries are read one at a time, so an entry written by this pass is
@@ -379,12 +386,21 @@ class _Search:
                         continue
                     cost, parent = table.cost[s_][w], table.trace[s_][w]
                     for dest, s, arc_cost, olabel in epsilon[state]:
-                        self.counters.arcs_expanded += 1
+                        counters.arcs_expanded += 1
+                        pruned, replaced, best = (counters.beam_pruned, counters.replacements,
+                                                  self.best)
                         changed |= offer(table, s, dest, min(cost + arc_cost, cost_max), parent,
                                          olabel)
+                        if counters.beam_pruned == pruned and (
+                                epsilon[dest] or counters.replacements != replaced
+                                or self.best != best):
+                            settled = False
             if not changed:
                 return
-        self.counters.epsilon_limit_hit += 1
+            if settled and self.skip_settled_passes and number + 1 < passes:
+                # the next pass would change nothing
+                return
+        counters.epsilon_limit_hit += 1
 
 
 def _check_inputs(graph: Graph, costs, config: ViterbiConfig) -> np.ndarray:
@@ -409,8 +425,8 @@ def _check_inputs(graph: Graph, costs, config: ViterbiConfig) -> np.ndarray:
     return costs.astype(np.int64)
 
 
-def decode(graph: Graph, costs, config: ViterbiConfig, *, keep_tables: bool = False
-           ) -> GoldenResult:
+def decode(graph: Graph, costs, config: ViterbiConfig, *, keep_tables: bool = False,
+           skip_settled_passes: bool = True) -> GoldenResult:
     """Decode one utterance exactly as the hardware does.
 
     Parameters
@@ -424,9 +440,13 @@ def decode(graph: Graph, costs, config: ViterbiConfig, *, keep_tables: bool = Fa
     keep_tables : bool
         Keep a snapshot of the table and of the trace memory (:meth:`WordTrace.snapshot`)
         after every frame (for RTL comparisons and checks).
+    skip_settled_passes : bool
+        Skip the epsilon pass after a settled one, as the unit does (module docstring).
+        ``False`` runs every pass until one changes nothing: the same tables, words and
+        costs, with the skipped passes' arcs, prunes and drops counted.
     """
     costs = _check_inputs(graph, costs, config)
-    search = _Search(graph, config)
+    search = _Search(graph, config, skip_settled_passes=skip_settled_passes)
     current = HypothesisTable(config)
     current.insert(graph.start, 0, EMPTY, search.counters)
     search.epsilon_passes(current)
