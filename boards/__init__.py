@@ -39,6 +39,13 @@ class Board:
         (``ViterbiConfig.free_list``): ``"stack"`` on the ULX3S, one DP16KD for a path that
         no longer runs from the trace memory's output into its address; ``"linked"`` on the
         iCEBreaker, whose 30 EBRs are all taken. The same outputs and cycles either way.
+    skip_settled_passes : bool
+        Whether its Viterbi unit ends the epsilon passes after a settled one
+        (``ViterbiConfig.skip_settled_passes``): on the ULX3S, where the unit works 246 cycles
+        per frame instead of 320 on the digit task; not on the iCEBreaker, whose one PE takes
+        about 18,800 cycles per frame, so the unit's cycles change nothing there, and whose
+        builds with it ran 2 to 3 MHz slower (28.6, 30.5, 28.9 MHz at seeds 1 to 3 against
+        31.8, 32.3 and 32.5 without). The same words either way.
     accumulator_memory : str
         Where every recognizer built for it keeps its PEs' accumulators
         (``SpMVConfig.accumulator_memory``): ``"auto"`` lets yosys choose by size, LUT RAM on
@@ -72,6 +79,7 @@ class Board:
     entry_memory: str = "block"
     codebook_memory: str = "registers"
     free_list: str = "stack"
+    skip_settled_passes: bool = True
     accumulator_memory: str = "auto"
     recognizer: DesignChoice = DesignChoice()
 
@@ -80,6 +88,7 @@ BOARDS = {
     "icebreaker": Board("icebreaker", "ice40-up5k",
                         "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40_generic",
                         entry_memory="spram", codebook_memory="block", free_list="linked",
+                        skip_settled_passes=False,
                         recognizer=DesignChoice(sets=16, ways=2, trace_depth=255, pes=1,
                                                 fifo_depth=2, cost_width=12)),
     "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",

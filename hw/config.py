@@ -486,6 +486,12 @@ class ViterbiConfig:
         Frames of scores the unit buffers: 1 (default; it takes a frame's scores while it
         waits for them) or 2 (it takes the next frame's while it searches this one, so a source
         that has them ready, a batched engine, is not held up; twice the score memory).
+    skip_settled_passes : bool
+        End the epsilon passes after a pass that changed the table but settled it (every
+        offer through the beam went to a state without epsilon arcs, replaced nothing and did
+        not lower the beam's best): the next pass would change nothing. Same tables and words;
+        fewer cycles, and the skipped pass's arcs, prunes and drops are not counted. True
+        (default); False runs every pass until one changes nothing (a little less logic).
     """
 
     sets: int = 64
@@ -503,6 +509,7 @@ class ViterbiConfig:
     cost: CostConfig = CostConfig()
     free_list: str = "linked"
     score_banks: int = 1
+    skip_settled_passes: bool = True
 
     HASHES = ("xor_fold", "multiplicative")
     FREE_LISTS = ("linked", "stack")
@@ -529,6 +536,7 @@ class ViterbiConfig:
         check_int(owner, "beam", self.beam, 0, self.cost_max)
         check_choice(owner, "free_list", self.free_list, self.FREE_LISTS)
         check_int(owner, "score_banks", self.score_banks, 1, 2)
+        check_bool(owner, "skip_settled_passes", self.skip_settled_passes)
 
     @property
     def table_entries(self) -> int:

@@ -246,3 +246,10 @@ def test_a_report_names_the_commit_its_rtl_came_from(tmp_path):
     else:
         assert revision is None
     assert source_revision(tmp_path) is None  # not a checkout
+
+
+def test_the_icebreaker_runs_every_epsilon_pass_and_the_ulx3s_skips_settled_ones():
+    design = reduced_design()
+    assert board_design(design, board_named("icebreaker")).config.viterbi.skip_settled_passes \
+        is False
+    assert board_design(design, board_named("ulx3s-85f")).config.viterbi.skip_settled_passes

@@ -137,6 +137,12 @@ def test_rejects_unknown_hash():
         ViterbiConfig(hash="crc")
 
 
+def test_rejects_a_skip_flag_that_is_not_a_bool():
+    with pytest.raises(ConfigError, match=r"ViterbiConfig.skip_settled_passes must be a bool, "
+                                          r"not 1"):
+        ViterbiConfig(skip_settled_passes=1)
+
+
 def test_rejects_beam_wider_than_costs():
     with pytest.raises(ConfigError, match=r"ViterbiConfig.beam must be an int from 0 to 65535"):
         ViterbiConfig(beam=1 << 16)
@@ -313,9 +319,9 @@ def test_skipping_settled_epsilon_passes_changes_no_table_only_the_work(passes):
     for cases, config in ((make_cases(120, seed=11), SIM_CONFIG),
                           (make_collect_cases(6, seed=12), COLLECT_CONFIG)):
         config = dataclasses.replace(config, max_epsilon_passes=passes)
+        every_pass = dataclasses.replace(config, skip_settled_passes=False)
         for case in cases:
-            literal = decode(case.graph, case.costs, config, keep_tables=True,
-                             skip_settled_passes=False)
+            literal = decode(case.graph, case.costs, every_pass, keep_tables=True)
             skipped = decode(case.graph, case.costs, config, keep_tables=True)
             assert skipped.words == literal.words, case.name
             assert skipped.total_cost == literal.total_cost, case.name

@@ -29,8 +29,8 @@ passes read and write the same bank in the golden model's order, so they take on
 at a time, let the pipeline drain and re-read the set before going on; only hypotheses whose
 state has epsilon arcs (a bit kept in the table) are taken at all. A pass that changed the
 table but settled it (every offer through the beam went to a state without epsilon arcs,
-replaced nothing and left ``best`` alone: the golden model's rule) is not followed by another:
-on the digit loop that skips most second passes.
+replaced nothing and left ``best`` alone: the golden model's rule) is not followed by another
+(``config.skip_settled_passes``): on the digit loop that skips most second passes.
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal
@@ -555,7 +555,7 @@ class ViterbiUnit(wiring.Component):
                 m.d.sync += next_min.eq(table.decided_cost)
         # A pass is unsettled (the next one could change the table) by an offer through the
         # beam to a state with epsilon arcs or below ``best``, or by a replacement.
-        with m.If((mode == EPSILON) & (
+        with m.If((mode == EPSILON) & config.skip_settled_passes & (
                 (beam.valid & passes_beam & (beam.has_eps | (beam.cost < best)))
                 | (table.decided & (table.decision == InsertOutcome.REPLACE)))):
             m.d.sync += pass_unsettled.eq(1)
@@ -819,7 +819,8 @@ class ViterbiUnit(wiring.Component):
                         m.d.sync += counters["epsilon_limit_hit"].eq(
                             counters["epsilon_limit_hit"] + 1)
                         m.next = "SWAP"
-                    with m.Elif(~pass_unsettled):  # the next pass would change nothing
+                    with m.Elif(~pass_unsettled & config.skip_settled_passes):
+                        # the next pass would change nothing
                         m.next = "SWAP"
                     with m.Else():
                         m.d.sync += passes.eq(passes + 1)

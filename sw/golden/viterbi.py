@@ -29,8 +29,8 @@ Every rule is written once, here:
   no epsilon arcs, replaced no entry and did not lower ``best``. The next scan would then
   re-offer exactly the same hypotheses (no entry it reads has changed) against entries at
   least as good, under the same threshold, and change nothing, so it is not run (nor are its
-  arcs counted). The start state is closed the same way
-  before frame 0.
+  arcs counted; ``ViterbiConfig.skip_settled_passes``, on by default). The start state is
+  closed the same way before frame 0.
 - **Traceback**: taking an arc with an output label appends ``(word, parent)`` to the trace
   memory (:class:`WordTrace`) when the hypothesis is inserted (or improves an entry); the
   hypothesis then points at that trace entry, otherwise it inherits its parent's pointer (-1 =
@@ -325,10 +325,9 @@ def _graph_arcs(graph: Graph, config: ViterbiConfig) -> _Arcs:
 class _Search:
     """One utterance's search state; methods are the unit's phases."""
 
-    def __init__(self, graph, config, *, skip_settled_passes=True):
+    def __init__(self, graph, config):
         self.arcs = _graph_arcs(graph, config)
         self.config = config
-        self.skip_settled_passes = skip_settled_passes
         self.cost_max, self.beam = config.cost_max, config.beam
         self.counters = Counters()
         self.trace = WordTrace(config.trace_depth)
@@ -397,7 +396,7 @@ class _Search:
                             settled = False
             if not changed:
                 return
-            if settled and self.skip_settled_passes and number + 1 < passes:
+            if settled and self.config.skip_settled_passes and number + 1 < passes:
                 # the next pass would change nothing
                 return
         counters.epsilon_limit_hit += 1
@@ -425,8 +424,8 @@ def _check_inputs(graph: Graph, costs, config: ViterbiConfig) -> np.ndarray:
     return costs.astype(np.int64)
 
 
-def decode(graph: Graph, costs, config: ViterbiConfig, *, keep_tables: bool = False,
-           skip_settled_passes: bool = True) -> GoldenResult:
+def decode(graph: Graph, costs, config: ViterbiConfig, *, keep_tables: bool = False
+           ) -> GoldenResult:
     """Decode one utterance exactly as the hardware does.
 
     Parameters
@@ -440,13 +439,9 @@ def decode(graph: Graph, costs, config: ViterbiConfig, *, keep_tables: bool = Fa
     keep_tables : bool
         Keep a snapshot of the table and of the trace memory (:meth:`WordTrace.snapshot`)
         after every frame (for RTL comparisons and checks).
-    skip_settled_passes : bool
-        Skip the epsilon pass after a settled one, as the unit does (module docstring).
-        ``False`` runs every pass until one changes nothing: the same tables, words and
-        costs, with the skipped passes' arcs, prunes and drops counted.
     """
     costs = _check_inputs(graph, costs, config)
-    search = _Search(graph, config, skip_settled_passes=skip_settled_passes)
+    search = _Search(graph, config)
     current = HypothesisTable(config)
     current.insert(graph.start, 0, EMPTY, search.counters)
     search.epsilon_passes(current)
