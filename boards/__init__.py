@@ -62,13 +62,15 @@ class Board:
         sixteenths: the beam is 12), which narrow the Viterbi unit's datapath. On the ULX3S
         eight frames per pass over the weights (``batch``) and the core splicing the ±5 frames
         of context (``splice_context``), so the host sends 40 values per frame instead of 440:
-        470 cycles per frame against 3,022 unbatched (506 with the host splicing), at a lower
-        Fmax and about an hour of place and route (``--batch 4``: 866 cycles, 10 to 15
-        minutes; figures in the README). Two accumulator banks (``--accumulator-banks 2``)
-        take 389 cycles but built at 47.7 MHz against one bank's 84.5 (router1): 8.2 us per
-        frame against 5.6, so the board keeps one. Sixteen PEs (``--pes 16``) take 346 cycles
-        but their placement is twice as long and router1 had not got far after ten minutes
-        (README), so the board keeps eight. The iCEBreaker's host splices: the
+        and two accumulator banks (``accumulator_banks``: each layer computes while the one
+        before is read out). On this round's model: 374 cycles per frame at 72.35 MHz (router1,
+        66 min), 5.2 us per frame, against one bank's 463 at 80.18 MHz (28 min), 5.8 us;
+        3,022 cycles unbatched. (An earlier comparison kept one bank: its two-bank build,
+        47.7 MHz, had been routed with router2, which gives about half router1's Fmax on
+        these designs.) ``--batch 4``: 866 cycles, 10 to 15 minutes of place and route;
+        figures in the README. Sixteen PEs (``--pes 16``) take 308 cycles but their placement
+        is twice as long and router1 had not got far after ten minutes (README), so the board
+        keeps eight. The iCEBreaker's host splices: the
         12-frame store the core would need takes EBRs, and all 30 are in use.
     """
 
@@ -92,7 +94,8 @@ BOARDS = {
                         recognizer=DesignChoice(sets=16, ways=2, trace_depth=255, pes=1,
                                                 fifo_depth=2, cost_width=12)),
     "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
-                       "ulx3s", recognizer=DesignChoice(batch=8, splice_context=5)),
+                       "ulx3s", recognizer=DesignChoice(batch=8, splice_context=5,
+                                                        accumulator_banks=2)),
 }
 
 

@@ -41,7 +41,7 @@ def register(top, groups):
     spmv.add_argument("--accumulator-banks", type=int, default=None,
                       help="system with --model: 2 lets each layer compute while the one before "
                            "is read out (twice the accumulators), 1 does not (default: the "
-                           "board's choice: 1 on both boards)")
+                           "board's choice, ULX3S 2, iCEBreaker 1)")
     spmv.add_argument("--splice-context", type=int, default=None,
                       help="system with --model: frames of context the core splices on each "
                            "side, 0 to 16 (0: the host sends spliced frames; default: the "
