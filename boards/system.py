@@ -142,7 +142,6 @@ def source_revision(root: Path = SOURCE_ROOT) -> str | None:
     return commit + ("+dirty" if changes else "")
 
 
-
 def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1,
                  router: str = "router1") -> dict:
     """Fit-check, synthesize, place and route ``design`` for ``board``; return the report

@@ -171,8 +171,8 @@ def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
 
     def search(viterbi: dict) -> dict:
         # nor how the unit keeps its free trace entries, nor whether it skips settled epsilon
-        # passes (a flag and a branch; the cycles are the compare's own); nor did it have two
-        # score banks
+        # passes (a flag and a branch in its control; the ULX3S's reports were built without
+        # it, the cycles are the compare's own); nor did it have two score banks
         return {"score_banks": 1, **{k: v for k, v in viterbi.items()
                                      if k not in ("free_list", "skip_settled_passes")}}
 
