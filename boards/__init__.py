@@ -39,13 +39,6 @@ class Board:
         (``ViterbiConfig.free_list``): ``"stack"`` on the ULX3S, one DP16KD for a path that
         no longer runs from the trace memory's output into its address; ``"linked"`` on the
         iCEBreaker, whose 30 EBRs are all taken. The same outputs and cycles either way.
-    skip_settled_passes : bool
-        Whether its Viterbi unit ends the epsilon passes after a settled one
-        (``ViterbiConfig.skip_settled_passes``): on the ULX3S, where the unit works 246 cycles
-        per frame instead of 320 on the digit task; not on the iCEBreaker, whose one PE takes
-        about 18,800 cycles per frame, so the unit's cycles change nothing there, and whose
-        builds with it ran 2 to 3 MHz slower (28.6, 30.5, 28.9 MHz at seeds 1 to 3 against
-        31.8, 32.3 and 32.5 without). The same words either way.
     accumulator_memory : str
         Where every recognizer built for it keeps its PEs' accumulators
         (``SpMVConfig.accumulator_memory``): ``"auto"`` lets yosys choose by size, LUT RAM on
@@ -59,9 +52,13 @@ class Board:
         iCEBreaker one PE with a 2-deep column FIFO (one PE has no load to balance) and a
         16 x 2 table with 255 trace entries, whose two ways fit four EBRs each (a 4 x 4 table's
         ways go to flip-flops, which the UP5K's logic cannot spare), and 12-bit costs (4,095
-        sixteenths: the beam is 12), which narrow the Viterbi unit's datapath. On the ULX3S
+        sixteenths: the beam is 12), which narrow the Viterbi unit's datapath, and every
+        epsilon pass run (``skip_settled_passes`` off: its one PE takes about 18,800 cycles
+        per frame, so the unit's cycles change nothing there, and builds with the skip ran 2
+        to 3 MHz slower, 28.6, 30.5, 28.9 MHz at seeds 1 to 3 against 31.8, 32.3 and 32.5
+        without; on the ULX3S the unit works 246 cycles per frame instead of 320). On the ULX3S
         eight frames per pass over the weights (``batch``) and the core splicing the ±5 frames
-        of context (``splice_context``), so the host sends 40 values per frame instead of 440:
+        of context (``splice_context``), so the host sends 40 values per frame instead of 440,
         and two accumulator banks (``accumulator_banks``: each layer computes while the one
         before is read out). On this round's model: 374 cycles per frame at 72.35 MHz (router1,
         66 min), 5.2 us per frame, against one bank's 463 at 80.18 MHz (28 min), 5.8 us;
@@ -81,7 +78,6 @@ class Board:
     entry_memory: str = "block"
     codebook_memory: str = "registers"
     free_list: str = "stack"
-    skip_settled_passes: bool = True
     accumulator_memory: str = "auto"
     recognizer: DesignChoice = DesignChoice()
 
@@ -90,9 +86,9 @@ BOARDS = {
     "icebreaker": Board("icebreaker", "ice40-up5k",
                         "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40_generic",
                         entry_memory="spram", codebook_memory="block", free_list="linked",
-                        skip_settled_passes=False,
                         recognizer=DesignChoice(sets=16, ways=2, trace_depth=255, pes=1,
-                                                fifo_depth=2, cost_width=12)),
+                                                fifo_depth=2, cost_width=12,
+                                                skip_settled_passes=False)),
     "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
                        "ulx3s", recognizer=DesignChoice(batch=8, splice_context=5,
                                                         accumulator_banks=2)),

@@ -59,8 +59,7 @@ def platform_of(board: Board):
 def board_design(design: SystemDesign, board: Board) -> SystemDesign:
     """``design`` with its link clocked by the board's oscillator at :data:`LINK_BAUD`, its
     codebook, accumulators and free trace entries kept as the board keeps them
-    (``Board.codebook_memory``, ``Board.accumulator_memory``, ``Board.free_list``), the
-    Viterbi unit's epsilon passes as the board runs them (``Board.skip_settled_passes``), and, if it
+    (``Board.codebook_memory``, ``Board.accumulator_memory``, ``Board.free_list``), and, if it
     takes LOAD frames, its entries where the board keeps them (``Board.entry_memory``; in SPRAM
     the bitstream holds no model: the host loads it). The column pointers join the
     entries in SPRAM when the device's blocks hold both (two more blocks per PE up to 16 K
@@ -72,8 +71,7 @@ def board_design(design: SystemDesign, board: Board) -> SystemDesign:
     config = dataclasses.replace(
         config, link=link, spmv=config.spmv.replace(codebook_memory=board.codebook_memory,
                                                      accumulator_memory=board.accumulator_memory),
-        viterbi=dataclasses.replace(config.viterbi, free_list=board.free_list,
-                                    skip_settled_passes=board.skip_settled_passes))
+        viterbi=dataclasses.replace(config.viterbi, free_list=board.free_list))
     if config.model_load and board.entry_memory != config.spmv.entry_memory:
         spmv = config.spmv.replace(entry_memory=board.entry_memory)
         if board.entry_memory == "spram":

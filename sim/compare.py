@@ -80,7 +80,8 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
                            f"--out {corpus}' first") from error
     try:
         viterbi = fitted_config(graph, sets=choice.sets, ways=choice.ways, beam=choice.beam,
-                                trace_depth=choice.trace_depth, cost=quantized.cost)
+                                trace_depth=choice.trace_depth, cost=quantized.cost,
+                                skip_settled_passes=choice.skip_settled_passes)
         return system_design(quantized, graph, viterbi, splice_context=choice.splice_context)
     except ConfigError as error:
         raise CompareError(str(error)) from error

@@ -88,7 +88,8 @@ class DesignChoice:
     splices the context (``splice_context``, ``SystemConfig``), and the width
     of the costs the cost unit hands the Viterbi unit (``None``: the ones the model was
     exported with; the model is re-encoded for another PE count, its outputs do not change;
-    narrower costs saturate sooner). Each board has its own
+    narrower costs saturate sooner), and whether the Viterbi unit skips settled epsilon
+    passes (``ViterbiConfig.skip_settled_passes``). Each board has its own
     (:attr:`boards.Board.recognizer`)."""
 
     sets: int = 16
@@ -101,6 +102,7 @@ class DesignChoice:
     batch: int | None = None
     accumulator_banks: int | None = None
     cost_width: int | None = None
+    skip_settled_passes: bool = True
 
     def given(self, **choices) -> DesignChoice:
         """This choice with every ``choices`` value that is not ``None`` (options a user gave)."""

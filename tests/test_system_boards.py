@@ -162,6 +162,8 @@ def test_full_digit_recognizer_builds_for_icebreaker(quick_pipeline, tmp_path):
     assert 1 <= used["ICESTORM_DSP"] <= report["estimate"]["ICESTORM_DSP"] == 2
     assert used["ICESTORM_SPRAM"] == 3 + (report["model"]["entries_per_pe"] > 16384)
     assert report["fmax_mhz"] > 12  # runs at the board's 12 MHz
+    # the board's recognizer runs every epsilon pass (Board.recognizer)
+    assert report["config"]["viterbi"]["skip_settled_passes"] is False
     # nextpnr's Fmax is the worst path's delay inverted
     assert abs(1000 / report["worst_path"]["delay_ns"] - report["fmax_mhz"]) < 0.5
     assert (tmp_path / "top.bin").stat().st_size > 0
@@ -246,10 +248,3 @@ def test_a_report_names_the_commit_its_rtl_came_from(tmp_path):
     else:
         assert revision is None
     assert source_revision(tmp_path) is None  # not a checkout
-
-
-def test_the_icebreaker_runs_every_epsilon_pass_and_the_ulx3s_skips_settled_ones():
-    design = reduced_design()
-    assert board_design(design, board_named("icebreaker")).config.viterbi.skip_settled_passes \
-        is False
-    assert board_design(design, board_named("ulx3s-85f")).config.viterbi.skip_settled_passes

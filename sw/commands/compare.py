@@ -1,6 +1,5 @@
 """``asrhw compare``: golden = Icarus = Verilator (= board) on real digit utterances."""
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -165,12 +164,6 @@ def run_compare_command(args) -> int:
             pes=args.pes, fifo_depth=args.fifo_depth, batch=args.batch,
             accumulator_banks=args.accumulator_banks, cost_width=args.cost_width,
             splice_context=args.splice_context))
-        if shaped_by is not None:
-            # the board's epsilon passes: the only one of its own choices that moves a cycle
-            design = dataclasses.replace(design, config=dataclasses.replace(
-                design.config, viterbi=dataclasses.replace(
-                    design.config.viterbi,
-                    skip_settled_passes=board_named(shaped_by).skip_settled_passes)))
         utterances = load_test_utterances(design, args.corpus, args.utterances)
     except CompareError as error:
         raise CommandError(str(error)) from error

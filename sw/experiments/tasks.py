@@ -74,12 +74,13 @@ def loglik_costs(loglik, acoustic_scale: float, cost: CostConfig = DEFAULT_COST)
 
 def fitted_config(graph: Graph, *, sets: int, ways: int, beam: float = 16.0,
                   trace_depth: int = 4096, max_epsilon_passes: int = 4,
-                  hash_kind: str = "xor_fold", cost: CostConfig = DEFAULT_COST
-                  ) -> ViterbiConfig:
+                  hash_kind: str = "xor_fold", cost: CostConfig = DEFAULT_COST,
+                  skip_settled_passes: bool = True) -> ViterbiConfig:
     """A unit whose memories and widths just hold ``graph``; ``beam`` in cost units (float)."""
     return ViterbiConfig(sets=sets, ways=ways, hash=hash_kind,
                          state_bits=bits_for(graph.num_states - 1),
                          max_states=graph.num_states, max_arcs=max(1, graph.num_arcs),
                          max_pdfs=graph.num_pdfs, word_bits=bits_for(len(graph.words) - 1),
                          beam=int(round(beam * (1 << cost.cost_frac))), trace_depth=trace_depth,
-                         max_epsilon_passes=max_epsilon_passes, cost=cost)
+                         max_epsilon_passes=max_epsilon_passes, cost=cost,
+                         skip_settled_passes=skip_settled_passes)
