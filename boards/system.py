@@ -20,6 +20,7 @@ from amaranth import Elaboratable, Module
 from amaranth.lib import io
 
 from boards import Board
+from boards.collisions import relax_collisions
 from boards.fit import SPRAM_RESOURCE, check_fit
 from boards.flash import find_loader
 from boards.synth import DEVICES, SynthesisError, nextpnr_figures
@@ -169,10 +170,11 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
     started = time.monotonic()
     platform = platform_of(board)
     try:
-        platform.build(top, name="top", build_dir=str(build_dir), do_program=False,
-                       **SYNTHESIS[device.family],
-                       nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed} "
-                                    f"--router {router}")
+        plan = platform.prepare(top, name="top", **SYNTHESIS[device.family],
+                                nextpnr_opts=f"--report report.json --timing-allow-fail "
+                                             f"--seed {seed} --router {router}")
+        plan.files["top.il"], relaxed = relax_collisions(plan.files["top.il"])
+        plan.execute_local(str(build_dir))
     except Exception as error:  # the toolchain's own error text is the useful part
         log = sorted(build_dir.glob("*.log"))
         raise SynthesisError(f"the {board.name} build failed: {error}; logs: "
@@ -186,6 +188,7 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
         "board": board.name, "device": board.device, "bitstream": str(bitstream),
         "fmax_mhz": figures["fmax_mhz"], "seed": seed, "router": router, "revision": revision,
         "worst_path": figures["worst_path"],
+        "collision_free_memories": relaxed,
         "clock_mhz": design.config.link.clock_hz / 1e6,
         "utilization": figures["utilization"],
         "estimate": {k: v for k, v in estimate.items() if k != "memories"},

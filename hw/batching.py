@@ -10,10 +10,10 @@ split reads the stored batch back frame by frame, one score per cycle.
 
 from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import fifo, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import SpMVConfig
+from hw.memory import CollisionFreeMemory
 from hw.spmv.lanes import lane_shape, lanes_of
 
 __all__ = ["FrameGather", "FrameSplit", "gather_signature"]
@@ -69,7 +69,7 @@ class FrameGather(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         batch, length = self.config.batch, self.frame_length
-        m.submodules.halves = halves = Memory(
+        m.submodules.halves = halves = CollisionFreeMemory(
             shape=lane_shape(self.config.act_width, batch), depth=2 * length, init=[])
         write = halves.write_port(granularity=1)
         read = halves.read_port()
@@ -167,7 +167,7 @@ class FrameSplit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         config, rows, banks = self.config, self.rows, self.banks
-        m.submodules.store = store = Memory(
+        m.submodules.store = store = CollisionFreeMemory(
             shape=lane_shape(config.act_width, config.batch), depth=banks * rows, init=[])
         write, read = store.write_port(), store.read_port()
         # batches go into the banks in turn and are read in the same turn

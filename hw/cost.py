@@ -7,10 +7,10 @@ while the sink takes them. With two banks the next frame is collected while this
 
 from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import CostConfig, SpMVConfig
+from hw.memory import CollisionFreeMemory
 
 __all__ = ["CostUnit"]
 
@@ -53,8 +53,8 @@ class CostUnit(wiring.Component):
         config, width, size = self.config, self.activations.act_width, self.config.max_outputs
         # in block RAM even when the frame is small: in flip-flops a 198-pdf frame would take
         # 3,168 of them (yosys keeps small memories in logic), in block RAM one iCE40 EBR
-        m.submodules.frame = frame = Memory(shape=signed(width), depth=self.banks * size,
-                                            init=[], attrs={"ram_style": "block"})
+        m.submodules.frame = frame = CollisionFreeMemory(
+            shape=signed(width), depth=self.banks * size, init=[], attrs={"ram_style": "block"})
         write = frame.write_port()
         read = frame.read_port()
 

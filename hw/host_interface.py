@@ -18,11 +18,11 @@ oversize) and bad lengths or types are answered with ERROR and change nothing.
 
 from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import LinkConfig
 from hw.link import FrameReceiver, FrameSender
+from hw.memory import CollisionFreeMemory
 from hw.protocol import FrameType, LinkError, LoadFormat
 from hw.uart import UARTReceiver, UARTTransmitter
 
@@ -91,8 +91,8 @@ class HostInterface(wiring.Component):
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]
 
         # Words of the last WORDS reply; kept so that a repeated END can be answered again.
-        m.submodules.reply_words = reply_words = Memory(shape=16, depth=config.max_words + 1,
-                                                        init=[])
+        m.submodules.reply_words = reply_words = CollisionFreeMemory(
+            shape=16, depth=config.max_words + 1, init=[])
         word_write = reply_words.write_port()
         word_read = reply_words.read_port()
 

@@ -10,10 +10,10 @@ for a fresh SYNC, so the next good frame decodes whatever came before it.
 
 from amaranth import Module, Signal
 from amaranth.lib import crc, data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import LinkConfig
+from hw.memory import CollisionFreeMemory
 from hw.protocol import SYNC, LinkError
 
 __all__ = ["FrameReceiver", "FrameSender", "LinkError"]
@@ -57,7 +57,8 @@ class FrameReceiver(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         config = self.config
-        m.submodules.buffer = buffer = Memory(shape=8, depth=config.max_payload, init=[])
+        m.submodules.buffer = buffer = CollisionFreeMemory(shape=8, depth=config.max_payload,
+                                                           init=[])
         write = buffer.write_port()
         read = buffer.read_port()
         m.submodules.crc = checker = _crc16()

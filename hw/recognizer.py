@@ -23,13 +23,13 @@ import dataclasses
 
 from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import fifo, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.batching import FrameGather, FrameSplit
 from hw.config import SystemConfig
 from hw.cost import CostUnit
 from hw.host_interface import word_layout
+from hw.memory import CollisionFreeMemory
 from hw.protocol import Status
 from hw.splice import ContextGather
 from hw.spmv import SpMVEngine
@@ -121,7 +121,7 @@ class Recognizer(wiring.Component):
                                             + viterbi.counters.collect_cycles)]
 
         # Every layer's codebook, 16 values each, copied into the engine before the layer runs.
-        m.submodules.codebooks = codebooks = Memory(
+        m.submodules.codebooks = codebooks = CollisionFreeMemory(
             shape=signed(spmv.codebook_width), depth=16 * len(slots),
             init=[value for slot in slots for value in slot.codebook] if preload else [])
         codebook_read = codebooks.read_port()
@@ -131,7 +131,7 @@ class Recognizer(wiring.Component):
                          codebook_write.data.eq(self.load.payload.data)]
 
         # Ping-pong activations: layer l reads half (l - 1) % 2 and writes half l % 2.
-        m.submodules.activations = activations = Memory(
+        m.submodules.activations = activations = CollisionFreeMemory(
             shape=activation, depth=2 * spmv.max_rows, init=[])
         buffer_write = activations.write_port()
         buffer_read = activations.read_port()
@@ -251,7 +251,8 @@ class Recognizer(wiring.Component):
 
         # Words: pushed as the Viterbi unit gives them (last first), popped in spoken order.
         max_words = config.link.max_words
-        m.submodules.word_stack = word_stack = Memory(shape=16, depth=max_words, init=[])
+        m.submodules.word_stack = word_stack = CollisionFreeMemory(shape=16, depth=max_words,
+                                                                   init=[])
         push, pop = word_stack.write_port(), word_stack.read_port(transparent_for=())
         depth = Signal(range(max_words + 1))
         status = Signal(16)

@@ -18,10 +18,10 @@ while this one is read.
 
 from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 
 from hw.batching import gather_signature
 from hw.config import SpMVConfig
+from hw.memory import CollisionFreeMemory
 from hw.spmv.lanes import lanes_of
 
 __all__ = ["ContextGather"]
@@ -76,8 +76,8 @@ class ContextGather(wiring.Component):
 
         banks = []
         for bank in range(batch):
-            memory = Memory(shape=signed(self.config.act_width), depth=slots << value_bits,
-                            init=[])
+            memory = CollisionFreeMemory(shape=signed(self.config.act_width),
+                                         depth=slots << value_bits, init=[])
             m.submodules[f"bank{bank}"] = memory
             banks.append((memory.write_port(), memory.read_port()))
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from hw.memory import reads_see_writes
+
 # The quick pipeline is the suite's most expensive fixture (about two minutes). The tests that use
 # it are put in one group, so that pytest-xdist's ``--dist loadgroup`` (pyproject's addopts) runs
 # them on one worker, where the session-scoped fixture is built once for all of them.
@@ -47,6 +49,29 @@ def quick_pipeline(tmp_path_factory) -> QuickPipeline:
                  str(root / "run"), "--no-progress"]) == 0
     return QuickPipeline(root / "run", root / "corpus", cpu_seconds() - start_cpu,
                          time.perf_counter() - start)
+
+
+# What a read returns when a write hits its address in the same cycle: Amaranth's read-first, or
+# the write's data. Synthesis may return either for a CollisionFreeMemory, so a test marked
+# ``collisions`` runs in both modes and must pass in both.
+COLLISION_MODES = ("read-first", "write-first")
+
+
+@pytest.fixture(autouse=True)
+def collision_mode(request):
+    """The collision mode the test's hardware is elaborated in (``read-first`` unless the test
+    is marked ``collisions`` and runs in both)."""
+    mode = getattr(request, "param", COLLISION_MODES[0])
+    if mode == "write-first":
+        with reads_see_writes():
+            yield mode
+    else:
+        yield mode
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("collisions") is not None:
+        metafunc.parametrize("collision_mode", COLLISION_MODES, indirect=True)
 
 
 # tryfirst: the group marks must be on the items before pytest-xdist reads them into node ids

@@ -86,6 +86,7 @@ def read_batches(dut, frames, columns, expected, rng):
     return batches
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize(("batch", "frame_count"), [(2, 5), (3, 9), (4, 1), (4, 11)])
 def test_gather_puts_frame_f_of_a_batch_in_lane_f(batch, frame_count):
     frames, batches = gather_batches(batch, 7, frame_count, seed=batch * 100 + frame_count)
@@ -115,6 +116,7 @@ async def write_batch(ctx, split, stored, frames, *, on_start=None):
     ctx.set(split.start, 0)
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize(("batch", "frames"), [(2, 2), (3, 1), (4, 3)])
 def test_split_gives_the_stored_batch_back_frame_by_frame(batch, frames):
     config = CONFIG.replace(batch=batch)
@@ -146,6 +148,7 @@ def test_split_gives_the_stored_batch_back_frame_by_frame(batch, frames):
     assert scores == [stored[row][lane] for lane in range(frames) for row in range(rows)]
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize(("batch", "counts"), [(2, [2, 1, 2, 2]), (3, [3, 3, 1]),
                                                (4, [4, 1, 4])])
 def test_a_two_bank_split_takes_the_next_batch_while_it_reads_this_one(batch, counts):
@@ -190,6 +193,7 @@ def test_a_two_bank_split_takes_the_next_batch_while_it_reads_this_one(batch, co
     assert started[1] < counts[0] * rows - 6
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize(("batch", "context", "frame_count"),
                          [(1, 1, 4), (1, 2, 1), (2, 1, 5), (3, 2, 8), (4, 1, 11), (4, 3, 3),
                           (8, 5, 19), (2, 2, 0)])

@@ -49,6 +49,7 @@ def run_unit(frames, scale, seed=0, banks=1):
     return got
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("banks", [1, 2])
 @pytest.mark.parametrize("seed", range(16))
 def test_rtl_matches_golden(seed, banks):
@@ -64,6 +65,7 @@ def test_rtl_matches_golden(seed, banks):
     assert run_unit(list(frames), scale, seed, banks) == expected.ravel().tolist()
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("banks", [1, 2])
 @pytest.mark.parametrize("pdfs", [1, 2])
 def test_rtl_matches_golden_when_the_frame_is_read_right_after_its_last_write(pdfs, banks):
@@ -118,6 +120,7 @@ def test_config_rejects_bad_width():
         CostConfig(cost_width=2)
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("banks", [1, 2])
 def test_one_cost_per_cycle_and_two_banks_overlap_the_frames(banks):
     """With the source and the sink always ready a frame leaves at one cost per cycle, after

@@ -117,6 +117,7 @@ def control(frame_type, sequence):
     return encode_frame(frame_type, bytes([sequence]), config=CONFIG)
 
 
+@pytest.mark.collisions
 def test_utterance_round_trip():
     replies = exchange([control(FrameType.START, 1), features(2, [1, 2, 3]),
                         features(3, [10, -20, 30]), control(FrameType.END, 4)])
@@ -125,6 +126,7 @@ def test_utterance_round_trip():
     assert words == [6, 26, 0]  # 6 values received, their sum, status ok
 
 
+@pytest.mark.collisions
 def test_repeated_sequence_number_is_answered_but_not_acted_on():
     replies = exchange([control(FrameType.START, 1), features(2, [1, 1, 1]),
                         features(2, [1, 1, 1]), control(FrameType.END, 3),
@@ -134,6 +136,7 @@ def test_repeated_sequence_number_is_answered_but_not_acted_on():
     assert replies[-1] == replies[-2]
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("damage, code", [
     (lambda f: f[:-1] + bytes([f[-1] ^ 0x40]), LinkError.BAD_CRC),
     (lambda f: f[:6], LinkError.TRUNCATED),
@@ -180,6 +183,7 @@ GOOD_RECORDS = [(ModelMemory.ENTRY, 1, 9, 0x1234), (ModelMemory.BIAS, 0, 7, -2),
                 (ModelMemory.POINTER, 1, 0, 0), (ModelMemory.ENTRY, 0, 0, 0xFFFF)]
 
 
+@pytest.mark.collisions
 def test_load_records_stream_out_in_order_and_a_retry_writes_nothing_more():
     loads = []
     replies = exchange([load(1, GOOD_RECORDS[:4]), load(2, GOOD_RECORDS[4:]),
@@ -224,6 +228,7 @@ def test_a_load_cut_short_or_empty_is_refused_unwritten():
     assert loads == []
 
 
+@pytest.mark.collisions
 def test_a_load_during_an_utterance_is_busy_and_after_it_is_taken():
     loads = []
     replies = exchange([control(FrameType.START, 1), load(2, GOOD_RECORDS[:1]),

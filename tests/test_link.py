@@ -101,6 +101,7 @@ GOOD = encode_frame(FrameType.FEATURES, bytes(range(20)), config=CONFIG)
 EMPTY = encode_frame(FrameType.END, b"", config=CONFIG)
 
 
+@pytest.mark.collisions
 def test_receiver_accepts_good_frames_and_skips_noise():
     # the gap after the first frame stands for the host waiting for its reply
     events = run_receiver(b"\x00\x13" + GOOD + EMPTY + b"\x77", gap_after={len(GOOD) + 1})
@@ -108,6 +109,7 @@ def test_receiver_accepts_good_frames_and_skips_noise():
                       ("frame", FrameType.END, b"")]
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("position", [1, 2, 5, len(GOOD) - 1])
 def test_corrupted_frame_is_refused_and_the_next_good_frame_decodes(position):
     corrupted = bytearray(GOOD)
@@ -119,12 +121,14 @@ def test_corrupted_frame_is_refused_and_the_next_good_frame_decodes(position):
     assert all(e[0] == "error" for e in events[:-1])
 
 
+@pytest.mark.collisions
 def test_truncated_frame_gets_an_error_and_the_next_good_frame_decodes():
     events = run_receiver(GOOD[:9] + GOOD, gap_after={8})
     assert events == [("error", LinkError.TRUNCATED),
                       ("frame", FrameType.FEATURES, bytes(range(20)))]
 
 
+@pytest.mark.collisions
 def test_oversized_frame_gets_an_error_and_the_next_good_frame_decodes():
     oversized = encode_frame(FrameType.FEATURES, bytes(100))  # default config allows 1024
     events = run_receiver(oversized + GOOD, gap_after={len(oversized) - 1})

@@ -62,6 +62,7 @@ def run_utterances(design, utterances, *, gaps, seed=0):
     return results
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("gaps", [False, True], ids=["no-gaps", "random-gaps"])
 def test_recognizer_equals_golden(gaps):
     design = small_design(0)
@@ -72,6 +73,7 @@ def test_recognizer_equals_golden(gaps):
         assert (words, status) == (golden.words, golden.status), utterance.name
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("batch", [2, 3, 4])
 def test_a_batched_recognizer_equals_golden(batch):
     """Frames gathered into batches (the last one short unless the frame count divides) and
@@ -85,6 +87,7 @@ def test_a_batched_recognizer_equals_golden(batch):
         assert (words, status) == (golden.words, golden.status), utterance.name
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize(("batch", "context"), [(1, 1), (2, 1), (3, 1)])
 def test_a_splicing_recognizer_equals_golden(batch, context):
     """The host sends each frame once (edges repeated), the core stacks the context: the words
@@ -99,6 +102,7 @@ def test_a_splicing_recognizer_equals_golden(batch, context):
         assert (words, status) == (golden.words, golden.status), utterance.name
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize(("batch", "context"), [(1, 0), (2, 0), (3, 1)])
 def test_two_accumulator_banks_change_no_word(batch, context):
     """With two banks each layer computes while the one before is read out (reading its rows
@@ -168,6 +172,7 @@ def test_counters_say_how_many_frames_ran_and_who_was_busy(batch, context, banks
     assert 0 < counted["engine_cycles"] < counted["utterance_cycles"]
 
 
+@pytest.mark.collisions
 def test_more_words_than_the_reply_holds_sets_words_lost():
     design = small_design(2, max_words=1)
     utterances = [u for u in small_utterances(design, 30, seed=7)

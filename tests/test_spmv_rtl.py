@@ -81,6 +81,7 @@ def run_engine(engine, runs, *, seed=0, gaps=0.3, backpressure=0.3, loads=None):
     return results
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("index", range(24))
 def test_random_and_edge_layers_match_golden(index):
     case = make_case(index, seed=7, config=SMALL)
@@ -101,6 +102,7 @@ def test_a_codebook_in_block_ram_changes_no_output_and_no_cycle(index):
     assert block[0] == golden_spmv(case.layer, case.x, SMALL).tolist(), case.name
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("index", range(16))
 @pytest.mark.parametrize("batch", [2, 3])
 def test_a_batch_equals_golden_frame_by_frame(index, batch):
@@ -119,6 +121,7 @@ def test_a_batch_equals_golden_frame_by_frame(index, batch):
     assert cycles >= ideal_cycles(case.layer, batch_columns(frames))
 
 
+@pytest.mark.collisions
 def test_back_to_back_runs_clear_the_accumulators():
     case = make_case(30, seed=3, config=SMALL)
     rng = np.random.default_rng(0)
@@ -146,6 +149,7 @@ def load_words(layer, config):
     return words
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("codebook_memory", SpMVConfig.CODEBOOK_MEMORIES)
 def test_run_time_loading_replaces_the_layer(codebook_memory):
     first, second = make_case(40, seed=1, config=SMALL), make_case(41, seed=1, config=SMALL)
@@ -157,6 +161,7 @@ def test_run_time_loading_replaces_the_layer(codebook_memory):
     assert results[1][0] == golden_spmv(second.layer, second.x, SMALL).tolist()
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("batch", [1, 2])
 def test_two_banks_compute_the_next_run_while_this_one_reads_out(seed, batch):
@@ -236,6 +241,7 @@ def test_two_banks_need_register_codebooks():
         SMALL.replace(accumulator_banks=2, codebook_memory="block")
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("codebook_memory", SpMVConfig.CODEBOOK_MEMORIES)
 def test_the_next_codebook_loads_during_the_read_out_and_nothing_else(codebook_memory):
     """While the rows are read out the PEs are done with the codebook: the load port takes the

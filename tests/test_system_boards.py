@@ -164,6 +164,9 @@ def test_full_digit_recognizer_builds_for_icebreaker(quick_pipeline, tmp_path):
     assert report["fmax_mhz"] > 12  # runs at the board's 12 MHz
     # the board's recognizer runs every epsilon pass (Board.recognizer)
     assert report["config"]["viterbi"]["skip_settled_passes"] is False
+    # Yosys was told which memories' colliding reads are never used (no read-first logic)
+    assert {"top.system.host.receiver/buffer", "top.system.core.viterbi/score_memory",
+            "top.system.core.viterbi.table/way0"} <= set(report["collision_free_memories"])
     # nextpnr's Fmax is the worst path's delay inverted
     assert abs(1000 / report["worst_path"]["delay_ns"] - report["fmax_mhz"]) < 0.5
     assert (tmp_path / "top.bin").stat().st_size > 0
@@ -221,13 +224,13 @@ def test_a_build_leaves_the_environment_as_it_found_it(monkeypatch, tmp_path):
     board = board_named("icebreaker")
     during = {}
 
-    def stopped_build(platform, top, *args, **kwargs):
-        Fragment.get(top, platform)  # elaborated, as a build would
+    def stopped_prepare(platform, top, *args, **kwargs):
+        Fragment.get(top, platform)  # elaborated, as preparing the build would
         during["YOSYS"] = os.environ.get("YOSYS")
         raise RuntimeError("stopped before the toolchain")
 
     monkeypatch.delenv("YOSYS", raising=False)
-    monkeypatch.setattr(type(platform_of(board)), "build", stopped_build)
+    monkeypatch.setattr(type(platform_of(board)), "prepare", stopped_prepare)
     before = dict(os.environ)
     with pytest.raises(SynthesisError, match="stopped before the toolchain"):
         build_system(reduced_design(), board, build_dir=tmp_path)

@@ -70,6 +70,7 @@ def _words(reply):
     return values[:-1], values[-1]
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("simulator, batch, context", [("verilator", 1, 0), ("verilator", 3, 1)])
 def test_uart_frames_in_words_out_and_damaged_frames_get_errors(simulator, batch, context):
     """Errors for damaged frames, the next good ones still decode; in the second case the

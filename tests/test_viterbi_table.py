@@ -82,6 +82,7 @@ def random_frames(rng, config, frames=3, inserts=60, states=40):
              for _ in range(inserts)] for _ in range(frames)]
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("sets, ways, hash_kind", [
     (1, 1, "xor_fold"), (1, 4, "xor_fold"), (4, 2, "xor_fold"), (8, 4, "multiplicative"),
     (16, 1, "xor_fold"), (2, 8, "multiplicative")])

@@ -114,6 +114,7 @@ def check(expected, produced):
         assert rtl == golden, (expected["name"], "table after frame", frame)
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize(("free_list", "score_banks", "skip_settled_passes"),
                          [("linked", 1, True), ("stack", 1, True), ("linked", 2, True),
                           ("linked", 1, False)])
@@ -128,6 +129,7 @@ def test_random_utterances_match_golden(free_list, score_banks, skip_settled_pas
         check(expected, produced)
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize(("free_list", "score_banks"),
                          [("linked", 1), ("stack", 1), ("stack", 2)])
 def test_trace_collections_many_times_per_utterance_match_golden(free_list, score_banks):
@@ -190,6 +192,7 @@ def stream_utterance(config, expected):
     return result
 
 
+@pytest.mark.collisions
 @pytest.mark.parametrize("index", [2, 3, 5, 7])
 def test_two_score_banks_take_the_next_frame_while_searching(index):
     """Scores offered back to back: with two banks the next frame's go in while the unit

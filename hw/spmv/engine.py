@@ -31,10 +31,10 @@ Cycle counters:
 
 from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, enum, fifo, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import SpMVConfig
+from hw.memory import CollisionFreeMemory
 from hw.protocol import ModelMemory
 from hw.spmv.lanes import any_nonzero, lane_shape, lanes_of
 from hw.spmv.pe import ProcessingElement
@@ -107,7 +107,7 @@ class SpMVEngine(wiring.Component):
         for index, pe in enumerate(pes):
             m.submodules[f"pe{index}"] = pe
 
-        m.submodules.biases = biases = Memory(
+        m.submodules.biases = biases = CollisionFreeMemory(
             shape=signed(config.bias_width), depth=config.biases_stored,
             init=[] if layer is None else [int(v) for v in layer.bias])
         bias_read = biases.read_port()

@@ -22,6 +22,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import SpMVConfig, bits_for
+from hw.memory import CollisionFreeMemory
 from hw.spmv.lanes import lane_shape, lanes_of
 from hw.spram import SPRAM
 
@@ -306,7 +307,7 @@ class ProcessingElement(wiring.Component):
             m.d.sync += weight.eq(Array(self.codebook)[code])
             return weight
         # ram_style: 128 bits would stay in flip-flops, which is what this choice avoids
-        m.submodules.codebook = codebook = Memory(
+        m.submodules.codebook = codebook = CollisionFreeMemory(
             shape=signed(config.codebook_width), depth=config.CODEBOOK_SIZE,
             init=self._codebook_init, attrs={"ram_style": "block"})
         read, write = codebook.read_port(), codebook.write_port()
@@ -358,7 +359,7 @@ def _model_memory(m, name, kind, *, width, depth, init, read_address, writing, w
                      memory.write_data.eq(write_data),
                      memory.write_enable.eq(write_enable)]
         return memory.read_data
-    m.submodules[name] = memory = Memory(shape=width, depth=depth, init=init)
+    m.submodules[name] = memory = CollisionFreeMemory(shape=width, depth=depth, init=init)
     read, write = memory.read_port(), memory.write_port()
     m.d.comb += [read.addr.eq(read_address), write.addr.eq(write_address),
                  write.data.eq(write_data), write.en.eq(write_enable)]

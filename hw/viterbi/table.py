@@ -17,10 +17,10 @@ other.
 
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import ViterbiConfig
+from hw.memory import CollisionFreeMemory
 
 __all__ = ["HypothesisTable", "InsertOutcome", "hypothesis_layout", "insert_layout", "set_of"]
 
@@ -125,7 +125,7 @@ class HypothesisTable(wiring.Component):
         # One memory per way, both banks: address = {bank, set}.
         write_ports, insert_reads, scan_reads = [], [], []
         for way in range(ways):
-            memory = Memory(shape=layout, depth=2 * sets, init=[])
+            memory = CollisionFreeMemory(shape=layout, depth=2 * sets, init=[])
             m.submodules[f"way{way}"] = memory
             write = memory.write_port()
             write_ports.append(write)

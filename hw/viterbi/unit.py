@@ -36,10 +36,10 @@ replaced nothing and left ``best`` alone: the golden model's rule) is not follow
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import ViterbiConfig
+from hw.memory import CollisionFreeMemory
 from hw.viterbi.table import HypothesisTable, InsertOutcome, hypothesis_layout
 
 __all__ = ["COUNTERS", "LoadTarget", "ViterbiUnit", "score_layout", "word_layout"]
@@ -191,7 +191,8 @@ class ViterbiUnit(wiring.Component):
         # table's decision, then only selects between the two answers the cycle after; as a
         # read address it was the ECP5's worst path (into the block RAM's address setup).
         depth = 1 << (config.trace_depth - 1).bit_length()  # a power of two: addresses wrap
-        m.submodules.free_stack = stack = Memory(shape=config.trace_bits, depth=depth, init=[])
+        m.submodules.free_stack = stack = CollisionFreeMemory(shape=config.trace_bits, depth=depth,
+                                                              init=[])
         stack_write = stack.write_port()
         below_unless_popped, below_if_popped = stack.read_port(), stack.read_port()
         size = Signal(range(config.trace_depth + 1))
@@ -228,19 +229,19 @@ class ViterbiUnit(wiring.Component):
                                           "parent": config.trace_bits})
 
         m.submodules.table = table = HypothesisTable(config)
-        m.submodules.state_memory = state_memory = Memory(
+        m.submodules.state_memory = state_memory = CollisionFreeMemory(
             shape=state_layout, depth=config.max_states,
             init=[] if self.graph is None else [state_layout.from_bits(record)
                                                 for record in self.graph.states])
-        m.submodules.arc_memory = arc_memory = Memory(
+        m.submodules.arc_memory = arc_memory = CollisionFreeMemory(
             shape=arc_layout, depth=config.max_arcs,
             init=[] if self.graph is None else [arc_layout.from_bits(record)
                                                 for record in self.graph.arcs])
         # two banks: the bank is the address's top bit (no adder before the read address)
-        m.submodules.score_memory = score_memory = Memory(
+        m.submodules.score_memory = score_memory = CollisionFreeMemory(
             shape=cost_width, init=[], depth=config.max_pdfs if config.score_banks == 1
             else 2 << config.pdf_bits)
-        m.submodules.trace_memory = trace_memory = Memory(
+        m.submodules.trace_memory = trace_memory = CollisionFreeMemory(
             shape=trace_layout, depth=config.trace_depth, init=[])
         state_write, arc_write = state_memory.write_port(), arc_memory.write_port()
         state_read, arc_read = state_memory.read_port(), arc_memory.read_port()
@@ -248,7 +249,7 @@ class ViterbiUnit(wiring.Component):
         trace_write, trace_read = trace_memory.write_port(), trace_memory.read_port()
         # One mark bit per trace entry, for the collector (a separate memory: one EBR on iCE40
         # at 4,096 entries, and the trace's word and parent are left alone while marking).
-        m.submodules.mark_memory = mark_memory = Memory(
+        m.submodules.mark_memory = mark_memory = CollisionFreeMemory(
             shape=1, depth=config.trace_depth, init=[])
         mark_write, mark_read = mark_memory.write_port(), mark_memory.read_port()
 
