@@ -647,6 +647,11 @@ class ViterbiUnit(wiring.Component):
         # ---- control ---------------------------------------------------------------------
         score_count = Signal(range(config.max_pdfs + 1))
         passes = Signal(range(config.max_epsilon_passes + 1))
+        # Whether this pass is the last allowed, a register a cycle behind `passes`: the adder
+        # and comparator ran on into the control's mode (the iCEBreaker's worst path, 30.5 ns).
+        # A pass is decided only when drained, at least two cycles after `passes` changed.
+        last_pass = Signal()
+        m.d.sync += last_pass.eq(passes + 1 == config.max_epsilon_passes)
         from_frame = Signal()  # the swap ends a frame (not the start-up)
         m.d.comb += score_write.data.eq(self.scores.payload.cost)
         with m.If(self.busy):
@@ -816,7 +821,7 @@ class ViterbiUnit(wiring.Component):
                 with m.If(drained):
                     with m.If(~pass_changed):
                         m.next = "SWAP"
-                    with m.Elif(passes + 1 == config.max_epsilon_passes):
+                    with m.Elif(last_pass):
                         m.d.sync += counters["epsilon_limit_hit"].eq(
                             counters["epsilon_limit_hit"] + 1)
                         m.next = "SWAP"
