@@ -6,9 +6,9 @@ promises that, so Yosys emulates it in logic: it delays the write by a cycle and
 comparator and a bypass multiplexer per port. On the iCEBreaker that was 451 of its 5,280 LCs
 and the worst path of the board design (host FSM -> write address -> comparator -> read data).
 
-Most of the design's memories are written and read in different phases (a buffer filled, then
-read; a table swept while the next frame is not yet written), so what a colliding read returns
-is never used. :class:`CollisionFreeMemory` says so: it carries Yosys' ``no_rw_check``
+Most of the design's memories are written and read in different phases (a frame buffer filled,
+then read; the hypothesis table, whose epsilon passes re-read a set only once the pipeline has
+drained), so what a colliding read returns is never used. :class:`CollisionFreeMemory` says so: it carries Yosys' ``no_rw_check``
 attribute, and the board flow (:func:`boards.collisions.relax_collisions`) marks its
 synchronous read ports "don't care on collision", which needs no logic at all.
 
