@@ -8,9 +8,10 @@ and the worst path of the board design (host FSM -> write address -> comparator 
 
 Most of the design's memories are written and read in different phases (a frame buffer filled,
 then read; the hypothesis table, whose epsilon passes re-read a set only once the pipeline has
-drained), so what a colliding read returns is never used. :class:`CollisionFreeMemory` says so: it carries Yosys' ``no_rw_check``
-attribute, and the board flow (:func:`boards.collisions.relax_collisions`) marks its
-synchronous read ports "don't care on collision", which needs no logic at all.
+drained), so what a colliding read returns is never used. :class:`CollisionFreeMemory` says so:
+it carries Yosys' ``no_rw_check`` attribute, and the board flow
+(:func:`boards.collisions.relax_collisions`) marks its synchronous read ports "don't care on
+collision", which needs no logic at all.
 
 The claim is tested, not only argued: inside :func:`reads_see_writes` a
 :class:`CollisionFreeMemory` elaborates its read ports transparent (a colliding read returns the
