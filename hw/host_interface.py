@@ -128,6 +128,12 @@ class HostInterface(wiring.Component):
         # iCEBreaker's worst path, 31.2 ns, once read-first emulation no longer was).
         last_value = Signal()  # OFFER: the value offered is the frame's last
         last_reply_byte = Signal()  # REPLY_BYTE: the byte offered is the reply's last
+        # The frame's type and length, decoded in CHECK for DISPATCH: the 8- and 16-bit
+        # comparisons in DISPATCH's conditions ran on into the reply registers
+        is_start, is_features, is_end, is_load = (Signal(name=name) for name in (
+            "is_start", "is_features", "is_end", "is_load"))
+        features_length = Signal()  # a FEATURES frame's length
+        sequence_only = Signal()  # the payload is the sequence byte alone
         # LOAD: each record is fetched byte by byte into `record` (little-endian), then checked
         # (first pass over the frame) or written (second pass)
         load_format = self.load_format
@@ -152,6 +158,12 @@ class HostInterface(wiring.Component):
                 m.d.sync += sequence.eq(receiver.read_data)
                 m.next = "CHECK"
             with m.State("CHECK"):
+                m.d.sync += [is_start.eq(frame.type == FrameType.START),
+                             is_features.eq(frame.type == FrameType.FEATURES),
+                             is_end.eq(frame.type == FrameType.END),
+                             is_load.eq(frame.type == FrameType.LOAD),
+                             features_length.eq(frame.length == features_bytes),
+                             sequence_only.eq(frame.length == 1)]
                 with m.If(frame.length == 0):
                     m.d.comb += receiver.frames.ready.eq(1)
                     reply(FrameType.ERROR, 1, code=LinkError.BAD_LENGTH)
@@ -171,36 +183,35 @@ class HostInterface(wiring.Component):
                                      index.eq(0)]
                 m.next = "REPLY_HEADER"
             with m.State("DISPATCH"):
-                with m.Switch(frame.type):
-                    with m.Case(FrameType.START):
-                        m.d.comb += [self.start.eq(1), receiver.frames.ready.eq(1)]
-                        m.d.sync += utterance_open.eq(1)
-                        reply(FrameType.ACK, 0, remember=True)
-                    with m.Case(FrameType.FEATURES):
-                        with m.If(frame.length != features_bytes):
+                with m.If(is_start):
+                    m.d.comb += [self.start.eq(1), receiver.frames.ready.eq(1)]
+                    m.d.sync += utterance_open.eq(1)
+                    reply(FrameType.ACK, 0, remember=True)
+                with m.Elif(is_features):
+                    with m.If(~features_length):
+                        m.d.comb += receiver.frames.ready.eq(1)
+                        reply(FrameType.ERROR, 1, code=LinkError.BAD_LENGTH)
+                    with m.Else():
+                        m.d.sync += index.eq(1)
+                        m.next = "READ_LOW"
+                with m.Elif(is_end):
+                    m.d.comb += self.finish.eq(1)
+                    m.d.sync += [word_count.eq(0), overflow.eq(0)]
+                    m.next = "COLLECT"
+                if load_format is not None:
+                    with m.Elif(is_load):
+                        with m.If(utterance_open):
+                            m.d.comb += receiver.frames.ready.eq(1)
+                            reply(FrameType.ERROR, 1, code=LinkError.BUSY)
+                        with m.Elif(sequence_only):  # the sequence byte, no record
                             m.d.comb += receiver.frames.ready.eq(1)
                             reply(FrameType.ERROR, 1, code=LinkError.BAD_LENGTH)
                         with m.Else():
-                            m.d.sync += index.eq(1)
-                            m.next = "READ_LOW"
-                    with m.Case(FrameType.END):
-                        m.d.comb += self.finish.eq(1)
-                        m.d.sync += [word_count.eq(0), overflow.eq(0)]
-                        m.next = "COLLECT"
-                    if load_format is not None:
-                        with m.Case(FrameType.LOAD):
-                            with m.If(utterance_open):
-                                m.d.comb += receiver.frames.ready.eq(1)
-                                reply(FrameType.ERROR, 1, code=LinkError.BUSY)
-                            with m.Elif(frame.length == 1):  # the sequence byte, no record
-                                m.d.comb += receiver.frames.ready.eq(1)
-                                reply(FrameType.ERROR, 1, code=LinkError.BAD_LENGTH)
-                            with m.Else():
-                                m.d.sync += [index.eq(1), writing_pass.eq(0)]
-                                m.next = "LOAD_NEXT"
-                    with m.Default():
-                        m.d.comb += receiver.frames.ready.eq(1)
-                        reply(FrameType.ERROR, 1, code=LinkError.UNKNOWN_TYPE)
+                            m.d.sync += [index.eq(1), writing_pass.eq(0)]
+                            m.next = "LOAD_NEXT"
+                with m.Else():
+                    m.d.comb += receiver.frames.ready.eq(1)
+                    reply(FrameType.ERROR, 1, code=LinkError.UNKNOWN_TYPE)
             # FEATURES: two buffer reads per value (one cycle latency each), both bytes
             # registered, then hand the value over. The core's ready depends on the value (zero
             # activations are skipped), so offering the buffer's read data directly put block
