@@ -124,8 +124,8 @@ class HostInterface(wiring.Component):
 
         features_bytes = 1 + 2 * self.feature_dims
         # Where `index` stands, compared a state ahead and registered: the adders and
-        # comparators on `index` ran on into the receiver's and the FSM's enables (the
-        # iCEBreaker's worst path, 31.2 ns, once read-first emulation no longer was).
+        # comparators on `index` ran on into the reply registers' enables (the iCEBreaker's
+        # worst path once the memories' read-first logic was gone, 31.2 ns).
         last_value = Signal()  # OFFER: the value offered is the frame's last
         last_reply_byte = Signal()  # REPLY_BYTE: the byte offered is the reply's last
         # The frame's type and length, decoded in CHECK for DISPATCH: the 8- and 16-bit
