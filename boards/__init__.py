@@ -65,9 +65,9 @@ class Board:
         3,022 cycles unbatched. (An earlier comparison kept one bank: its two-bank build,
         47.7 MHz, had been routed with router2, which gives about half router1's Fmax on
         these designs.) ``--batch 4``: 866 cycles, 10 to 15 minutes of place and route;
-        figures in the README. Sixteen PEs (``--pes 16``) take 308 cycles but their placement
-        is twice as long and router1 had not got far after ten minutes (README), so the board
-        keeps eight. The iCEBreaker's host splices: the
+        figures in the README. Sixteen PEs (``--pes 16``) take 308 cycles (273 with two banks)
+        but router1 does not finish them (a third of the arcs routed after 33 minutes,
+        README), so the board keeps eight. The iCEBreaker's host splices: the
         12-frame store the core would need takes EBRs, and all 30 are in use.
     """
 
