@@ -10,6 +10,8 @@ get a collision mask over every write port they are not transparent to.
 
 import re
 
+from hw.memory import NO_RW_CHECK
+
 __all__ = ["relax_collisions"]
 
 _MODULE = re.compile(r"^module (\S+)$")
@@ -28,7 +30,7 @@ def _marked_memories(lines: list[str]) -> set[tuple[str, str]]:
         elif line.startswith("  attribute "):
             attributes.append(line.split()[1])
         else:
-            if (found := _MEMORY.match(line)) and "\\no_rw_check" in attributes:
+            if (found := _MEMORY.match(line)) and f"\\{NO_RW_CHECK}" in attributes:
                 marked.add((module, found.group(1)))
             attributes = []
     return marked

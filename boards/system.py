@@ -134,9 +134,7 @@ def source_revision(root: Path = SOURCE_ROOT) -> str | None:
         changes = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
                                   "--untracked-files=no"],
                                  capture_output=True, text=True, check=True).stdout.strip()
-    except FileNotFoundError:  # no git on the machine
-        return None
-    except subprocess.CalledProcessError:  # not a checkout
+    except (FileNotFoundError, subprocess.CalledProcessError):  # no git, or not a checkout
         return None
     return commit + ("+dirty" if changes else "")
 

@@ -1,5 +1,6 @@
 """Fixtures shared across test modules, and the order CI's two workers take the tests in."""
 
+import contextlib
 import resource
 import shutil
 import time
@@ -62,10 +63,7 @@ def collision_mode(request):
     """The collision mode the test's hardware is elaborated in (``read-first`` unless the test
     is marked ``collisions`` and runs in both)."""
     mode = getattr(request, "param", COLLISION_MODES[0])
-    if mode == "write-first":
-        with reads_see_writes():
-            yield mode
-    else:
+    with reads_see_writes() if mode == "write-first" else contextlib.nullcontext():
         yield mode
 
 
