@@ -168,7 +168,9 @@ def build_system(design: SystemDesign, board: Board, *, build_dir, seed: int = 1
     started = time.monotonic()
     platform = platform_of(board)
     try:
-        plan = platform.prepare(top, name="top", **SYNTHESIS[device.family],
+        synthesis = dict(SYNTHESIS[device.family])
+        synthesis["synth_opts"] = f"{synthesis['synth_opts']} {device.synth_options}".strip()
+        plan = platform.prepare(top, name="top", **synthesis,
                                 nextpnr_opts=f"--report report.json --timing-allow-fail "
                                              f"--seed {seed} --router {router}")
         plan.files["top.il"], relaxed = relax_collisions(plan.files["top.il"])

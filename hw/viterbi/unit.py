@@ -537,9 +537,11 @@ class ViterbiUnit(wiring.Component):
                          table.inserts.payload.has_eps.eq(beam.has_eps),
                          table.inserts.payload.word.eq(beam.word)]
 
+        ending_valid = Signal()  # the final stage's compare (below) has a hypothesis
         m.d.comb += pipeline_idle.eq(~queue.r_rdy & ~range_valid & ~held_valid & ~have
                                      & ~arc_valid & ~fetched_valid & ~score_stage.valid
-                                     & ~scored_stage.valid & ~beam.valid & ~table.busy & ~emit)
+                                     & ~scored_stage.valid & ~beam.valid & ~table.busy & ~emit
+                                     & ~ending_valid)
 
         # ---- table outcomes: counters, the next bank's best, the word trace -------------
         changed = Signal()
@@ -584,16 +586,26 @@ class ViterbiUnit(wiring.Component):
             m.d.sync += counters["arcs_expanded"].eq(counters["arcs_expanded"] + 1)
 
         # ---- final: best final hypothesis, else best hypothesis --------------------------
-        final_seen, any_seen = Signal(), Signal()
-        final_cost, any_cost = Signal(cost_width), Signal(cost_width)
-        final_trace, any_trace = Signal(config.trace_bits), Signal(config.trace_bits)
-        ending = _saturating_add(m, held_cost, held_final, cost_width, "ending")
+        final_seen, any_seen = Signal(name="final_seen"), Signal(name="any_seen")
+        final_cost, any_cost = Signal(cost_width, name="final_cost"), Signal(cost_width,
+                                                                               name="any_cost")
+        final_trace = Signal(config.trace_bits, name="final_trace")
+        any_trace = Signal(config.trace_bits, name="any_trace")
         with m.If(held_taken & (mode == FINAL)):
             with m.If(~any_seen | (held_cost < any_cost)):
                 m.d.sync += [any_seen.eq(1), any_cost.eq(held_cost), any_trace.eq(held_trace)]
-            with m.If((held_final != cost_max) & (~final_seen | (ending < final_cost))):
-                m.d.sync += [final_seen.eq(1), final_cost.eq(ending),
-                             final_trace.eq(held_trace)]
+        # A final hypothesis's cost with its final weight is registered before it is compared:
+        # the saturating adder and the comparison after it, two carry chains in a row, were
+        # the iCEBreaker's worst path (26.1 ns). The pipeline is idle only once it has been
+        # compared, so the FINAL state reads the best a cycle later, once per utterance.
+        ending = _saturating_add(m, held_cost, held_final, cost_width, "ending")
+        ending_cost = Signal(cost_width)
+        ending_trace = Signal(config.trace_bits)
+        m.d.sync += [ending_valid.eq(held_taken & (mode == FINAL) & (held_final != cost_max)),
+                     ending_cost.eq(ending), ending_trace.eq(held_trace)]
+        with m.If(ending_valid & (~final_seen | (ending_cost < final_cost))):
+            m.d.sync += [final_seen.eq(1), final_cost.eq(ending_cost),
+                         final_trace.eq(ending_trace)]
 
         # ---- collection, mark: the scan hands over the current bank's hypotheses ---------
         # The mark stage follows one chain at a time, one entry every two cycles: the ports
