@@ -57,8 +57,8 @@ DEVICES = {
                          # and a flip-flop enable only where 64 flip-flops share it, the rest
                          # in LUTs: the eight flip-flops of a logic block share one enable
                          # net, so every small enable left blocks half-empty and the design
-                         # spread (the system build: 4,753 -> 4,911 LC, 33.3 -> 37.8 MHz mean
-                         # Fmax over nextpnr seeds 1-4; README, iCEBreaker build).
+                         # spread (the system build of one RTL: 4,753 -> 4,911 LC, mean Fmax
+                         # 33.3 MHz over nextpnr seeds 1-3 -> 37.8 over seeds 1-4; README).
                          synth_options="-device u -dffe_min_ce_use 64"),
     "ecp5-85f": Device("ecp5-85f", "ecp5", ("--85k", "--package", "CABGA381"),
                        {"TRELLIS_COMB": 83640, "TRELLIS_FF": 83640, "DP16KD": 208,

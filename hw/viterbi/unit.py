@@ -586,11 +586,13 @@ class ViterbiUnit(wiring.Component):
             m.d.sync += counters["arcs_expanded"].eq(counters["arcs_expanded"] + 1)
 
         # ---- final: best final hypothesis, else best hypothesis --------------------------
-        final_seen, any_seen = Signal(name="final_seen"), Signal(name="any_seen")
-        final_cost, any_cost = Signal(cost_width, name="final_cost"), Signal(cost_width,
-                                                                               name="any_cost")
-        final_trace = Signal(config.trace_bits, name="final_trace")
-        any_trace = Signal(config.trace_bits, name="any_trace")
+        # one per line: Amaranth names a signal after its variable, which a tuple hides
+        final_seen = Signal()
+        final_cost = Signal(cost_width)
+        final_trace = Signal(config.trace_bits)
+        any_seen = Signal()
+        any_cost = Signal(cost_width)
+        any_trace = Signal(config.trace_bits)
         with m.If(held_taken & (mode == FINAL)):
             with m.If(~any_seen | (held_cost < any_cost)):
                 m.d.sync += [any_seen.eq(1), any_cost.eq(held_cost), any_trace.eq(held_trace)]
