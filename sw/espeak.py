@@ -35,6 +35,8 @@ _PARAM_PITCH = 3
 _PARAM_RANGE = 4
 _STRESS_MARKS = "'," + "%="
 PAUSE_PREFIXES = ("_", ";")
+# espeak-ng 1.51 loses events after ~24 queued voice changes (see Espeak.set_voice)
+_VOICE_CHANGES_BEFORE_DRAIN = 8
 
 
 def is_pause(name: str) -> bool:
@@ -105,6 +107,7 @@ class Espeak:
         self._callback = _CALLBACK(self._on_chunk)  # keep a reference: C holds the pointer
         self._lib.espeak_SetSynthCallback(self._callback)
         self._voice = None
+        self._queued_voice_changes = 0
 
     def _on_chunk(self, wav, count, events):
         if count > 0:
@@ -120,6 +123,13 @@ class Espeak:
             i += 1
         return 0
 
+    def _speak(self, data: bytes) -> None:
+        self._chunks, self._phones, self._words = [], [], []
+        self._queued_voice_changes = 0
+        status = self._lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, 0, None, None)
+        if status != 0:
+            raise EspeakError(f"espeak_Synth failed with status {status} on {data!r}")
+
     def set_voice(self, voice: str) -> None:
         """Select a voice with optional variant, e.g. ``"en-us+m3"``."""
         if voice != self._voice:
@@ -128,6 +138,16 @@ class Espeak:
                 raise EspeakError(f"espeak-ng has no voice {voice!r} (status {status}); see "
                                   f"`espeak-ng --voices=en` and `--voices=variant`")
             self._voice = voice
+            # A voice change is a command in the wave generator's queue, drained only by
+            # synthesis. Some two dozen of them (phonemizing in alternating voices without
+            # speaking, as the lexicon does) fill the queue, and the next synthesis silently
+            # drops the phoneme and word events of its first word. Speaking the empty text
+            # drains the queue, but it also moves the wave generator's state a little (the
+            # next utterance's samples differ), so it is done only when changes pile up:
+            # the corpus's render (at most two changes between utterances) never reaches it.
+            self._queued_voice_changes += 1
+            if self._queued_voice_changes >= _VOICE_CHANGES_BEFORE_DRAIN:
+                self._speak(b"")
 
     def synthesize(self, text: str, *, voice: str, rate: int = 175, pitch: int = 50,
                    pitch_range: int = 50) -> Synthesis:
@@ -137,11 +157,7 @@ class Espeak:
         for parameter, value in ((_PARAM_RATE, rate), (_PARAM_PITCH, pitch),
                                  (_PARAM_RANGE, pitch_range)):
             self._lib.espeak_SetParameter(parameter, int(value), 0)
-        self._chunks, self._phones, self._words = [], [], []
-        data = text.encode("ascii")
-        status = self._lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, 0, None, None)
-        if status != 0:
-            raise EspeakError(f"espeak_Synth failed with status {status} on {text!r}")
+        self._speak(text.encode("ascii"))
         samples = (np.concatenate(self._chunks) if self._chunks
                    else np.zeros(0, dtype=np.int16)).astype(np.int16)
         return Synthesis(samples=samples, sample_rate=self.sample_rate,

@@ -13,6 +13,7 @@ import pytest
 from sw import wordlist
 from sw.cli import main
 from sw.corpus import (
+    DIALECTS,
     SPLITS,
     TASKS,
     VARIANTS,
@@ -138,6 +139,21 @@ def test_in_context_pronunciations_concatenate_to_the_spoken_phones(spec):
     assert result.prons is not None and len(result.prons) == len(spec.words)
     spoken = [p for g in engine().phonemize(" ".join(spec.words), voice=spec.dialect) for p in g]
     assert [p for pron in result.prons for p in pron] == spoken
+
+
+def test_phonemizing_in_many_voices_keeps_the_next_synthesis_events(spec):
+    # espeak-ng queues every voice change until something is spoken; unchecked, ~24 of them
+    # made the next synthesis drop its first word's events (the lexicon phonemizes each word
+    # in both dialects, so a test after it in the same process saw this)
+    espeak = engine()
+    text = " ".join(spec.words)
+    before = espeak.synthesize(text, voice=spec.voice, rate=spec.rate, pitch=spec.pitch)
+    for _ in range(30):
+        for dialect in DIALECTS:
+            espeak.phonemize("angrily", voice=dialect)
+    after = espeak.synthesize(text, voice=spec.voice, rate=spec.rate, pitch=spec.pitch)
+    assert [name for name, _ in after.phones] == [name for name, _ in before.phones]
+    assert after.word_positions == before.word_positions
 
 
 def test_joined_words_split_where_isolated_forms_align():
