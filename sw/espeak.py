@@ -13,6 +13,10 @@ Two facts the corpus relies on (checked on espeak-ng 1.51):
   ("on the" -> ``O2 n D @2``), so a group may cover several words.
 - Word events mark where each of these groups starts in the text (``text_position``), while their
   ``sample`` does not line up with phone starts; so the sample positions are not used.
+
+And one trap: a voice change waits in the wave generator's command queue until something is
+spoken, and some two dozen waiting changes make the next synthesis lose its first word's events
+(:meth:`Espeak.set_voice` drains the queue before that).
 """
 
 from __future__ import annotations
