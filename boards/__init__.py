@@ -44,8 +44,10 @@ class Board:
         (``SpMVConfig.accumulator_memory``): ``"auto"`` lets yosys choose by size, LUT RAM on
         the ECP5 and EBR on the iCE40. In the ECP5's block RAM a batch's accumulators pulled
         every PE towards the block RAM rows and put their clock-to-out into the accumulate
-        loop: batch 2 ran at 71.8 MHz (88.8 in LUT RAM), batches 4 and 8 did not route. The
-        same outputs and cycles either way.
+        loop: batch 2 ran at 71.8 MHz (88.8 in LUT RAM), batches 4 and 8 did not route.
+        ``"lut"`` on the ULX3S: a LUT RAM per lane, each with a row register of its own,
+        where one register had addressed every lane's 128 LUT RAMs (16 each now) and begun
+        the worst path. The same outputs and cycles every way.
     recognizer : DesignChoice
         The digit recognizer ``asrhw build --model`` builds for it and ``asrhw compare
         --board`` compares, where the command's options do not say otherwise: on the
@@ -90,8 +92,8 @@ BOARDS = {
                                                 fifo_depth=2, cost_width=12,
                                                 skip_settled_passes=False)),
     "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
-                       "ulx3s", recognizer=DesignChoice(batch=8, splice_context=5,
-                                                        accumulator_banks=2)),
+                       "ulx3s", accumulator_memory="lut",
+                       recognizer=DesignChoice(batch=8, splice_context=5, accumulator_banks=2)),
 }
 
 

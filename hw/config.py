@@ -105,7 +105,10 @@ class SpMVConfig:
         ``"auto"`` (yosys chooses by size: LUT RAM on the ECP5, block RAM on the iCE40, which
         has no LUT RAM) or ``"block"`` (block RAM whatever the size: wide words of a large
         batch, which in LUT RAM take hundreds of blocks, at the price of the block RAM's
-        clock-to-out in the accumulate loop). The same outputs and cycles either way.
+        clock-to-out in the accumulate loop) or ``"lut"`` (a LUT RAM per lane, each read
+        through a row register of its own, which the ECP5 flow keeps apart: one register
+        addressing every lane's LUT RAM began the ULX3S's worst path; asynchronous reads, so
+        ECP5 only: the iCE40 has no LUT RAM). The same outputs and cycles every way.
     accumulator_banks : int
         1 or 2. With 2, each PE keeps two banks of accumulators (and the engine two codebooks),
         and runs alternate between them: the next run (the next layer) computes into one bank
@@ -115,7 +118,7 @@ class SpMVConfig:
 
     ENTRY_MEMORIES = ("block", "spram")
     CODEBOOK_MEMORIES = ("registers", "block")
-    ACCUMULATOR_MEMORIES = ("auto", "block")
+    ACCUMULATOR_MEMORIES = ("auto", "block", "lut")
 
     pes: int = 4
     act_width: int = 16

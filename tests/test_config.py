@@ -25,8 +25,8 @@ from hw.config import ConfigError, SpMVConfig, config_from_dict, config_to_dict
      r"SpMVConfig.codebook_memory must be one of 'registers', 'block', not 'lut'"),
     ("pointer_memory", "ebr",
      r"SpMVConfig.pointer_memory must be one of 'block', 'spram', not 'ebr'"),
-    ("accumulator_memory", "lut",
-     r"SpMVConfig.accumulator_memory must be one of 'auto', 'block', not 'lut'"),
+    ("accumulator_memory", "spram",
+     r"SpMVConfig.accumulator_memory must be one of 'auto', 'block', 'lut', not 'spram'"),
 ])
 def test_rejects_out_of_range_field(field, value, message):
     with pytest.raises(ConfigError, match=message):

@@ -102,6 +102,23 @@ def test_a_codebook_in_block_ram_changes_no_output_and_no_cycle(index):
     assert block[0] == golden_spmv(case.layer, case.x, SMALL).tolist(), case.name
 
 
+@pytest.mark.parametrize("index", range(0, 24, 3))
+@pytest.mark.parametrize("batch", [1, 3])
+def test_lane_accumulators_in_lut_ram_change_no_output_and_no_cycle(index, batch):
+    """``accumulator_memory="lut"``: a memory per lane read through registered rows of its
+    own, against the one memory's transparent read port: the same rows, the same cycles."""
+    config = SMALL.replace(batch=batch)
+    case = make_case(index, seed=7, config=config)
+    frames = np.stack([np.roll(case.x, lane) for lane in range(batch)])
+    runs = [(case.layer, frames.T if batch > 1 else case.x)]
+    [one_memory] = run_engine(SpMVEngine(config, layer=case.layer), runs, seed=index)
+    [per_lane] = run_engine(SpMVEngine(config.replace(accumulator_memory="lut"),
+                                       layer=case.layer), runs, seed=index)
+    assert per_lane == one_memory
+    expected = golden_spmv_batch(case.layer, frames, config)
+    assert per_lane[0] == (expected[:, 0] if batch == 1 else expected).tolist(), case.name
+
+
 @pytest.mark.collisions
 @pytest.mark.parametrize("index", range(16))
 @pytest.mark.parametrize("batch", [2, 3])
@@ -162,14 +179,17 @@ def test_run_time_loading_replaces_the_layer(codebook_memory):
 
 
 @pytest.mark.collisions
+@pytest.mark.parametrize("accumulator_memory", ["auto", "lut"])
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("batch", [1, 2])
-def test_two_banks_compute_the_next_run_while_this_one_reads_out(seed, batch):
+def test_two_banks_compute_the_next_run_while_this_one_reads_out(seed, batch,
+                                                                 accumulator_memory):
     """With two accumulator banks a run starts as soon as the one before has computed (not
     read out): each run's codebook is loaded while the run before computes (into the other
     bank's codebook), ReLU alternates, and every run's rows equal golden's under random gaps
     and backpressure; some run starts before the previous run's last row is out."""
-    config = SMALL.replace(batch=batch, accumulator_banks=2)
+    config = SMALL.replace(batch=batch, accumulator_banks=2,
+                           accumulator_memory=accumulator_memory)
     case = make_case(30 + seed, seed=3, config=config)
     rng = np.random.default_rng(seed)
     runs = []
@@ -341,10 +361,12 @@ def test_short_columns_one_per_cycle(rows_of_column):
     ([3, 7], [3, 7]),  # 3 7 3 7 ...: a row's read issued the cycle after its write
     ([3, 7, 12], [3, 7, 12]),  # a row's read issued two cycles after its write
 ])
-def test_entries_of_one_row_in_nearby_cycles_accumulate(even_rows, odd_rows):
+@pytest.mark.parametrize("accumulator_memory", ["auto", "lut"])
+def test_entries_of_one_row_in_nearby_cycles_accumulate(even_rows, odd_rows,
+                                                        accumulator_memory):
     # one PE, no gaps, columns of 2 or 3 entries (they stream without a bubble): even columns
     # have their entries in even_rows, odd columns in odd_rows
-    config = SMALL.replace(pes=1, fifo_depth=4)
+    config = SMALL.replace(pes=1, fifo_depth=4, accumulator_memory=accumulator_memory)
     codes = np.zeros((40, 30), dtype=int)
     codes[even_rows, 0::2] = np.arange(15) % 15 + 1
     codes[odd_rows, 1::2] = np.arange(15) * 7 % 15 + 1

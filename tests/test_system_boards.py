@@ -50,10 +50,21 @@ def test_the_boards_choice_of_accumulator_memory_reaches_every_pe(accumulator_me
     board = dataclasses.replace(board_named("ulx3s-85f"), accumulator_memory=accumulator_memory)
     design = board_design(small_design(0, pes=2), board)
     assert design.config.spmv.accumulator_memory == accumulator_memory
-    forced = {path: block for path, *_, block in memories(system_top(design))
-              if path.endswith("accumulators")}
-    assert forced == {f"core.engine.pe{index}.accumulators": accumulator_memory == "block"
+    forced = {path: (block, synchronous)
+              for path, _, _, _, synchronous, block in memories(system_top(design))
+              if ".accumulators" in path}
+    # "lut": a memory per lane (one here), read asynchronously behind its own row register
+    name = "accumulators_lane0" if accumulator_memory == "lut" else "accumulators"
+    assert forced == {f"core.engine.pe{index}.{name}": (accumulator_memory == "block",
+                                                         accumulator_memory != "lut")
                       for index in range(2)}
+
+
+def test_lut_accumulators_are_refused_on_the_ice40():
+    board = dataclasses.replace(board_named("icebreaker"), accumulator_memory="lut")
+    with pytest.raises(ConfigError, match="accumulator_memory 'lut' needs an ECP5's LUT RAM; "
+                                          "ice40-up5k has none"):
+        board_design(small_design(0, pes=1), board)
 
 
 @pytest.mark.parametrize("sets, ways, blocks", [(4, 4, 0), (16, 2, 4)])

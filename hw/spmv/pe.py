@@ -16,6 +16,8 @@ of a column and the first of the next) accumulate correctly without a stall. An 
 issued in the cycle the entry before it writes back, after every earlier entry has written.
 """
 
+from dataclasses import dataclass
+
 from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
@@ -26,7 +28,12 @@ from hw.memory import CollisionFreeMemory
 from hw.spmv.lanes import lane_shape, lanes_of
 from hw.spram import SPRAM
 
-__all__ = ["ProcessingElement", "column_layout"]
+__all__ = ["KEEP_ATTRIBUTE", "ProcessingElement", "column_layout"]
+
+# Marks registers that copy one value on purpose, one per group of memories they address; the
+# ECP5 flow (boards.system.SYNTHESIS) gives their flip-flops yosys' ``keep``, without which
+# opt_merge makes them one register again.
+KEEP_ATTRIBUTE = "asrhw_keep"
 
 
 def column_layout(config: SpMVConfig) -> data.StructLayout:
@@ -248,8 +255,11 @@ class ProcessingElement(wiring.Component):
         ports, selects = [], [self._bank_selects(m, bank)
                               for bank in range(config.accumulator_banks)]
         for bank in range(config.accumulator_banks):
-            # one accumulator per lane in each word: a row's lanes are read and written together
             name = "accumulators" if config.accumulator_banks == 1 else f"accumulators{bank}"
+            if config.accumulator_memory == "lut":
+                ports.append(self._lane_accumulators(m, name))
+                continue
+            # one accumulator per lane in each word: a row's lanes are read and written together
             m.submodules[name] = accumulators = Memory(
                 shape=accumulator_shape, depth=config.local_rows,
                 init=[],
@@ -281,6 +291,39 @@ class ProcessingElement(wiring.Component):
                                  & ~pending.r_rdy & ~active & ~read_valid & ~registered_valid
                                  & ~decode_valid & ~accumulate_valid)
         return m
+
+    def _lane_accumulators(self, m, name):
+        """One bank of accumulators as a memory per lane, each read through a row register of
+        its own (``accumulator_memory == "lut"``); returns ``(write, read)`` ports that behave
+        as the one memory's write port and transparent synchronous read port do.
+
+        In one memory, yosys registers the read row once, before LUT RAMs of every lane: on the
+        ULX3S that register drove some hundred LUT RAMs 40 columns apart and began the worst
+        path (12.77 ns, 9.98 of it routing, into the accumulate adder). A row register per lane
+        drives only its lane's. The address is registered in front of LUT RAM, whose read is
+        asynchronous: the data of a row written in the cycle its read was issued is the new
+        one, as through the transparent port. The registers carry :data:`KEEP_ATTRIBUTE`, which
+        the ECP5 flow turns into yosys ``keep`` so that opt_merge leaves them apart."""
+        config = self.config
+        accumulator_shape = lane_shape(config.acc_width, config.batch)
+        write = _PortSignals(addr=Signal(config.local_row_bits, name=f"{name}_write_row"),
+                             data=Signal(accumulator_shape, name=f"{name}_write_data"),
+                             en=Signal(name=f"{name}_write_enable"))
+        read = _PortSignals(addr=Signal(config.local_row_bits, name=f"{name}_read_row"),
+                            data=Signal(accumulator_shape, name=f"{name}_read_data"))
+        for lane, (lane_read, lane_write) in enumerate(zip(
+                lanes_of(read.data, config.batch), lanes_of(write.data, config.batch),
+                strict=True)):
+            m.submodules[f"{name}_lane{lane}"] = memory = Memory(
+                shape=signed(config.acc_width), depth=config.local_rows, init=[])
+            row = Signal(config.local_row_bits, name=f"{name}_lane{lane}_row",
+                         attrs={KEEP_ATTRIBUTE: 1})
+            m.d.sync += row.eq(read.addr)
+            lane_read_port, lane_write_port = memory.read_port(domain="comb"), memory.write_port()
+            m.d.comb += [lane_read_port.addr.eq(row), lane_read.eq(lane_read_port.data),
+                         lane_write_port.addr.eq(write.addr), lane_write_port.data.eq(lane_write),
+                         lane_write_port.en.eq(write.en)]
+        return write, read
 
     def _bank_selects(self, m, bank):
         """Whether accumulator bank ``bank`` computes, and whether it is read out (both
@@ -362,6 +405,16 @@ def _model_memory(m, name, kind, *, width, depth, init, read_address, writing, w
     m.d.comb += [read.addr.eq(read_address), write.addr.eq(write_address),
                  write.data.eq(write_data), write.en.eq(write_enable)]
     return read.data
+
+
+@dataclass(frozen=True)
+class _PortSignals:
+    """The signals of a memory port that :meth:`ProcessingElement._lane_accumulators` stands in
+    for (``en`` on the write side only)."""
+
+    addr: Signal
+    data: object
+    en: Signal = None
 
 
 def _write_signature(address_bits, data_bits):
