@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 
 from boards.collisions import relax_collisions
 from boards.timing import worst_path
-from hw.spmv.pe import KEEP_ATTRIBUTE
+from hw.keep import KEEP_ATTRIBUTE
 
 __all__ = ["DEVICES", "Device", "PinHarness", "SynthesisError", "synthesize"]
 
@@ -39,9 +39,8 @@ class SynthesisError(RuntimeError):
 
 
 # yosys' opt_merge makes registers with the same input one; the hardware copies some on purpose
-# (a register per group of memories it addresses, marked hw.spmv.pe.KEEP_ATTRIBUTE): their
-# flip-flops get ``keep``, which opt_merge respects. Run right after reading the RTLIL, where
-# Amaranth's registers are still $dff cells driving the marked wires.
+# (hw.keep): their flip-flops get ``keep``, which opt_merge respects. Run right after reading
+# the RTLIL, where Amaranth's registers are still $dff cells driving the marked wires.
 KEEP_COPIES = f"setattr -set keep 1 a:{KEEP_ATTRIBUTE} %ci1:+$dff[Q] c:* %i"
 
 

@@ -24,16 +24,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.config import SpMVConfig, bits_for
+from hw.keep import kept_copies
 from hw.memory import CollisionFreeMemory
 from hw.spmv.lanes import lane_shape, lanes_of
 from hw.spram import SPRAM
 
-__all__ = ["KEEP_ATTRIBUTE", "ProcessingElement", "column_layout"]
-
-# Marks registers that copy one value on purpose, one per group of memories they address; the
-# ECP5 flow (boards.system.SYNTHESIS) gives their flip-flops yosys' ``keep``, without which
-# opt_merge makes them one register again.
-KEEP_ATTRIBUTE = "asrhw_keep"
+__all__ = ["ProcessingElement", "column_layout"]
 
 
 def column_layout(config: SpMVConfig) -> data.StructLayout:
@@ -302,8 +298,7 @@ class ProcessingElement(wiring.Component):
         path (12.77 ns, 9.98 of it routing, into the accumulate adder). A row register per lane
         drives only its lane's. The address is registered in front of LUT RAM, whose read is
         asynchronous: the data of a row written in the cycle its read was issued is the new
-        one, as through the transparent port. The registers carry :data:`KEEP_ATTRIBUTE`, which
-        the ECP5 flow turns into yosys ``keep`` so that opt_merge leaves them apart."""
+        one, as through the transparent port (the row registers: :func:`hw.keep.kept_copies`)."""
         config = self.config
         accumulator_shape = lane_shape(config.acc_width, config.batch)
         write = _PortSignals(addr=Signal(config.local_row_bits, name=f"{name}_write_row"),
@@ -311,14 +306,12 @@ class ProcessingElement(wiring.Component):
                              en=Signal(name=f"{name}_write_enable"))
         read = _PortSignals(addr=Signal(config.local_row_bits, name=f"{name}_read_row"),
                             data=Signal(accumulator_shape, name=f"{name}_read_data"))
-        for lane, (lane_read, lane_write) in enumerate(zip(
-                lanes_of(read.data, config.batch), lanes_of(write.data, config.batch),
+        rows = kept_copies(m, read.addr, config.batch, name=f"{name}_row_of_lane")
+        for lane, (row, lane_read, lane_write) in enumerate(zip(
+                rows, lanes_of(read.data, config.batch), lanes_of(write.data, config.batch),
                 strict=True)):
             m.submodules[f"{name}_lane{lane}"] = memory = Memory(
                 shape=signed(config.acc_width), depth=config.local_rows, init=[])
-            row = Signal(config.local_row_bits, name=f"{name}_lane{lane}_row",
-                         attrs={KEEP_ATTRIBUTE: 1})
-            m.d.sync += row.eq(read.addr)
             lane_read_port, lane_write_port = memory.read_port(domain="comb"), memory.write_port()
             m.d.comb += [lane_read_port.addr.eq(row), lane_read.eq(lane_read_port.data),
                          lane_write_port.addr.eq(write.addr), lane_write_port.data.eq(lane_write),
