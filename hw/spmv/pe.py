@@ -221,7 +221,7 @@ class ProcessingElement(wiring.Component):
         decode_valid = Signal()
         decode_row = Signal(config.local_row_bits)
         decode_value = Signal(activation_shape)
-        weights = self._codebook_lookup(m, code)
+        weight = self._codebook_lookup(m, code)
         m.d.sync += [decode_valid.eq(registered_valid & (code != 0)), decode_row.eq(row),
                      decode_value.eq(registered_value)]
 
@@ -231,9 +231,8 @@ class ProcessingElement(wiring.Component):
         accumulate_row = Signal(config.local_row_bits)
         product = Signal(lane_shape(config.product_width, config.batch))
         m.d.sync += [accumulate_valid.eq(decode_valid), accumulate_row.eq(decode_row)]
-        for lane_product, weight, lane_value in zip(
-                lanes_of(product, config.batch), weights, lanes_of(decode_value, config.batch),
-                strict=True):
+        for lane_product, lane_value in zip(lanes_of(product, config.batch),
+                                            lanes_of(decode_value, config.batch), strict=True):
             m.d.sync += lane_product.eq(weight * lane_value)
         count = Signal(32)
         with m.If(registered_valid):
@@ -333,15 +332,14 @@ class ProcessingElement(wiring.Component):
         return computing, self.readout_bank == bank
 
     def _codebook_lookup(self, m, code):
-        """The codebook value of ``code`` one cycle later, for each lane's multiplier: a
-        register per lane after the engine's shared codebook (one register driving every
-        lane's MULT18X18D, which sit apart in the DSP rows, was the ULX3S's worst path at
-        83.26 MHz: 12.01 ns, 7.56 of it routing), or this PE's block RAM copy (written through
-        ``codebook_write``) read at ``code``, one read for all lanes."""
+        """The codebook value of ``code`` one cycle later: a register after the engine's shared
+        codebook, or this PE's block RAM copy (written through ``codebook_write``) read at
+        ``code``."""
         config = self.config
         if config.codebook_memory == "registers":
-            return kept_copies(m, Array(self.codebook)[code], config.batch,
-                               name="weight_of_lane")
+            weight = Signal(signed(config.codebook_width))
+            m.d.sync += weight.eq(Array(self.codebook)[code])
+            return weight
         # ram_style: 128 bits would stay in flip-flops, which is what this choice avoids
         m.submodules.codebook = codebook = CollisionFreeMemory(
             shape=signed(config.codebook_width), depth=config.CODEBOOK_SIZE,
@@ -350,7 +348,7 @@ class ProcessingElement(wiring.Component):
         request = self.codebook_write
         m.d.comb += [read.addr.eq(code), write.addr.eq(request.address),
                      write.data.eq(request.data), write.en.eq(request.enable)]
-        return [read.data] * config.batch
+        return read.data
 
     def _pointer_memories(self, m, read_address):
         """The start and end pointer memories, read at ``read_address`` and written through
