@@ -46,8 +46,9 @@ class Board:
         every PE towards the block RAM rows and put their clock-to-out into the accumulate
         loop: batch 2 ran at 71.8 MHz (88.8 in LUT RAM), batches 4 and 8 did not route.
         ``"lut"`` on the ULX3S: a LUT RAM per lane, each with a row register of its own,
-        where one register had addressed every lane's 128 LUT RAMs (16 each now) and begun
-        the worst path. The same outputs and cycles every way.
+        where one register had addressed a bank's 128 LUT RAMs (16 each now) and begun the
+        worst path (78.31 MHz; 79.73 with the lane rows, 83.26 with the PEs' broadcast
+        registers copied as well, seed 1). The same outputs and cycles every way.
     recognizer : DesignChoice
         The digit recognizer ``asrhw build --model`` builds for it and ``asrhw compare
         --board`` compares, where the command's options do not say otherwise: on the
@@ -62,14 +63,15 @@ class Board:
         eight frames per pass over the weights (``batch``) and the core splicing the ±5 frames
         of context (``splice_context``), so the host sends 40 values per frame instead of 440,
         and two accumulator banks (``accumulator_banks``: each layer computes while the one
-        before is read out). On this round's model: 374 cycles per frame at 78.31 MHz (router1,
-        seed 1, wide LUTs), 4.8 us per frame, against one bank's 463 at 80.18 MHz (28 min), 5.8 us;
+        before is read out). On this round's model: 374 cycles per frame at 83.26 MHz (router1,
+        seed 1, wide LUTs), 4.5 us per frame, against one bank's 463 at 80.18 MHz (28 min), 5.8 us;
         3,022 cycles unbatched. (An earlier comparison kept one bank: its two-bank build,
         47.7 MHz, had been routed with router2, which gives about half router1's Fmax on
         these designs.) ``--batch 4``: 866 cycles, 10 to 15 minutes of place and route;
         figures in the README. Sixteen PEs (``--pes 16``) take 308 cycles (273 with two banks)
-        but router1 does not finish them (a third of the arcs routed after 33 minutes,
-        README), so the board keeps eight. The iCEBreaker's host splices: the
+        but router1 does not finish them (a third of the arcs routed after 33 minutes; with
+        two banks and wide LUTs 86,000 of 262,000 after 20 minutes, slowing; README), so the
+        board keeps eight. The iCEBreaker's host splices: the
         12-frame store the core would need takes EBRs, and all 30 are in use.
     """
 
