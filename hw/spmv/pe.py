@@ -294,11 +294,12 @@ class ProcessingElement(wiring.Component):
         as the one memory's write port and transparent synchronous read port do.
 
         In one memory, yosys registers the read row once, before LUT RAMs of every lane: on the
-        ULX3S that register drove some hundred LUT RAMs 40 columns apart and began the worst
-        path (12.77 ns, 9.98 of it routing, into the accumulate adder). A row register per lane
-        drives only its lane's. The address is registered in front of LUT RAM, whose read is
-        asynchronous: the data of a row written in the cycle its read was issued is the new
-        one, as through the transparent port (the row registers: :func:`hw.keep.kept_copies`)."""
+        ULX3S that register drove a bank's 128 LUT RAMs, some 40 columns away, and began the
+        worst path (12.77 ns, 9.98 of it routing, into the accumulate adder). A row register
+        per lane drives only its lane's. The address is registered in front of LUT RAM, whose
+        read is asynchronous: the data of a row written in the cycle its read was issued is the
+        new one, as through the transparent port (the row registers:
+        :func:`hw.keep.kept_copies`)."""
         config = self.config
         accumulator_shape = lane_shape(config.acc_width, config.batch)
         write = _PortSignals(addr=Signal(config.local_row_bits, name=f"{name}_write_row"),
