@@ -114,6 +114,12 @@ class SpMVConfig:
         and runs alternate between them: the next run (the next layer) computes into one bank
         while this run's rows are read out of the other, instead of waiting for the read-out
         (``SpMVEngine.start_ready``). Twice the accumulator memory, the same outputs.
+    multiplier_stages : int
+        1 or 2: cycles from a PE's registered weight and activation to its registered product
+        (``hw.spmv.multiplier``). With 2 the operands are registered once more, on the ECP5
+        inside its MULT18X18D (its input registers), so that neither the routing to the
+        multipliers nor the multiply is a path of its own with the other; each run of a layer
+        drains one cycle later. The same outputs.
     """
 
     ENTRY_MEMORIES = ("block", "spram")
@@ -140,6 +146,7 @@ class SpMVConfig:
     batch: int = 1
     accumulator_memory: str = "auto"
     accumulator_banks: int = 1
+    multiplier_stages: int = 1
 
     CODE_BITS = 4  # 4-bit codes: 0 = zero / padding, 1..15 index the codebook
     CODEBOOK_SIZE = 16
@@ -160,6 +167,7 @@ class SpMVConfig:
         check_bool(owner, "relu", self.relu)
         check_int(owner, "batch", self.batch, 1, 16)
         check_int(owner, "accumulator_banks", self.accumulator_banks, 1, 2)
+        check_int(owner, "multiplier_stages", self.multiplier_stages, 1, 2)
         check_choice(owner, "entry_memory", self.entry_memory, self.ENTRY_MEMORIES)
         check_choice(owner, "pointer_memory", self.pointer_memory, self.ENTRY_MEMORIES)
         check_choice(owner, "codebook_memory", self.codebook_memory, self.CODEBOOK_MEMORIES)

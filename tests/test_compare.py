@@ -120,6 +120,17 @@ def test_an_impossible_bank_count_is_refused(tmp_path, capsys):
          capsys, r"SpMVConfig.accumulator_banks must be an int from 1 to 2, not 3")
 
 
+def test_an_impossible_multiplier_stage_count_is_refused(tmp_path, capsys):
+    from sw.model import MLP, ModelConfig
+    from sw.quantized import export
+
+    model = MLP.initialize(ModelConfig(num_pdfs=10, hidden=(24, 20), feature_bins=8,
+                                       context=2), seed=0)
+    export(model, SpMVConfig(pes=2), tmp_path / "export")
+    fail(["--model", str(tmp_path), "--corpus", str(tmp_path), "--multiplier-stages", "3"],
+         capsys, r"SpMVConfig.multiplier_stages must be an int from 1 to 2, not 3")
+
+
 def test_projection_uses_each_board_report(tmp_path):
     (tmp_path / "system_ulx3s-85f.json").write_text(json.dumps({"board": "ulx3s-85f",
                                                                 "fmax_mhz": 50.0}))

@@ -116,6 +116,19 @@ def test_two_accumulator_banks_change_no_word(batch, context):
         assert (words, status) == (golden.words, golden.status), utterance.name
 
 
+@pytest.mark.collisions
+def test_a_second_multiplier_stage_changes_no_word():
+    """The ULX3S's engine shape (a batch, two banks, the core splicing) with each multiplier's
+    operands registered once more: the words and status are still golden's."""
+    design = small_design(0, batch=2, splice_context=1, accumulator_banks=2,
+                          multiplier_stages=2)
+    utterances = small_utterances(design, 6, seed=8)
+    results = run_utterances(design, utterances, gaps=True, seed=5)
+    for utterance, (words, status) in zip(utterances, results, strict=True):
+        golden = golden_recognize(design, utterance.activations)
+        assert (words, status) == (golden.words, golden.status), utterance.name
+
+
 def test_two_accumulator_banks_take_fewer_engine_cycles():
     """The read-outs overlap the next layer's computation, so the same utterance keeps the
     engine busy for fewer cycles with two banks than with one."""

@@ -120,6 +120,32 @@ def test_lane_accumulators_in_lut_ram_change_no_output_and_no_cycle(index, batch
 
 
 @pytest.mark.collisions
+@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("accumulator_memory", ["auto", "lut"])
+def test_a_second_multiplier_stage_changes_no_output_and_costs_a_cycle_a_run(
+        index, batch, accumulator_memory):
+    """``multiplier_stages=2``: the operands registered once more before the multiply (on the
+    ECP5 in the MULT18X18D) and the row with them: the same rows under random gaps and
+    backpressure, and without them each run that multiplies anything drains exactly one cycle
+    later (the column stream is unchanged; only the pipeline behind it is longer)."""
+    config = SMALL.replace(batch=batch, accumulator_memory=accumulator_memory)
+    case = make_case(index, seed=13, config=config)
+    frames = np.stack([np.roll(case.x, lane) for lane in range(batch)])
+    runs = [(case.layer, frames.T if batch > 1 else case.x)] * 2
+    expected = golden_spmv_batch(case.layer, frames, config)
+    staged = config.replace(multiplier_stages=2)
+    for outputs, _ in run_engine(SpMVEngine(staged, layer=case.layer), runs, seed=index):
+        assert outputs == (expected[:, 0] if batch == 1 else expected).tolist(), case.name
+    steady = {"gaps": 0, "backpressure": 0}
+    one_stage = run_engine(SpMVEngine(config, layer=case.layer), runs, **steady)
+    two_stages = run_engine(SpMVEngine(staged, layer=case.layer), runs, **steady)
+    multiplies = ideal_cycles(case.layer, batch_columns(frames)) > 0
+    assert [cycles for _, cycles in two_stages] == [
+        cycles + multiplies for _, cycles in one_stage], case.name
+
+
+@pytest.mark.collisions
 @pytest.mark.parametrize("index", range(16))
 @pytest.mark.parametrize("batch", [2, 3])
 def test_a_batch_equals_golden_frame_by_frame(index, batch):

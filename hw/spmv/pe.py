@@ -7,8 +7,9 @@ register -> pending-column queue (empty columns are dropped here, costing no ent
 entry read (the next column is taken over in the cycle the current one ends) -> entry register
 (the block RAM's read data, registered before any logic) -> decode (row = previous row + z + 1
 and the codebook lookup, both registered) -> multiply (registered weight times registered
-activation; issue the accumulator read at the registered row) -> accumulate (write back one
-cycle after the read).
+activation, ``multiplier_stages`` cycles: :mod:`hw.spmv.multiplier`; the row travels alongside,
+and the accumulator read is issued at it in the product's last cycle) -> accumulate (write back
+one cycle after the read).
 
 The accumulator read port is transparent to the accumulator write port and the write follows its
 read by exactly one cycle, so two entries of the same row in consecutive cycles (the last entry
@@ -18,7 +19,7 @@ issued in the cycle the entry before it writes back, after every earlier entry h
 
 from dataclasses import dataclass
 
-from amaranth import Array, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -27,6 +28,7 @@ from hw.config import SpMVConfig, bits_for
 from hw.keep import kept_copies
 from hw.memory import CollisionFreeMemory
 from hw.spmv.lanes import lane_shape, lanes_of
+from hw.spmv.multiplier import LaneMultiplier
 from hw.spram import SPRAM
 
 __all__ = ["ProcessingElement", "column_layout"]
@@ -225,15 +227,29 @@ class ProcessingElement(wiring.Component):
         m.d.sync += [decode_valid.eq(registered_valid & (code != 0)), decode_row.eq(row),
                      decode_value.eq(registered_value)]
 
-        # Multiply stage: both multiplier inputs and its output are registers; the accumulator
-        # read for the row is issued here, one cycle before the write back.
+        # Multiply stage: both multiplier inputs and its output are registers, with
+        # ``multiplier_stages - 1`` more register stages between them (hw.spmv.multiplier); the
+        # row follows the product, and the accumulator read for it is issued in the product's
+        # last cycle before it, one cycle before the write back.
+        multiply_valid, multiply_row = decode_valid, decode_row
+        multiply_stages = []  # valid bits of the stages between decode and product, for idle
+        for stage in range(1, config.multiplier_stages):
+            staged_valid = Signal(name=f"multiply{stage}_valid")
+            staged_row = Signal(config.local_row_bits, name=f"multiply{stage}_row")
+            m.d.sync += [staged_valid.eq(multiply_valid), staged_row.eq(multiply_row)]
+            multiply_valid, multiply_row = staged_valid, staged_row
+            multiply_stages.append(staged_valid)
         accumulate_valid = Signal()
         accumulate_row = Signal(config.local_row_bits)
         product = Signal(lane_shape(config.product_width, config.batch))
-        m.d.sync += [accumulate_valid.eq(decode_valid), accumulate_row.eq(decode_row)]
-        for lane_product, lane_value in zip(lanes_of(product, config.batch),
-                                            lanes_of(decode_value, config.batch), strict=True):
-            m.d.sync += lane_product.eq(weight * lane_value)
+        m.d.sync += [accumulate_valid.eq(multiply_valid), accumulate_row.eq(multiply_row)]
+        for lane, (lane_product, lane_value) in enumerate(zip(
+                lanes_of(product, config.batch), lanes_of(decode_value, config.batch),
+                strict=True)):
+            m.submodules[f"multiplier{lane}"] = multiplier = LaneMultiplier(
+                config.codebook_width, config.act_width, config.multiplier_stages)
+            m.d.comb += [multiplier.weight.eq(weight), multiplier.value.eq(lane_value),
+                         lane_product.eq(multiplier.product)]
         count = Signal(32)
         with m.If(registered_valid):
             m.d.sync += count.eq(count + 1)
@@ -273,7 +289,7 @@ class ProcessingElement(wiring.Component):
                     lanes_of(product, config.batch), strict=True):
                 m.d.comb += lane_total.eq(lane_before + lane_product)
             m.d.comb += read.addr.eq(Mux(self.readout_enable & reading_out,
-                                         self.readout_address, decode_row))
+                                         self.readout_address, multiply_row))
             with m.If(accumulate_valid & computing):
                 m.d.comb += [write.addr.eq(accumulate_row), write.data.eq(total),
                              write.en.eq(1)]
@@ -285,7 +301,8 @@ class ProcessingElement(wiring.Component):
 
         m.d.comb += self.idle.eq(~column_fifo.r_rdy & ~pointer_valid & ~fetched_valid
                                  & ~pending.r_rdy & ~active & ~read_valid & ~registered_valid
-                                 & ~decode_valid & ~accumulate_valid)
+                                 & ~decode_valid & ~Cat(multiply_stages).any()
+                                 & ~accumulate_valid)
         return m
 
     def _lane_accumulators(self, m, name):

@@ -42,6 +42,10 @@ def register(top, groups):
                       help="system with --model: 2 lets each layer compute while the one before "
                            "is read out (twice the accumulators), 1 does not (default: the "
                            "board's choice, ULX3S 2, iCEBreaker 1)")
+    spmv.add_argument("--multiplier-stages", type=int, default=None,
+                      help="system with --model: 2 registers each multiplier's operands once "
+                           "more (on the ECP5 in its MULT18X18D), one cycle more per layer, 1 "
+                           "does not (default: the board's choice, ULX3S 2, iCEBreaker 1)")
     spmv.add_argument("--splice-context", type=int, default=None,
                       help="system with --model: frames of context the core splices on each "
                            "side, 0 to 16 (0: the host sends spliced frames; default: the "
@@ -180,6 +184,7 @@ def _build_system(args, board) -> int:
 
         for option, value in (("--pes", args.pes), ("--batch", args.batch),
                               ("--accumulator-banks", args.accumulator_banks),
+                              ("--multiplier-stages", args.multiplier_stages),
                               ("--splice-context", args.splice_context)):
             if value is not None:
                 raise CommandError(f"{option} {value}: the reduced design (no --model) has its "
@@ -195,7 +200,8 @@ def _build_system(args, board) -> int:
             design = digit_design(args.model, args.corpus, board.recognizer.given(
                 sets=args.sets, ways=args.ways, trace_depth=args.trace_depth, pes=args.pes,
                 fifo_depth=args.fifo_depth, batch=args.batch,
-                accumulator_banks=args.accumulator_banks, cost_width=args.cost_width,
+                accumulator_banks=args.accumulator_banks,
+                multiplier_stages=args.multiplier_stages, cost_width=args.cost_width,
                 splice_context=args.splice_context))
         except CompareError as error:
             raise CommandError(str(error)) from error
