@@ -229,16 +229,8 @@ class SpMVEngine(wiring.Component):
         # post-processing stages or in the FIFO. Kept as a register (it changes only by an
         # issue or a read) so the issue decision does not wait on an adder of four terms.
         occupancy = Signal(range(output_depth + 1))
-        next_occupancy = occupancy + issue - (output_fifo.r_en & output_fifo.r_rdy)
-        m.d.sync += occupancy.eq(next_occupancy)
-        # The issue decision drives every PE's accumulator read row, across the chip: it
-        # comes from registers kept a cycle ahead (rows left to issue, room in the output
-        # stages, the owner one-hot) instead of comparators and a decoder, which began the
-        # ULX3S's worst path (11.26 ns, 7 logic levels, at 88.79 MHz)
-        has_room = Signal(init=1)  # occupancy != output_depth
-        rows_left = Signal()  # issued != rows
-        owner_is = Signal(config.pes, init=1)  # owner == index, one-hot
-        m.d.sync += has_room.eq(next_occupancy != output_depth)
+        m.d.sync += occupancy.eq(occupancy + issue
+                                 - (output_fifo.r_en & output_fifo.r_rdy))
 
         # Two state machines: the computation (broadcast and PEs) and the read-out. A run's
         # computation hands over to the read-out when every PE is done and the read-out is
@@ -287,9 +279,8 @@ class SpMVEngine(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += output_idle.eq(1)
                 with m.If(handoff):
-                    m.d.sync += [issued.eq(0), owner.eq(0), owner_is.eq(1), local_row.eq(0),
-                                 output_cycles.eq(0), readout_bank.eq(compute_bank),
-                                 rows_left.eq(run_rows != 0)]
+                    m.d.sync += [issued.eq(0), owner.eq(0), local_row.eq(0),
+                                 output_cycles.eq(0), readout_bank.eq(compute_bank)]
                     if config.accumulator_banks == 2:
                         m.d.sync += [rows.eq(run_rows), relu.eq(run_relu),
                                      bias_base.eq(run_bias_base)]
@@ -297,20 +288,19 @@ class SpMVEngine(wiring.Component):
             with m.State("OUTPUT"):
                 m.d.comb += self.reading_out.eq(1)
                 m.d.sync += output_cycles.eq(output_cycles + 1)
-                m.d.comb += issue.eq(rows_left & has_room)
+                m.d.comb += issue.eq((issued != rows) & (occupancy != output_depth))
                 with m.If(issue):
-                    m.d.sync += [issued.eq(issued + 1), rows_left.eq(issued + 1 != rows),
-                                 owner.eq(Mux(owner == config.pes - 1, 0, owner + 1)),
-                                 owner_is.eq(owner_is.rotate_left(1))]
+                    m.d.sync += [issued.eq(issued + 1),
+                                 owner.eq(Mux(owner == config.pes - 1, 0, owner + 1))]
                     with m.If(owner == config.pes - 1):
                         m.d.sync += local_row.eq(local_row + 1)
-                with m.If(~rows_left & ~in_flight & ~picked_valid & ~total_valid
+                with m.If((issued == rows) & ~in_flight & ~picked_valid & ~total_valid
                           & ~output_fifo.r_rdy):
                     m.next = "IDLE"
         m.d.comb += self.busy.eq(~compute.ongoing("IDLE") | ~readout.ongoing("IDLE"))
         for index, pe in enumerate(pes):
             m.d.comb += [pe.readout_address.eq(local_row),
-                         pe.readout_enable.eq(issue & owner_is[index])]
+                         pe.readout_enable.eq(issue & (owner == index))]
         m.d.comb += bias_read.addr.eq(bias_base + issued)
         m.d.sync += [in_flight.eq(issue), in_flight_owner.eq(owner)]
 
