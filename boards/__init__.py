@@ -63,8 +63,11 @@ class Board:
         eight frames per pass over the weights (``batch``) and the core splicing the ±5 frames
         of context (``splice_context``), so the host sends 40 values per frame instead of 440,
         and two accumulator banks (``accumulator_banks``: each layer computes while the one
-        before is read out). On this round's model: 374 cycles per frame at 83.26 MHz (router1,
-        seed 1, wide LUTs), 4.5 us per frame, against one bank's 463 at 80.18 MHz (28 min), 5.8 us;
+        before is read out), and two multiplier stages (``multiplier_stages``: the operands in
+        the MULT18X18Ds' input registers; 83.26 -> 87.63 MHz at seed 1, 88.79 / 80.91 / 83.17
+        at seeds 1 to 3 of the first build, one cycle more per layer). On this round's model:
+        374 cycles per frame at 87.63 MHz (router1, seed 1, wide LUTs), 4.3 us per frame,
+        against one bank's 463 at 80.18 MHz (28 min), 5.8 us;
         3,022 cycles unbatched. (An earlier comparison kept one bank: its two-bank build,
         47.7 MHz, had been routed with router2, which gives about half router1's Fmax on
         these designs.) ``--batch 4``: 866 cycles, 10 to 15 minutes of place and route;
