@@ -115,8 +115,8 @@ class SpMVConfig:
         while this run's rows are read out of the other, instead of waiting for the read-out
         (``SpMVEngine.start_ready``). Twice the accumulator memory, the same outputs.
     multiplier_stages : int
-        1 or 2: cycles from a PE's registered weight and activation to its registered product
-        (``hw.spmv.multiplier``). With 2 the operands are registered once more, on the ECP5
+        1 or 2: cycles from a PE's registered weight and activation to its registered product.
+        With 2 (``hw.spmv.multiplier``) the operands are registered once more, on the ECP5
         inside its MULT18X18D (its input registers), so that neither the routing to the
         multipliers nor the multiply is a path of its own with the other; each run of a layer
         drains one cycle later. The same outputs.

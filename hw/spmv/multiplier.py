@@ -1,18 +1,17 @@
-"""A PE lane's multiplier: a weight times an activation, the product registered.
+"""A PE lane's multiplier with its operands registered twice: ``SpMVConfig.multiplier_stages``
+2 (with 1 the PE multiplies in place, straight into its product register).
 
-``stages`` (``SpMVConfig.multiplier_stages``) is the cycles from operands to product:
+The PE's weight and activation registers feed a second pair of operand registers in front of the
+multiplier, and the product is registered after it: two cycles from operands to product. On an
+ECP5 that second pair is the MULT18X18D's own input registers (``REG_INPUTA_CLK``,
+``REG_INPUTB_CLK``): the routing from the PE's weight register to its lanes' DSPs ends at a
+register, and the multiply starts from one inside the block. yosys maps ``*`` to a MULT18X18D
+with every register off and has no pass that packs flip-flops into it, so on an ECP5 platform
+the block is instantiated; elsewhere (simulation, Verilog export, the iCE40) the same registers
+are RTL. The instance's wiring is simulated against a model of the block
+(:mod:`sim.mult18x18d`, ``tests/test_multiplier.py``).
 
-- 1: the product register takes ``weight * value`` (yosys maps the multiply to a DSP; the path
-  runs from the operand registers through the routing to the DSP and its multiplier);
-- 2: the operands are registered once more in front of the multiplier. On an ECP5 these are
-  the MULT18X18D's own input registers (``REG_INPUTA_CLK``, ``REG_INPUTB_CLK``): the routing
-  from the PE's weight register to its lanes' DSPs ends at a register, and the multiplier runs
-  from a register inside its block. yosys maps ``*`` to a MULT18X18D without registers and
-  has no pass that packs flip-flops into it, so on an ECP5 platform the block is instantiated;
-  elsewhere (simulation, Verilog export, the iCE40) the same registers are described in RTL.
-
-Either way the product is a fabric register, and every stage holds whatever enters it: the PE
-pipeline's valid bits say which products count.
+Every stage holds whatever enters it: the PE pipeline's valid bits say which products count.
 """
 
 from amaranth import ClockSignal, Const, Instance, Module, Signal, signed
@@ -30,20 +29,15 @@ def uses_ecp5_dsp(platform) -> bool:
 
 
 class LaneMultiplier(wiring.Component):
-    """``product`` = ``weight * value``, ``stages`` cycles after they are presented.
+    """``product`` = ``weight * value`` two cycles after they are presented (module docstring).
 
     Parameters
     ----------
     weight_width, value_width : int
-        Widths of the signed operands (at most 18 each for ``stages == 2`` on an ECP5).
-    stages : int
-        1 or 2 (module docstring).
+        Widths of the signed operands (at most 18 each on an ECP5).
     """
 
-    def __init__(self, weight_width: int, value_width: int, stages: int):
-        if stages not in (1, 2):
-            raise ValueError(f"stages must be 1 or 2, not {stages!r}")
-        self.stages = stages
+    def __init__(self, weight_width: int, value_width: int):
         super().__init__({
             "weight": In(signed(weight_width)),
             "value": In(signed(value_width)),
@@ -52,9 +46,7 @@ class LaneMultiplier(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        if self.stages == 1:
-            m.d.sync += self.product.eq(self.weight * self.value)
-        elif uses_ecp5_dsp(platform):
+        if uses_ecp5_dsp(platform):
             self._ecp5_registered_inputs(m)
         else:
             weight = Signal.like(self.weight, name="weight_in")

@@ -228,7 +228,7 @@ class ProcessingElement(wiring.Component):
                      decode_value.eq(registered_value)]
 
         # Multiply stage: both multiplier inputs and its output are registers, with
-        # ``multiplier_stages - 1`` more register stages between them (hw.spmv.multiplier); the
+        # ``multiplier_stages - 1`` more operand registers between them (hw.spmv.multiplier); the
         # row follows the product, and the accumulator read for it is issued in the product's
         # last cycle before it, one cycle before the write back.
         multiply_valid, multiply_row = decode_valid, decode_row
@@ -253,7 +253,7 @@ class ProcessingElement(wiring.Component):
                 m.d.sync += lane_product.eq(weight * lane_value)
                 continue
             m.submodules[f"multiplier{lane}"] = multiplier = LaneMultiplier(
-                config.codebook_width, config.act_width, config.multiplier_stages)
+                config.codebook_width, config.act_width)
             m.d.comb += [multiplier.weight.eq(weight), multiplier.value.eq(lane_value),
                          lane_product.eq(multiplier.product)]
         count = Signal(32)
