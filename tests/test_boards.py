@@ -167,7 +167,8 @@ def test_the_ecp5_dsps_register_a_second_multiplier_stage(tmp_path):
         assert {multiplier["parameters"][f"REG_INPUT{operand}_CLK"] for operand in "AB"} == {
             "CLK0"}
         assert multiplier["parameters"]["REG_OUTPUT_CLK"] == "NONE"
-        weight_bits = [multiplier["connections"][f"A{bit}"][0] for bit in range(8)]
+        weight_bits = [multiplier["connections"][f"A{bit}"][0]
+                       for bit in range(config.codebook_width)]
         assert {drivers[bit] for bit in weight_bits} == {"TRELLIS_FF"}
 
 

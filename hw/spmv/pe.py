@@ -243,19 +243,20 @@ class ProcessingElement(wiring.Component):
         accumulate_row = Signal(config.local_row_bits)
         product = Signal(lane_shape(config.product_width, config.batch))
         m.d.sync += [accumulate_valid.eq(multiply_valid), accumulate_row.eq(multiply_row)]
-        for lane, (lane_product, lane_value) in enumerate(zip(
-                lanes_of(product, config.batch), lanes_of(decode_value, config.batch),
-                strict=True)):
-            if config.multiplier_stages == 1:
-                # in place, not in a LaneMultiplier: the same logic, but the submodule changed
-                # the iCEBreaker's netlist and its nextpnr seeds (mean of seeds 1 to 8: 38.1
-                # MHz against 38.6, none at 40)
+        lanes = list(zip(lanes_of(product, config.batch), lanes_of(decode_value, config.batch),
+                         strict=True))
+        if config.multiplier_stages == 1:
+            # in place, as before multiplier stages existed: the same logic in a submodule
+            # (tried) changed the iCEBreaker's netlist and its nextpnr seeds (mean of seeds 1
+            # to 8: 38.1 MHz against 38.6, none at 40)
+            for lane_product, lane_value in lanes:
                 m.d.sync += lane_product.eq(weight * lane_value)
-                continue
-            m.submodules[f"multiplier{lane}"] = multiplier = LaneMultiplier(
-                config.codebook_width, config.act_width)
-            m.d.comb += [multiplier.weight.eq(weight), multiplier.value.eq(lane_value),
-                         lane_product.eq(multiplier.product)]
+        else:
+            for lane, (lane_product, lane_value) in enumerate(lanes):
+                m.submodules[f"multiplier{lane}"] = multiplier = LaneMultiplier(
+                    config.codebook_width, config.act_width)
+                m.d.comb += [multiplier.weight.eq(weight), multiplier.value.eq(lane_value),
+                             lane_product.eq(multiplier.product)]
         count = Signal(32)
         with m.If(registered_valid):
             m.d.sync += count.eq(count + 1)
