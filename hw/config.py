@@ -120,6 +120,12 @@ class SpMVConfig:
         inside its MULT18X18D (its input registers), so that neither the routing to the
         multipliers nor the multiply is a path of its own with the other; each run of a layer
         drains one cycle later. The same outputs.
+    accumulate_stages : int
+        1 or 2: cycles from a PE's accumulator read to its write back. With 1 the read, the
+        add and the write back are one cycle, a loop through the accumulator memory; with 2
+        the read is issued a cycle earlier into a register, and an entry of the row the entry
+        just ahead of it writes takes that entry's total instead (forwarding), so the loop
+        runs from register to register through the adder. The same outputs and cycles.
     """
 
     ENTRY_MEMORIES = ("block", "spram")
@@ -147,6 +153,7 @@ class SpMVConfig:
     accumulator_memory: str = "auto"
     accumulator_banks: int = 1
     multiplier_stages: int = 1
+    accumulate_stages: int = 1
 
     CODE_BITS = 4  # 4-bit codes: 0 = zero / padding, 1..15 index the codebook
     CODEBOOK_SIZE = 16
@@ -168,6 +175,7 @@ class SpMVConfig:
         check_int(owner, "batch", self.batch, 1, 16)
         check_int(owner, "accumulator_banks", self.accumulator_banks, 1, 2)
         check_int(owner, "multiplier_stages", self.multiplier_stages, 1, 2)
+        check_int(owner, "accumulate_stages", self.accumulate_stages, 1, 2)
         check_choice(owner, "entry_memory", self.entry_memory, self.ENTRY_MEMORIES)
         check_choice(owner, "pointer_memory", self.pointer_memory, self.ENTRY_MEMORIES)
         check_choice(owner, "codebook_memory", self.codebook_memory, self.CODEBOOK_MEMORIES)

@@ -54,11 +54,13 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
     from sw.quantized import load_export, reencode
 
     quantized = load_export(_export_dir(Path(model)))
-    # the FIFO depth, batch, banks and multiplier stages are the engine's and the cost width
+    # the FIFO depth, batch, banks and multiplier and accumulate stages are the engine's and
+    # the cost width
     # the cost unit's saturation, not the encoding's: the model's codes stay as they are
     try:
         engine = {name: getattr(choice, name) for name in (
-            "fifo_depth", "batch", "accumulator_banks", "multiplier_stages")
+            "fifo_depth", "batch", "accumulator_banks", "multiplier_stages",
+            "accumulate_stages")
             if getattr(choice, name) is not None}
         if engine:
             quantized = dataclasses.replace(quantized, spmv=quantized.spmv.replace(**engine))
@@ -163,11 +165,12 @@ def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
     and splicing (another design's Fmax says nothing about this one)."""
     def engine(spmv: dict) -> dict:
         # where the board keeps the model (SPRAM, block RAM, registers) changes no cycle; a
-        # report written before batches (or accumulator banks, or multiplier stages) existed
-        # is of an unbatched engine with one bank and one stage
+        # report written before batches (or accumulator banks, or multiplier or accumulate
+        # stages) existed is of an unbatched engine with one bank and one stage of each
         kept = {k: v for k, v in spmv.items() if k not in (
             "entry_memory", "pointer_memory", "codebook_memory", "accumulator_memory")}
-        return {"batch": 1, "accumulator_banks": 1, "multiplier_stages": 1, **kept}
+        return {"batch": 1, "accumulator_banks": 1, "multiplier_stages": 1,
+                "accumulate_stages": 1, **kept}
 
     def search(viterbi: dict) -> dict:
         # nor how the unit keeps its free trace entries, nor whether it skips settled epsilon

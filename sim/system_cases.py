@@ -38,7 +38,7 @@ class Utterance:
 def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: int = 8,
                  sets: int = 8, ways: int = 2, fifo_depth: int = 8, batch: int = 1,
                  splice_context: int = 0, accumulator_banks: int = 1,
-                 multiplier_stages: int = 1) -> SystemDesign:
+                 multiplier_stages: int = 1, accumulate_stages: int = 1) -> SystemDesign:
     """A 3-layer, 70 %-pruned model (24 inputs: 3 frames of 8) and a random 40-state graph
     over its pdfs; ``splice_context`` 1 has the core splice the 3 frames."""
     shape = ModelConfig(num_pdfs=num_pdfs, hidden=(20, 16), feature_bins=8, context=1)
@@ -50,7 +50,8 @@ def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: 
     spmv = SpMVConfig(pes=pes, index_bits=2,  # 2-bit index: padding entries occur
                       fifo_depth=fifo_depth, batch=batch,
                       accumulator_banks=accumulator_banks,
-                      multiplier_stages=multiplier_stages)
+                      multiplier_stages=multiplier_stages,
+                      accumulate_stages=accumulate_stages)
     calibration = rng.normal(0, 1, (64, shape.input_dim)).astype(np.float32)
     quantized = quantize_model(model, spmv, cost=SMALL_COST, acoustic_scale=1.0,
                                calibration=calibration)

@@ -84,8 +84,9 @@ class DesignChoice:
     """What a digit recognizer is built with besides its model and graph: the Viterbi unit's
     table (``sets`` x ``ways``), beam (cost units, float) and trace depth, the SpMV engine's
     PE count, column FIFO depth, batch (frames per pass over the weights), accumulator banks
-    (2: each layer computes while the one before is read out) and multiplier stages (2: the
-    operands registered once more, ``SpMVConfig.multiplier_stages``), whether the core
+    (2: each layer computes while the one before is read out), multiplier stages (2: the
+    operands registered once more, ``SpMVConfig.multiplier_stages``) and accumulate stages (2:
+    the accumulators read a cycle ahead, ``SpMVConfig.accumulate_stages``), whether the core
     splices the context (``splice_context``, ``SystemConfig``), and the width
     of the costs the cost unit hands the Viterbi unit (``None``: the ones the model was
     exported with; the model is re-encoded for another PE count, its outputs do not change;
@@ -103,6 +104,7 @@ class DesignChoice:
     batch: int | None = None
     accumulator_banks: int | None = None
     multiplier_stages: int | None = None
+    accumulate_stages: int | None = None
     cost_width: int | None = None
     skip_settled_passes: bool = True
 

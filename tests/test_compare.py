@@ -110,7 +110,8 @@ def test_an_impossible_pe_count_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("option", "field"), [("--accumulator-banks", "accumulator_banks"),
-                                               ("--multiplier-stages", "multiplier_stages")])
+                                               ("--multiplier-stages", "multiplier_stages"),
+                                               ("--accumulate-stages", "accumulate_stages")])
 def test_an_impossible_engine_choice_is_refused(tmp_path, capsys, option, field):
     from sw.model import MLP, ModelConfig
     from sw.quantized import export
@@ -148,17 +149,19 @@ def test_projection_takes_the_board_build_of_the_same_engine_wherever_its_model_
     assert [(r["board"], r["seconds_per_frame"]) for r in rows] == [("icebreaker", 1e-3)]
 
 
-def test_projection_reads_a_report_from_before_batches_as_unbatched(tmp_path):
+def test_projection_reads_a_report_from_before_batches_and_stages_as_one_of_each(tmp_path):
     from hw.config import SystemConfig, config_to_dict
 
     old = config_to_dict(SystemConfig(spmv=SpMVConfig(pes=2)))
     del old["spmv"]["batch"], old["viterbi"]["score_banks"]
+    del old["spmv"]["multiplier_stages"], old["spmv"]["accumulate_stages"]
     (tmp_path / "system_ulx3s-85f.json").write_text(json.dumps(
         {"board": "ulx3s-85f", "fmax_mhz": 50.0, "config": old}))
     unbatched = SystemConfig(spmv=SpMVConfig(pes=2))
-    batched = SystemConfig(spmv=SpMVConfig(pes=2, batch=4))
     assert len(projected(5000, unbatched, reports=tmp_path)) == 1
-    assert projected(5000, batched, reports=tmp_path) == []
+    for other in ({"batch": 4}, {"multiplier_stages": 2}, {"accumulate_stages": 2}):
+        assert projected(5000, SystemConfig(spmv=SpMVConfig(pes=2, **other)),
+                         reports=tmp_path) == [], other
 
 
 def test_projection_takes_only_a_build_that_splices_as_the_design_does(tmp_path):

@@ -117,11 +117,13 @@ def test_two_accumulator_banks_change_no_word(batch, context):
 
 
 @pytest.mark.collisions
-def test_a_second_multiplier_stage_changes_no_word():
+@pytest.mark.parametrize("accumulate_stages", [1, 2])
+def test_the_ulx3s_pipeline_stages_change_no_word(accumulate_stages):
     """The ULX3S's engine shape (a batch, two banks, the core splicing) with each multiplier's
-    operands registered once more: the words and status are still golden's."""
+    operands registered once more, and with the accumulators read a cycle ahead or not: the
+    words and status are still golden's."""
     design = small_design(0, batch=2, splice_context=1, accumulator_banks=2,
-                          multiplier_stages=2)
+                          multiplier_stages=2, accumulate_stages=accumulate_stages)
     utterances = small_utterances(design, 6, seed=8)
     results = run_utterances(design, utterances, gaps=True, seed=5)
     for utterance, (words, status) in zip(utterances, results, strict=True):

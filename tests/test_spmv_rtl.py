@@ -146,6 +146,50 @@ def test_a_second_multiplier_stage_changes_no_output_and_costs_a_cycle_a_run(
 
 
 @pytest.mark.collisions
+@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("accumulator_memory", ["auto", "lut"])
+@pytest.mark.parametrize("multiplier_stages", [1, 2])
+def test_accumulators_read_a_cycle_ahead_change_no_output_and_no_cycle(
+        index, batch, accumulator_memory, multiplier_stages):
+    """``accumulate_stages=2``: each PE reads its accumulator a cycle ahead into a register
+    and forwards the total just written to an entry of the same row: the same rows under
+    random gaps and backpressure, and without them the same cycles (the write back is where
+    it was; only the read moved)."""
+    config = SMALL.replace(batch=batch, accumulator_memory=accumulator_memory,
+                           multiplier_stages=multiplier_stages)
+    case = make_case(index, seed=17, config=config)
+    frames = np.stack([np.roll(case.x, lane) for lane in range(batch)])
+    runs = [(case.layer, frames.T if batch > 1 else case.x)] * 2
+    expected = golden_spmv_batch(case.layer, frames, config)
+    ahead = config.replace(accumulate_stages=2)
+    for outputs, _ in run_engine(SpMVEngine(ahead, layer=case.layer), runs, seed=index):
+        assert outputs == (expected[:, 0] if batch == 1 else expected).tolist(), case.name
+    steady = {"gaps": 0, "backpressure": 0}
+    assert (run_engine(SpMVEngine(ahead, layer=case.layer), runs, **steady)
+            == run_engine(SpMVEngine(config, layer=case.layer), runs, **steady)), case.name
+
+
+@pytest.mark.parametrize("accumulator_memory", ["auto", "lut"])
+@pytest.mark.parametrize("multiplier_stages", [1, 2])
+def test_an_entry_of_the_row_just_written_takes_its_total(accumulator_memory,
+                                                          multiplier_stages):
+    """One PE, every weight in row 0 (and a few in row 1): back to back, each entry's row was
+    written back in the cycle its accumulator was read, so every sum depends on forwarding
+    the total just written (with ``accumulate_stages=2``); the columns run without gaps."""
+    config = SMALL.replace(pes=1, accumulator_memory=accumulator_memory,
+                           multiplier_stages=multiplier_stages, accumulate_stages=2)
+    codes = np.zeros((2, 30), dtype=int)
+    codes[0] = np.arange(30) % 15 + 1
+    codes[1, ::7] = 3
+    layer = encode(codes, np.arange(1, 16) * 3 - 20, config=config, relu=False)
+    x = np.random.default_rng(3).integers(1, 200, 30)
+    [(outputs, _)] = run_engine(SpMVEngine(config, layer=layer), [(layer, x)],
+                                gaps=0, backpressure=0)
+    assert outputs == golden_spmv(layer, x, config).tolist()
+
+
+@pytest.mark.collisions
 @pytest.mark.parametrize("index", range(16))
 @pytest.mark.parametrize("batch", [2, 3])
 def test_a_batch_equals_golden_frame_by_frame(index, batch):
@@ -205,17 +249,21 @@ def test_run_time_loading_replaces_the_layer(codebook_memory):
 
 
 @pytest.mark.collisions
+@pytest.mark.parametrize("accumulate_stages", [1, 2])
 @pytest.mark.parametrize("accumulator_memory", ["auto", "lut"])
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("batch", [1, 2])
 def test_two_banks_compute_the_next_run_while_this_one_reads_out(seed, batch,
-                                                                 accumulator_memory):
+                                                                 accumulator_memory,
+                                                                 accumulate_stages):
     """With two accumulator banks a run starts as soon as the one before has computed (not
     read out): each run's codebook is loaded while the run before computes (into the other
     bank's codebook), ReLU alternates, and every run's rows equal golden's under random gaps
-    and backpressure; some run starts before the previous run's last row is out."""
+    and backpressure; some run starts before the previous run's last row is out. With
+    ``accumulate_stages=2`` the word read a cycle ahead comes from the computing bank."""
     config = SMALL.replace(batch=batch, accumulator_banks=2,
-                           accumulator_memory=accumulator_memory)
+                           accumulator_memory=accumulator_memory,
+                           accumulate_stages=accumulate_stages)
     case = make_case(30 + seed, seed=3, config=config)
     rng = np.random.default_rng(seed)
     runs = []

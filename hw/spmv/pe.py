@@ -15,6 +15,9 @@ The accumulator read port is transparent to the accumulator write port and the w
 read by exactly one cycle, so two entries of the same row in consecutive cycles (the last entry
 of a column and the first of the next) accumulate correctly without a stall. An entry's read is
 issued in the cycle the entry before it writes back, after every earlier entry has written.
+With ``accumulate_stages`` 2 the read is issued a cycle earlier and its word registered; the
+entry just ahead then writes back after that read, so an entry of its row takes its total
+instead of the word (forwarding). The write back stays where it was: the same cycles.
 """
 
 from dataclasses import dataclass
@@ -229,16 +232,20 @@ class ProcessingElement(wiring.Component):
 
         # Multiply stage: both multiplier inputs and its output are registers, with
         # ``multiplier_stages - 1`` more operand registers between them (hw.spmv.multiplier); the
-        # row follows the product, and the accumulator read for it is issued in the product's
-        # last cycle before it, one cycle before the write back.
+        # row follows the product, and the accumulator read for it is issued
+        # ``accumulate_stages`` cycles before the write back.
         multiply_valid, multiply_row = decode_valid, decode_row
         multiply_stages = []  # valid bits of the stages between decode and product, for idle
+        # each stage's row, the decode stage's own (before its register) first
+        stage_rows = [row[:config.local_row_bits], decode_row]
         for stage in range(1, config.multiplier_stages):
             staged_valid = Signal(name=f"multiply{stage}_valid")
             staged_row = Signal(config.local_row_bits, name=f"multiply{stage}_row")
             m.d.sync += [staged_valid.eq(multiply_valid), staged_row.eq(multiply_row)]
             multiply_valid, multiply_row = staged_valid, staged_row
             multiply_stages.append(staged_valid)
+            stage_rows.append(staged_row)
+        read_row = stage_rows[-config.accumulate_stages]
         accumulate_valid = Signal()
         accumulate_row = Signal(config.local_row_bits)
         product = Signal(lane_shape(config.product_width, config.batch))
@@ -285,18 +292,15 @@ class ProcessingElement(wiring.Component):
                 attrs={"ram_style": "block"} if config.accumulator_memory == "block" else {})
             write = accumulators.write_port()
             ports.append((write, accumulators.read_port(transparent_for=(write,))))
-        # one adder per lane and bank, each on its own bank's word: a shared adder behind a
-        # bank multiplexer saved some 2,000 LUTs on the ULX3S but put that multiplexer into the
-        # read-add-write loop, the two-bank build's worst path (13.82 ns, 72.35 MHz)
-        for bank, ((write, read), (computing, reading_out)) in enumerate(
-                zip(ports, selects, strict=True)):
-            total = Signal(accumulator_shape, name=f"total{bank}")
-            for lane_total, lane_before, lane_product in zip(
-                    lanes_of(total, config.batch), lanes_of(read.data, config.batch),
-                    lanes_of(product, config.batch), strict=True):
-                m.d.comb += lane_total.eq(lane_before + lane_product)
-            m.d.comb += read.addr.eq(Mux(self.readout_enable & reading_out,
-                                         self.readout_address, multiply_row))
+        if config.accumulate_stages == 1:
+            totals = self._totals_read_and_added(m, ports, product)
+        else:
+            totals = self._totals_of_registered_reads(
+                m, ports, selects, product, same_row_ahead=accumulate_valid
+                & (multiply_row == accumulate_row))
+        for bank, ((write, read), (computing, read_out_row), total) in enumerate(
+                zip(ports, selects, totals, strict=True)):
+            m.d.comb += read.addr.eq(Mux(read_out_row, self.readout_address, read_row))
             with m.If(accumulate_valid & computing):
                 m.d.comb += [write.addr.eq(accumulate_row), write.data.eq(total),
                              write.en.eq(1)]
@@ -312,6 +316,49 @@ class ProcessingElement(wiring.Component):
             idle &= ~staged_valid
         m.d.comb += self.idle.eq(idle & ~accumulate_valid)
         return m
+
+    def _totals_read_and_added(self, m, ports, product):
+        """Each bank's word at the accumulated row plus ``product``, read in the cycle it is
+        written back (``accumulate_stages == 1``): the loop runs through the memory.
+
+        One adder per lane and bank, each on its own bank's word: a shared adder behind a bank
+        multiplexer saved some 2,000 LUTs on the ULX3S but put that multiplexer into the
+        read-add-write loop, the two-bank build's worst path (13.82 ns, 72.35 MHz)."""
+        config, totals = self.config, []
+        for bank, (_, read) in enumerate(ports):
+            total = Signal(lane_shape(config.acc_width, config.batch), name=f"total{bank}")
+            for lane_total, lane_before, lane_product in zip(
+                    lanes_of(total, config.batch), lanes_of(read.data, config.batch),
+                    lanes_of(product, config.batch), strict=True):
+                m.d.comb += lane_total.eq(lane_before + lane_product)
+            totals.append(total)
+        return totals
+
+    def _totals_of_registered_reads(self, m, ports, selects, product, *, same_row_ahead):
+        """The computing bank's word at the accumulated row plus ``product``, that word read a
+        cycle ahead into a register (``accumulate_stages == 2``); the same total for every
+        bank (only the computing one writes it).
+
+        The memory leaves the accumulate loop: it runs from the last total through a
+        multiplexer and the adder back to the last total, and the bank multiplexer sits before
+        the register, out of the loop, so one adder per lane serves both banks. The entry just
+        ahead writes its row back in the cycle this entry's word is read, so an entry of the
+        same row (``same_row_ahead``, a cycle before its write back) takes that entry's total
+        instead; entries further ahead have written before the read."""
+        config = self.config
+        shape = lane_shape(config.acc_width, config.batch)
+        words = [read.data for _, read in ports]
+        computing_word = words[0] if len(words) == 1 else Mux(selects[1][0], words[1], words[0])
+        before, last_total, total = (Signal(shape, name=name)
+                                     for name in ("before", "last_total", "total"))
+        forward = Signal()
+        m.d.sync += [before.eq(computing_word), last_total.eq(total), forward.eq(same_row_ahead)]
+        for lane_total, lane_before, lane_last, lane_product in zip(
+                lanes_of(total, config.batch), lanes_of(before, config.batch),
+                lanes_of(last_total, config.batch), lanes_of(product, config.batch),
+                strict=True):
+            m.d.comb += lane_total.eq(Mux(forward, lane_last, lane_before) + lane_product)
+        return [total] * len(ports)
 
     def _lane_accumulators(self, m, name):
         """One bank of accumulators as a memory per lane, each read through a row register of
@@ -345,14 +392,22 @@ class ProcessingElement(wiring.Component):
         return write, read
 
     def _bank_selects(self, m, bank):
-        """Whether accumulator bank ``bank`` computes, and whether it is read out (both
-        constant with one bank). Whether it computes is a register of this PE's own, a cycle
-        behind the engine's: a run's first product is written back several cycles after its
-        start sets the bank, and one engine register driving every PE's write enables was the
-        ULX3S's worst path (18.6 ns of routing). Whether it is read out must hold from the
-        read-out's first cycle, so it is the engine's."""
+        """Whether accumulator bank ``bank`` computes (constant with one bank), and whether
+        its read port takes the read-out's row instead of the computation's.
+
+        Whether it computes is a register of this PE's own, a cycle behind the engine's: a
+        run's first product is written back several cycles after its start sets the bank, and
+        one engine register driving every PE's write enables was the ULX3S's worst path (18.6
+        ns of routing). One bank shares its read port with the computation, so it takes the
+        read-out's row only when the engine issues a row to this PE. With two, a run starts
+        only once the run before has handed over to the read-out, and takes the other bank:
+        the bank read out (or last read out) never computes. So that bank's port takes the
+        read-out's row all the time, issued to this PE or not, and only the engine's bank
+        register selects it, where the issue decision (counts, room and owner) did: the
+        87.63 MHz build's worst path, 11.41 ns. It must hold from the read-out's first
+        cycle, so it is the engine's register, not a copy a cycle behind."""
         if self.config.accumulator_banks == 1:
-            return 1, 1
+            return 1, self.readout_enable
         computing = Signal(name=f"computing{bank}")
         m.d.sync += computing.eq(self.compute_bank == bank)
         return computing, self.readout_bank == bank

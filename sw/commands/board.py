@@ -46,6 +46,11 @@ def register(top, groups):
                       help="system with --model: 2 registers each multiplier's operands once "
                            "more (on the ECP5 in its MULT18X18D), one cycle more per layer, 1 "
                            "does not (default: the board's choice, ULX3S 2, iCEBreaker 1)")
+    spmv.add_argument("--accumulate-stages", type=int, default=None,
+                      help="system with --model: 2 reads each PE's accumulators a cycle ahead "
+                           "and forwards the total just written (the memory leaves the "
+                           "accumulate loop), the same cycles, 1 does not (default: the "
+                           "board's choice, ULX3S 2, iCEBreaker 1)")
     spmv.add_argument("--splice-context", type=int, default=None,
                       help="system with --model: frames of context the core splices on each "
                            "side, 0 to 16 (0: the host sends spliced frames; default: the "
@@ -185,6 +190,7 @@ def _build_system(args, board) -> int:
         for option, value in (("--pes", args.pes), ("--batch", args.batch),
                               ("--accumulator-banks", args.accumulator_banks),
                               ("--multiplier-stages", args.multiplier_stages),
+                              ("--accumulate-stages", args.accumulate_stages),
                               ("--splice-context", args.splice_context)):
             if value is not None:
                 raise CommandError(f"{option} {value}: the reduced design (no --model) has its "
@@ -201,7 +207,8 @@ def _build_system(args, board) -> int:
                 sets=args.sets, ways=args.ways, trace_depth=args.trace_depth, pes=args.pes,
                 fifo_depth=args.fifo_depth, batch=args.batch,
                 accumulator_banks=args.accumulator_banks,
-                multiplier_stages=args.multiplier_stages, cost_width=args.cost_width,
+                multiplier_stages=args.multiplier_stages,
+                accumulate_stages=args.accumulate_stages, cost_width=args.cost_width,
                 splice_context=args.splice_context))
         except CompareError as error:
             raise CommandError(str(error)) from error

@@ -40,6 +40,10 @@ def register(top, groups):
                          help="1 or 2: with 2 each multiplier's operands are registered once "
                               "more, one cycle more per layer (default: the board's, else 1); "
                               "outputs do not change")
+    compare.add_argument("--accumulate-stages", type=int, default=None,
+                         help="1 or 2: with 2 each PE reads its accumulators a cycle ahead and "
+                              "forwards the total just written, the same cycles (default: the "
+                              "board's, else 1); outputs do not change")
     compare.add_argument("--splice-context", type=int, default=None,
                          help="frames of context the core splices on each side, 0 to 16 (0: "
                               "the host sends spliced frames; default: the board's, else 0)")
@@ -167,7 +171,8 @@ def run_compare_command(args) -> int:
             sets=args.sets, ways=args.ways, beam=args.beam, trace_depth=args.trace_depth,
             pes=args.pes, fifo_depth=args.fifo_depth, batch=args.batch,
             accumulator_banks=args.accumulator_banks,
-            multiplier_stages=args.multiplier_stages, cost_width=args.cost_width,
+            multiplier_stages=args.multiplier_stages,
+            accumulate_stages=args.accumulate_stages, cost_width=args.cost_width,
             splice_context=args.splice_context))
         utterances = load_test_utterances(design, args.corpus, args.utterances)
     except CompareError as error:
