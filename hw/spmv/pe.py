@@ -301,6 +301,15 @@ class ProcessingElement(wiring.Component):
         for bank, ((write, read), (computing, read_out_row), total) in enumerate(
                 zip(ports, selects, totals, strict=True)):
             m.d.comb += read.addr.eq(Mux(read_out_row, self.readout_address, read_row))
+            if isinstance(write, _LaneWriteAhead):
+                # next cycle's write: an entry's write back, else the row read out now cleared
+                # (``computing`` changes only while the PE is idle, at a run's start)
+                accumulate = multiply_valid & computing
+                m.d.comb += [write.accumulate.eq(accumulate),
+                             write.clear.eq(self.readout_enable & (self.readout_bank == bank)),
+                             write.row.eq(Mux(accumulate, multiply_row, self.readout_address)),
+                             write.total.eq(total)]
+                continue
             with m.If(accumulate_valid & computing):
                 m.d.comb += [write.addr.eq(accumulate_row), write.data.eq(total),
                              write.en.eq(1)]
@@ -361,34 +370,44 @@ class ProcessingElement(wiring.Component):
         return [total] * len(ports)
 
     def _lane_accumulators(self, m, name):
-        """One bank of accumulators as a memory per lane, each read through a row register of
-        its own (``accumulator_memory == "lut"``); returns ``(write, read)`` ports that behave
-        as the one memory's write port and transparent synchronous read port do.
+        """One bank of accumulators as a memory per lane, each with registers of its own in
+        front of it (``accumulator_memory == "lut"``); returns ``(write, read)``: the write a
+        cycle ahead (:class:`_LaneWriteAhead`) and a port that behaves as the one memory's
+        transparent synchronous read port does.
 
         In one memory, yosys registers the read row once, before LUT RAMs of every lane: on the
         ULX3S that register drove a bank's 128 LUT RAMs, some 40 columns away, and began the
         worst path (12.77 ns, 9.98 of it routing, into the accumulate adder). A row register
         per lane drives only its lane's. The address is registered in front of LUT RAM, whose
         read is asynchronous: the data of a row written in the cycle its read was issued is the
-        new one, as through the transparent port (the row registers:
-        :func:`hw.keep.kept_copies`)."""
+        new one, as through the transparent port. The write's row and enable are likewise a
+        register per lane, loaded a cycle ahead: one write enable driving every lane's LUT
+        RAMs was the worst path once the accumulators were read a cycle ahead (12.82 ns, 10.96
+        of it routing). The copies: :func:`hw.keep.kept_copies`."""
         config = self.config
         accumulator_shape = lane_shape(config.acc_width, config.batch)
-        write = _PortSignals(addr=Signal(config.local_row_bits, name=f"{name}_write_row"),
-                             data=Signal(accumulator_shape, name=f"{name}_write_data"),
-                             en=Signal(name=f"{name}_write_enable"))
+        write = _LaneWriteAhead(row=Signal(config.local_row_bits, name=f"{name}_write_row"),
+                                accumulate=Signal(name=f"{name}_accumulate"),
+                                clear=Signal(name=f"{name}_clear"),
+                                total=Signal(accumulator_shape, name=f"{name}_total"))
         read = _PortSignals(addr=Signal(config.local_row_bits, name=f"{name}_read_row"),
                             data=Signal(accumulator_shape, name=f"{name}_read_data"))
-        rows = kept_copies(m, read.addr, config.batch, name=f"{name}_row_of_lane")
-        for lane, (row, lane_read, lane_write) in enumerate(zip(
-                rows, lanes_of(read.data, config.batch), lanes_of(write.data, config.batch),
-                strict=True)):
+        lanes = config.batch
+        rows = kept_copies(m, read.addr, lanes, name=f"{name}_row_of_lane")
+        write_rows = kept_copies(m, write.row, lanes, name=f"{name}_write_row_of_lane")
+        accumulates = kept_copies(m, write.accumulate, lanes, name=f"{name}_accumulate_of_lane")
+        enables = kept_copies(m, write.accumulate | write.clear, lanes,
+                              name=f"{name}_write_enable_of_lane")
+        for lane, (row, lane_read, lane_total, write_row, accumulate, enable) in enumerate(zip(
+                rows, lanes_of(read.data, lanes), lanes_of(write.total, lanes), write_rows,
+                accumulates, enables, strict=True)):
             m.submodules[f"{name}_lane{lane}"] = memory = Memory(
                 shape=signed(config.acc_width), depth=config.local_rows, init=[])
             lane_read_port, lane_write_port = memory.read_port(domain="comb"), memory.write_port()
             m.d.comb += [lane_read_port.addr.eq(row), lane_read.eq(lane_read_port.data),
-                         lane_write_port.addr.eq(write.addr), lane_write_port.data.eq(lane_write),
-                         lane_write_port.en.eq(write.en)]
+                         lane_write_port.addr.eq(write_row),
+                         lane_write_port.data.eq(Mux(accumulate, lane_total, 0)),
+                         lane_write_port.en.eq(enable)]
         return write, read
 
     def _bank_selects(self, m, bank):
@@ -482,13 +501,24 @@ def _model_memory(m, name, kind, *, width, depth, init, read_address, writing, w
 
 
 @dataclass(frozen=True)
+class _LaneWriteAhead:
+    """The write of a bank of lane accumulators (:meth:`ProcessingElement._lane_accumulators`),
+    given a cycle ahead but for the total: the row to write, whether it is an entry's write back
+    (``total``, given in the cycle it is written) or a clear (zeros)."""
+
+    row: Signal
+    accumulate: Signal
+    clear: Signal
+    total: Signal
+
+
+@dataclass(frozen=True)
 class _PortSignals:
-    """The signals of a memory port that :meth:`ProcessingElement._lane_accumulators` stands in
-    for (``en`` on the write side only)."""
+    """The signals of the read port :meth:`ProcessingElement._lane_accumulators` stands in
+    for."""
 
     addr: Signal
     data: object
-    en: Signal = None
 
 
 def _write_signature(address_bits, data_bits):
