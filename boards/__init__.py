@@ -99,7 +99,7 @@ BOARDS = {
     "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
                        "ulx3s", accumulator_memory="lut",
                        recognizer=DesignChoice(batch=8, splice_context=5, accumulator_banks=2,
-                                               multiplier_stages=2, accumulate_stages=2)),
+                                               multiplier_stages=2)),
 }
 
 

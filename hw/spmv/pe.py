@@ -283,7 +283,8 @@ class ProcessingElement(wiring.Component):
         for bank in range(config.accumulator_banks):
             name = "accumulators" if config.accumulator_banks == 1 else f"accumulators{bank}"
             if config.accumulator_memory == "lut":
-                ports.append(self._lane_accumulators(m, name))
+                ports.append(self._lane_accumulators(
+                    m, name, write_ahead=config.accumulate_stages == 2))
                 continue
             # one accumulator per lane in each word: a row's lanes are read and written together
             m.submodules[name] = accumulators = Memory(
@@ -369,45 +370,54 @@ class ProcessingElement(wiring.Component):
             m.d.comb += lane_total.eq(Mux(forward, lane_last, lane_before) + lane_product)
         return [total] * len(ports)
 
-    def _lane_accumulators(self, m, name):
-        """One bank of accumulators as a memory per lane, each with registers of its own in
-        front of it (``accumulator_memory == "lut"``); returns ``(write, read)``: the write a
-        cycle ahead (:class:`_LaneWriteAhead`) and a port that behaves as the one memory's
-        transparent synchronous read port does.
+    def _lane_accumulators(self, m, name, *, write_ahead):
+        """One bank of accumulators as a memory per lane, each read through a row register of
+        its own (``accumulator_memory == "lut"``); returns ``(write, read)``: a write port, or
+        with ``write_ahead`` the write a cycle ahead (:class:`_LaneWriteAhead`), and a port that
+        behaves as the one memory's transparent synchronous read port does.
 
         In one memory, yosys registers the read row once, before LUT RAMs of every lane: on the
         ULX3S that register drove a bank's 128 LUT RAMs, some 40 columns away, and began the
         worst path (12.77 ns, 9.98 of it routing, into the accumulate adder). A row register
         per lane drives only its lane's. The address is registered in front of LUT RAM, whose
         read is asynchronous: the data of a row written in the cycle its read was issued is the
-        new one, as through the transparent port. The write's row and enable are likewise a
-        register per lane, loaded a cycle ahead: one write enable driving every lane's LUT
-        RAMs was the worst path once the accumulators were read a cycle ahead (12.82 ns, 10.96
-        of it routing). The copies: :func:`hw.keep.kept_copies`."""
+        new one, as through the transparent port. With ``write_ahead`` (``accumulate_stages``
+        2) the write's row and enable are likewise a register per lane, loaded a cycle ahead:
+        one write enable driving every lane's LUT RAMs was the worst path once the
+        accumulators were read a cycle ahead (12.82 ns, 10.96 of it routing). The copies:
+        :func:`hw.keep.kept_copies`."""
         config = self.config
-        accumulator_shape = lane_shape(config.acc_width, config.batch)
-        write = _LaneWriteAhead(row=Signal(config.local_row_bits, name=f"{name}_write_row"),
-                                accumulate=Signal(name=f"{name}_accumulate"),
-                                clear=Signal(name=f"{name}_clear"),
-                                total=Signal(accumulator_shape, name=f"{name}_total"))
+        lanes = config.batch
+        accumulator_shape = lane_shape(config.acc_width, lanes)
         read = _PortSignals(addr=Signal(config.local_row_bits, name=f"{name}_read_row"),
                             data=Signal(accumulator_shape, name=f"{name}_read_data"))
-        lanes = config.batch
         rows = kept_copies(m, read.addr, lanes, name=f"{name}_row_of_lane")
-        write_rows = kept_copies(m, write.row, lanes, name=f"{name}_write_row_of_lane")
-        accumulates = kept_copies(m, write.accumulate, lanes, name=f"{name}_accumulate_of_lane")
-        enables = kept_copies(m, write.accumulate | write.clear, lanes,
-                              name=f"{name}_write_enable_of_lane")
-        for lane, (row, lane_read, lane_total, write_row, accumulate, enable) in enumerate(zip(
-                rows, lanes_of(read.data, lanes), lanes_of(write.total, lanes), write_rows,
-                accumulates, enables, strict=True)):
+        if write_ahead:
+            write = _LaneWriteAhead(
+                row=Signal(config.local_row_bits, name=f"{name}_write_row"),
+                accumulate=Signal(name=f"{name}_accumulate"), clear=Signal(name=f"{name}_clear"),
+                total=Signal(accumulator_shape, name=f"{name}_total"))
+            write_rows = kept_copies(m, write.row, lanes, name=f"{name}_write_row_of_lane")
+            accumulates = kept_copies(m, write.accumulate, lanes,
+                                      name=f"{name}_accumulate_of_lane")
+            enables = kept_copies(m, write.accumulate | write.clear, lanes,
+                                  name=f"{name}_write_enable_of_lane")
+            lane_writes = [(row, Mux(accumulate, total, 0), enable) for row, accumulate, total,
+                           enable in zip(write_rows, accumulates, lanes_of(write.total, lanes),
+                                         enables, strict=True)]
+        else:
+            write = _PortSignals(addr=Signal(config.local_row_bits, name=f"{name}_write_row"),
+                                 data=Signal(accumulator_shape, name=f"{name}_write_data"),
+                                 en=Signal(name=f"{name}_write_enable"))
+            lane_writes = [(write.addr, data, write.en) for data in lanes_of(write.data, lanes)]
+        for lane, (row, lane_read, (write_row, write_data, write_enable)) in enumerate(zip(
+                rows, lanes_of(read.data, lanes), lane_writes, strict=True)):
             m.submodules[f"{name}_lane{lane}"] = memory = Memory(
                 shape=signed(config.acc_width), depth=config.local_rows, init=[])
             lane_read_port, lane_write_port = memory.read_port(domain="comb"), memory.write_port()
             m.d.comb += [lane_read_port.addr.eq(row), lane_read.eq(lane_read_port.data),
-                         lane_write_port.addr.eq(write_row),
-                         lane_write_port.data.eq(Mux(accumulate, lane_total, 0)),
-                         lane_write_port.en.eq(enable)]
+                         lane_write_port.addr.eq(write_row), lane_write_port.data.eq(write_data),
+                         lane_write_port.en.eq(write_enable)]
         return write, read
 
     def _bank_selects(self, m, bank):
@@ -514,11 +524,12 @@ class _LaneWriteAhead:
 
 @dataclass(frozen=True)
 class _PortSignals:
-    """The signals of the read port :meth:`ProcessingElement._lane_accumulators` stands in
-    for."""
+    """The signals of a memory port that :meth:`ProcessingElement._lane_accumulators` stands in
+    for (``en`` on the write side only)."""
 
     addr: Signal
     data: object
+    en: Signal = None
 
 
 def _write_signature(address_bits, data_bits):
