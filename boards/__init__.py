@@ -65,7 +65,10 @@ class Board:
         and two accumulator banks (``accumulator_banks``: each layer computes while the one
         before is read out), and two multiplier stages (``multiplier_stages``: the operands in
         the MULT18X18Ds' input registers; 83.26 -> 87.63 MHz at seed 1, 88.79 / 80.91 / 83.17
-        at seeds 1 to 3 of the first build, one cycle more per layer). On this round's model:
+        at seeds 1 to 3 of the first build, one cycle more per layer), but one accumulate stage
+        (``accumulate_stages`` 2, the accumulators read a cycle ahead, moved most of the slow
+        endpoints below 8 ns but built at 82.08 / 79.36 MHz at seeds 1 / 2: a tail of control
+        paths sets the Fmax; README). On this round's model:
         374 cycles per frame at 87.63 MHz (router1, seed 1, wide LUTs), 4.3 us per frame,
         against one bank's 463 at 80.18 MHz (28 min), 5.8 us;
         3,022 cycles unbatched. (An earlier comparison kept one bank: its two-bank build,

@@ -293,15 +293,26 @@ class ProcessingElement(wiring.Component):
                 attrs={"ram_style": "block"} if config.accumulator_memory == "block" else {})
             write = accumulators.write_port()
             ports.append((write, accumulators.read_port(transparent_for=(write,))))
-        if config.accumulate_stages == 1:
-            totals = self._totals_read_and_added(m, ports, product)
-        else:
-            totals = self._totals_of_registered_reads(
+        if config.accumulate_stages == 2:
+            registered_total = self._total_of_registered_reads(
                 m, ports, selects, product, same_row_ahead=accumulate_valid
                 & (multiply_row == accumulate_row))
-        for bank, ((write, read), (computing, read_out_row), total) in enumerate(
-                zip(ports, selects, totals, strict=True)):
-            m.d.comb += read.addr.eq(Mux(read_out_row, self.readout_address, read_row))
+        for bank, ((write, read), (computing, reading_out)) in enumerate(
+                zip(ports, selects, strict=True)):
+            if config.accumulate_stages == 1:
+                # one adder per lane and bank, each on its own bank's word: a shared adder
+                # behind a bank multiplexer saved some 2,000 LUTs on the ULX3S but put that
+                # multiplexer into the read-add-write loop, the two-bank build's worst path
+                # (13.82 ns, 72.35 MHz)
+                total = Signal(accumulator_shape, name=f"total{bank}")
+                for lane_total, lane_before, lane_product in zip(
+                        lanes_of(total, config.batch), lanes_of(read.data, config.batch),
+                        lanes_of(product, config.batch), strict=True):
+                    m.d.comb += lane_total.eq(lane_before + lane_product)
+            else:
+                total = registered_total
+            m.d.comb += read.addr.eq(Mux(self.readout_enable & reading_out,
+                                         self.readout_address, read_row))
             if isinstance(write, _LaneWriteAhead):
                 # next cycle's write: an entry's write back, else the row read out now cleared
                 # (``computing`` changes only while the PE is idle, at a run's start)
@@ -327,27 +338,10 @@ class ProcessingElement(wiring.Component):
         m.d.comb += self.idle.eq(idle & ~accumulate_valid)
         return m
 
-    def _totals_read_and_added(self, m, ports, product):
-        """Each bank's word at the accumulated row plus ``product``, read in the cycle it is
-        written back (``accumulate_stages == 1``): the loop runs through the memory.
-
-        One adder per lane and bank, each on its own bank's word: a shared adder behind a bank
-        multiplexer saved some 2,000 LUTs on the ULX3S but put that multiplexer into the
-        read-add-write loop, the two-bank build's worst path (13.82 ns, 72.35 MHz)."""
-        config, totals = self.config, []
-        for bank, (_, read) in enumerate(ports):
-            total = Signal(lane_shape(config.acc_width, config.batch), name=f"total{bank}")
-            for lane_total, lane_before, lane_product in zip(
-                    lanes_of(total, config.batch), lanes_of(read.data, config.batch),
-                    lanes_of(product, config.batch), strict=True):
-                m.d.comb += lane_total.eq(lane_before + lane_product)
-            totals.append(total)
-        return totals
-
-    def _totals_of_registered_reads(self, m, ports, selects, product, *, same_row_ahead):
+    def _total_of_registered_reads(self, m, ports, selects, product, *, same_row_ahead):
         """The computing bank's word at the accumulated row plus ``product``, that word read a
-        cycle ahead into a register (``accumulate_stages == 2``); the same total for every
-        bank (only the computing one writes it).
+        cycle ahead into a register (``accumulate_stages == 2``): one total for every bank
+        (only the computing one writes it).
 
         The memory leaves the accumulate loop: it runs from the last total through a
         multiplexer and the adder back to the last total, and the bank multiplexer sits before
@@ -368,7 +362,7 @@ class ProcessingElement(wiring.Component):
                 lanes_of(last_total, config.batch), lanes_of(product, config.batch),
                 strict=True):
             m.d.comb += lane_total.eq(Mux(forward, lane_last, lane_before) + lane_product)
-        return [total] * len(ports)
+        return total
 
     def _lane_accumulators(self, m, name, *, write_ahead):
         """One bank of accumulators as a memory per lane, each read through a row register of
@@ -389,14 +383,19 @@ class ProcessingElement(wiring.Component):
         config = self.config
         lanes = config.batch
         accumulator_shape = lane_shape(config.acc_width, lanes)
-        read = _PortSignals(addr=Signal(config.local_row_bits, name=f"{name}_read_row"),
-                            data=Signal(accumulator_shape, name=f"{name}_read_data"))
-        rows = kept_copies(m, read.addr, lanes, name=f"{name}_row_of_lane")
         if write_ahead:
             write = _LaneWriteAhead(
                 row=Signal(config.local_row_bits, name=f"{name}_write_row"),
                 accumulate=Signal(name=f"{name}_accumulate"), clear=Signal(name=f"{name}_clear"),
                 total=Signal(accumulator_shape, name=f"{name}_total"))
+        else:
+            write = _PortSignals(addr=Signal(config.local_row_bits, name=f"{name}_write_row"),
+                                 data=Signal(accumulator_shape, name=f"{name}_write_data"),
+                                 en=Signal(name=f"{name}_write_enable"))
+        read = _PortSignals(addr=Signal(config.local_row_bits, name=f"{name}_read_row"),
+                            data=Signal(accumulator_shape, name=f"{name}_read_data"))
+        rows = kept_copies(m, read.addr, lanes, name=f"{name}_row_of_lane")
+        if write_ahead:
             write_rows = kept_copies(m, write.row, lanes, name=f"{name}_write_row_of_lane")
             accumulates = kept_copies(m, write.accumulate, lanes,
                                       name=f"{name}_accumulate_of_lane")
@@ -406,9 +405,6 @@ class ProcessingElement(wiring.Component):
                            enable in zip(write_rows, accumulates, lanes_of(write.total, lanes),
                                          enables, strict=True)]
         else:
-            write = _PortSignals(addr=Signal(config.local_row_bits, name=f"{name}_write_row"),
-                                 data=Signal(accumulator_shape, name=f"{name}_write_data"),
-                                 en=Signal(name=f"{name}_write_enable"))
             lane_writes = [(write.addr, data, write.en) for data in lanes_of(write.data, lanes)]
         for lane, (row, lane_read, (write_row, write_data, write_enable)) in enumerate(zip(
                 rows, lanes_of(read.data, lanes), lane_writes, strict=True)):
@@ -421,22 +417,14 @@ class ProcessingElement(wiring.Component):
         return write, read
 
     def _bank_selects(self, m, bank):
-        """Whether accumulator bank ``bank`` computes (constant with one bank), and whether
-        its read port takes the read-out's row instead of the computation's.
-
-        Whether it computes is a register of this PE's own, a cycle behind the engine's: a
-        run's first product is written back several cycles after its start sets the bank, and
-        one engine register driving every PE's write enables was the ULX3S's worst path (18.6
-        ns of routing). One bank shares its read port with the computation, so it takes the
-        read-out's row only when the engine issues a row to this PE. With two, a run starts
-        only once the run before has handed over to the read-out, and takes the other bank:
-        the bank read out (or last read out) never computes. So that bank's port takes the
-        read-out's row all the time, issued to this PE or not, and only the engine's bank
-        register selects it, where the issue decision (counts, room and owner) did: the
-        87.63 MHz build's worst path, 11.41 ns. It must hold from the read-out's first
-        cycle, so it is the engine's register, not a copy a cycle behind."""
+        """Whether accumulator bank ``bank`` computes, and whether it is read out (both
+        constant with one bank). Whether it computes is a register of this PE's own, a cycle
+        behind the engine's: a run's first product is written back several cycles after its
+        start sets the bank, and one engine register driving every PE's write enables was the
+        ULX3S's worst path (18.6 ns of routing). Whether it is read out must hold from the
+        read-out's first cycle, so it is the engine's."""
         if self.config.accumulator_banks == 1:
-            return 1, self.readout_enable
+            return 1, 1
         computing = Signal(name=f"computing{bank}")
         m.d.sync += computing.eq(self.compute_bank == bank)
         return computing, self.readout_bank == bank
