@@ -55,8 +55,7 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
 
     quantized = load_export(_export_dir(Path(model)))
     # the FIFO depth, batch, banks and multiplier and accumulate stages are the engine's and
-    # the cost width
-    # the cost unit's saturation, not the encoding's: the model's codes stay as they are
+    # the cost width the cost unit's saturation, not the encoding's: the model's codes stay
     try:
         engine = {name: getattr(choice, name) for name in (
             "fifo_depth", "batch", "accumulator_banks", "multiplier_stages",

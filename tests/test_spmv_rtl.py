@@ -81,6 +81,29 @@ def run_engine(engine, runs, *, seed=0, gaps=0.3, backpressure=0.3, loads=None):
     return results
 
 
+def rolled_lanes_case(index, seed, config):
+    """Case ``index`` with its activations rolled by one more place in each lane of
+    ``config.batch``: the case, the frames, the engine's run and golden's rows."""
+    case = make_case(index, seed=seed, config=config)
+    frames = np.stack([np.roll(case.x, lane) for lane in range(config.batch)])
+    expected = golden_spmv_batch(case.layer, frames, config)
+    run = (case.layer, frames.T if config.batch > 1 else case.x)
+    return case, frames, run, (expected[:, 0] if config.batch == 1 else expected).tolist()
+
+
+def twice_on_both(index, seed, config, changed):
+    """Case ``index`` (:func:`rolled_lanes_case`) run twice on an engine built from ``changed``,
+    asserting golden's rows under random gaps and backpressure; then the results of both
+    engines, ``config``'s and ``changed``'s, running it twice without them."""
+    case, frames, run, expected = rolled_lanes_case(index, seed, config)
+    runs = [run] * 2
+    for outputs, _ in run_engine(SpMVEngine(changed, layer=case.layer), runs, seed=index):
+        assert outputs == expected, case.name
+    steady = {"gaps": 0, "backpressure": 0}
+    return case, frames, [run_engine(SpMVEngine(built, layer=case.layer), runs, **steady)
+                          for built in (config, changed)]
+
+
 @pytest.mark.collisions
 @pytest.mark.parametrize("index", range(24))
 def test_random_and_edge_layers_match_golden(index):
@@ -108,15 +131,12 @@ def test_lane_accumulators_in_lut_ram_change_no_output_and_no_cycle(index, batch
     """``accumulator_memory="lut"``: a memory per lane read through registered rows of its
     own, against the one memory's transparent read port: the same rows, the same cycles."""
     config = SMALL.replace(batch=batch)
-    case = make_case(index, seed=7, config=config)
-    frames = np.stack([np.roll(case.x, lane) for lane in range(batch)])
-    runs = [(case.layer, frames.T if batch > 1 else case.x)]
-    [one_memory] = run_engine(SpMVEngine(config, layer=case.layer), runs, seed=index)
+    case, _, run, expected = rolled_lanes_case(index, 7, config)
+    [one_memory] = run_engine(SpMVEngine(config, layer=case.layer), [run], seed=index)
     [per_lane] = run_engine(SpMVEngine(config.replace(accumulator_memory="lut"),
-                                       layer=case.layer), runs, seed=index)
+                                       layer=case.layer), [run], seed=index)
     assert per_lane == one_memory
-    expected = golden_spmv_batch(case.layer, frames, config)
-    assert per_lane[0] == (expected[:, 0] if batch == 1 else expected).tolist(), case.name
+    assert per_lane[0] == expected, case.name
 
 
 @pytest.mark.collisions
@@ -130,16 +150,8 @@ def test_a_second_multiplier_stage_changes_no_output_and_costs_a_cycle_a_run(
     backpressure, and without them each run that multiplies anything drains exactly one cycle
     later (the column stream is unchanged; only the pipeline behind it is longer)."""
     config = SMALL.replace(batch=batch, accumulator_memory=accumulator_memory)
-    case = make_case(index, seed=13, config=config)
-    frames = np.stack([np.roll(case.x, lane) for lane in range(batch)])
-    runs = [(case.layer, frames.T if batch > 1 else case.x)] * 2
-    expected = golden_spmv_batch(case.layer, frames, config)
-    staged = config.replace(multiplier_stages=2)
-    for outputs, _ in run_engine(SpMVEngine(staged, layer=case.layer), runs, seed=index):
-        assert outputs == (expected[:, 0] if batch == 1 else expected).tolist(), case.name
-    steady = {"gaps": 0, "backpressure": 0}
-    one_stage = run_engine(SpMVEngine(config, layer=case.layer), runs, **steady)
-    two_stages = run_engine(SpMVEngine(staged, layer=case.layer), runs, **steady)
+    case, frames, (one_stage, two_stages) = twice_on_both(
+        index, 13, config, config.replace(multiplier_stages=2))
     multiplies = ideal_cycles(case.layer, batch_columns(frames)) > 0
     assert [cycles for _, cycles in two_stages] == [
         cycles + multiplies for _, cycles in one_stage], case.name
@@ -158,16 +170,9 @@ def test_accumulators_read_a_cycle_ahead_change_no_output_and_no_cycle(
     it was; only the read moved)."""
     config = SMALL.replace(batch=batch, accumulator_memory=accumulator_memory,
                            multiplier_stages=multiplier_stages)
-    case = make_case(index, seed=17, config=config)
-    frames = np.stack([np.roll(case.x, lane) for lane in range(batch)])
-    runs = [(case.layer, frames.T if batch > 1 else case.x)] * 2
-    expected = golden_spmv_batch(case.layer, frames, config)
-    ahead = config.replace(accumulate_stages=2)
-    for outputs, _ in run_engine(SpMVEngine(ahead, layer=case.layer), runs, seed=index):
-        assert outputs == (expected[:, 0] if batch == 1 else expected).tolist(), case.name
-    steady = {"gaps": 0, "backpressure": 0}
-    assert (run_engine(SpMVEngine(ahead, layer=case.layer), runs, **steady)
-            == run_engine(SpMVEngine(config, layer=case.layer), runs, **steady)), case.name
+    case, _, (one_stage, two_stages) = twice_on_both(
+        index, 17, config, config.replace(accumulate_stages=2))
+    assert two_stages == one_stage, case.name
 
 
 @pytest.mark.parametrize("accumulator_memory", ["auto", "lut"])

@@ -50,7 +50,7 @@ def register(top, groups):
                       help="system with --model: 2 reads each PE's accumulators a cycle ahead "
                            "and forwards the total just written (the memory leaves the "
                            "accumulate loop), the same cycles, 1 does not (default: the "
-                           "board's choice, ULX3S 2, iCEBreaker 1)")
+                           "board's choice, 1 on both)")
     spmv.add_argument("--splice-context", type=int, default=None,
                       help="system with --model: frames of context the core splices on each "
                            "side, 0 to 16 (0: the host sends spliced frames; default: the "
