@@ -30,6 +30,7 @@ from amaranth.lib.wiring import In, Out
 from hw.config import SpMVConfig, bits_for
 from hw.keep import kept_copies
 from hw.memory import CollisionFreeMemory
+from hw.spmv.column_queue import ColumnQueue
 from hw.spmv.lanes import lane_shape, lanes_of
 from hw.spmv.multiplier import LaneMultiplier
 from hw.spram import SPRAM
@@ -136,7 +137,7 @@ class ProcessingElement(wiring.Component):
         pending_layout = data.StructLayout({
             "start": config.pointer_width, "end": config.pointer_width,
             "value": activation_shape, "single": 1})
-        m.submodules.pending = pending = fifo.SyncFIFO(width=pending_layout.size, depth=3)
+        m.submodules.pending = pending = ColumnQueue(width=pending_layout.size, depth=3)
         next_column = pending_layout(pending.r_data)
 
         # Pointer stage: read both pointers (answered next cycle), register them (block RAM
@@ -175,7 +176,7 @@ class ProcessingElement(wiring.Component):
                      queued.value.eq(fetched_value),
                      queued.single.eq(fetched_start + 1 == fetched_end),
                      pending.w_data.eq(queued),
-                     pending.w_en.eq(fetched_valid & ~dropped)]
+                     pending.w_en.eq(fetched_valid), pending.w_keep.eq(~dropped)]
 
         # Entry stage. Whether the entry streamed now is its column's last is kept in a
         # register computed a cycle ahead, so that the hand-over to the next column (the

@@ -164,25 +164,30 @@ class ViterbiUnit(wiring.Component):
             link = Signal(config.trace_bits)  # the head's parent field: the entry after it
             link_on_port = Signal()  # the trace read port shows the head's parent (popped)
             head_link = Signal(config.trace_bits)
+            # ``head == none``, kept in a register beside ``head``: as a comparator it ran
+            # into the table's decision and the trace write (the iCEBreaker's worst path).
+            empty = Signal(init=1)
             m.d.comb += [head_link.eq(Mux(link_on_port, trace_entry.parent, link)),
-                         list_empty.eq(head == none), list_top.eq(head)]
+                         list_empty.eq(empty), list_top.eq(head)]
             # While inserts run, the port always reads the head's successor, so its address
             # does not wait for the table's decision; without an append the read is not used.
             with m.If(inserts_run):
                 m.d.comb += trace_read_addr.eq(head_link)
             with m.If(list_pop):
-                m.d.sync += [head.eq(head_link), link_on_port.eq(1)]
+                m.d.sync += [head.eq(head_link), empty.eq(head_link == none),
+                             link_on_port.eq(1)]
             with m.Elif(link_on_port):
                 m.d.sync += [link.eq(trace_entry.parent), link_on_port.eq(0)]
 
             def clear():
-                m.d.sync += [head.eq(none), link_on_port.eq(0)]
+                m.d.sync += [head.eq(none), empty.eq(1), link_on_port.eq(0)]
 
             def push(entry):
-                # the entry's parent becomes the old head (its word is dead)
+                # the entry's parent becomes the old head (its word is dead); an entry is
+                # never ``none`` (trace_bits leaves that pointer above every entry)
                 m.d.comb += [trace_write.addr.eq(entry), trace_write.en.eq(1),
                              trace_write.data.word.eq(0), trace_write.data.parent.eq(head)]
-                m.d.sync += [head.eq(entry), link.eq(head)]
+                m.d.sync += [head.eq(entry), empty.eq(0), link.eq(head)]
             return clear, push
 
         # A stack in a memory of its own, the top in a register, so no memory output feeds an
@@ -285,6 +290,9 @@ class ViterbiUnit(wiring.Component):
         # ---- word-trace allocation: a free list (linked or a stack), high-water mark ------
         depth = config.trace_depth
         high_water = Signal(range(depth + 1))  # entries at and above were never used
+        # ``high_water == depth``, kept in a register beside it: the comparator ran into the
+        # table's decision (``trace_full``).
+        high_water_full = Signal()
         free = Signal(range(depth + 1))  # entries an append can still take
         trace_entry = trace_layout(trace_read.data)
         # The free list (``config.free_list``, below) says whether it is empty and which entry
@@ -293,7 +301,7 @@ class ViterbiUnit(wiring.Component):
         list_top = Signal(config.trace_bits)
         list_pop = Signal()
         m.d.comb += [table.trace_next.eq(Mux(list_empty, high_water, list_top)),
-                     table.trace_full.eq(list_empty & (high_water == depth)),
+                     table.trace_full.eq(list_empty & high_water_full),
                      list_pop.eq(table.trace_append & ~list_empty)]
 
         # ---- scan: hypotheses out of the table, in set-then-way order -----------------
@@ -572,7 +580,8 @@ class ViterbiUnit(wiring.Component):
         with m.If(table.trace_append):
             m.d.sync += free.eq(free - 1)
             with m.If(list_empty):
-                m.d.sync += high_water.eq(high_water + 1)
+                m.d.sync += [high_water.eq(high_water + 1),
+                             high_water_full.eq(high_water == depth - 1)]
         clear_free_list, push_free = self._free_list(
             m, list_empty=list_empty, list_top=list_top, list_pop=list_pop,
             trace_entry=trace_entry, trace_read_addr=trace_read_addr, trace_write=trace_write,
@@ -651,6 +660,8 @@ class ViterbiUnit(wiring.Component):
         sweep_at = Signal(config.trace_bits)  # the entry whose mark the port shows
         sweep_have = Signal()
         sweep_issue = Signal()
+        # ``sweep_index != high_water``, a register (the comparator ran into the scan's start)
+        sweep_more = Signal()
         # The mark is registered before it decides (clear the mark, or free the entry): the
         # block RAM's output then feeds flip-flops, not the free list's write and address.
         swept = Signal()
@@ -749,7 +760,8 @@ class ViterbiUnit(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [counters[name].eq(0) for name in COUNTERS]
                     clear_free_list()
-                    m.d.sync += [total.eq(0), high_water.eq(0), free.eq(depth), overflow.eq(0),
+                    m.d.sync += [total.eq(0), high_water.eq(0), high_water_full.eq(0),
+                                 free.eq(depth), overflow.eq(0),
                                  best.eq(cost_max), threshold.eq(cost_max),
                                  next_written.eq(0), passes.eq(0),
                                  from_frame.eq(0), score_count.eq(0),
@@ -798,18 +810,19 @@ class ViterbiUnit(wiring.Component):
                 collect_mark_ports()
                 with m.If(~scanning & ~chasing & ~seen & ~starts.r_rdy):
                     clear_free_list()
-                    m.d.sync += [sweep_index.eq(0), sweep_have.eq(0), swept.eq(0),
-                                 free.eq(depth - high_water)]
+                    m.d.sync += [sweep_index.eq(0), sweep_more.eq(high_water != 0),
+                                 sweep_have.eq(0), swept.eq(0), free.eq(depth - high_water)]
                     m.next = "COLLECT_SWEEP"
             with m.State("COLLECT_SWEEP"):
-                m.d.comb += [self.busy.eq(1), sweep_issue.eq(sweep_index != high_water),
+                m.d.comb += [self.busy.eq(1), sweep_issue.eq(sweep_more),
                              mark_read.addr.eq(sweep_index)]
                 m.d.sync += [counters["collect_cycles"].eq(counters["collect_cycles"] + 1),
                              sweep_have.eq(sweep_issue), sweep_at.eq(sweep_index),
                              swept.eq(sweep_have), swept_at.eq(sweep_at),
                              swept_marked.eq(mark_read.data)]
                 with m.If(sweep_issue):
-                    m.d.sync += sweep_index.eq(sweep_index + 1)
+                    m.d.sync += [sweep_index.eq(sweep_index + 1),
+                                 sweep_more.eq(sweep_index + 1 != high_water)]
                 with m.If(swept):
                     with m.If(swept_marked):
                         m.d.comb += [mark_write.addr.eq(swept_at), mark_write.data.eq(0),
