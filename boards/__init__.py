@@ -69,7 +69,8 @@ class Board:
         (``accumulate_stages`` 2, the accumulators read a cycle ahead, moved most of the slow
         endpoints below 8 ns but built at 82.08 / 79.36 MHz at seeds 1 / 2: a tail of control
         paths sets the Fmax; README). On this round's model:
-        374 cycles per frame at 87.63 MHz (router1, seed 1, wide LUTs), 4.3 us per frame,
+        374 cycles per frame at 85.98 MHz (router1, seed 1, wide LUTs; 87.63 before the
+        column queue and trace-allocation cuts, within the seed spread), 4.35 us per frame,
         against one bank's 463 at 80.18 MHz (28 min), 5.8 us;
         3,022 cycles unbatched. (An earlier comparison kept one bank: its two-bank build,
         47.7 MHz, had been routed with router2, which gives about half router1's Fmax on

@@ -54,8 +54,9 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
     from sw.quantized import load_export, reencode
 
     quantized = load_export(_export_dir(Path(model)))
-    # the FIFO depth, batch, banks and multiplier and accumulate stages are the engine's and
-    # the cost width the cost unit's saturation, not the encoding's: the model's codes stay
+    # the FIFO depth, batch, banks and multiplier and accumulate stages are the engine's, and
+    # the cost width is the cost unit's saturation, not the encoding's: the model's codes stay
+    # as they are
     try:
         engine = {name: getattr(choice, name) for name in (
             "fifo_depth", "batch", "accumulator_banks", "multiplier_stages",
