@@ -64,13 +64,13 @@ def platform_of(board: Board):
 
 def board_design(design: SystemDesign, board: Board) -> SystemDesign:
     """``design`` with its link clocked by the board's oscillator at :data:`LINK_BAUD`, its
-    codebook, accumulators and free trace entries kept as the board keeps them
-    (``Board.codebook_memory``, ``Board.accumulator_memory``, ``Board.free_list``), and, if it
-    takes LOAD frames, its entries where the board keeps them (``Board.entry_memory``; in SPRAM
-    the bitstream holds no model: the host loads it). The column pointers join the
-    entries in SPRAM when the device's blocks hold both (two more blocks per PE up to 16 K
-    columns: on the UP5K, one PE with up to 32 K entries), which frees eight EBRs per PE for the
-    Viterbi unit."""
+    codebook, accumulators, column queues and free trace entries kept as the board keeps them
+    (``Board.codebook_memory``, ``Board.accumulator_memory``, ``Board.column_queue_memory``,
+    ``Board.free_list``), and, if it takes LOAD frames, its entries where the board keeps them
+    (``Board.entry_memory``; in SPRAM the bitstream holds no model: the host loads it). The
+    column pointers join the entries in SPRAM when the device's blocks hold both (two more
+    blocks per PE up to 16 K columns: on the UP5K, one PE with up to 32 K entries), which frees
+    eight EBRs per PE for the Viterbi unit."""
     config = design.config
     if board.accumulator_memory == "lut" and DEVICES[board.device].family != "ecp5":
         raise ConfigError(f"{board.name}: accumulator_memory 'lut' needs an ECP5's LUT RAM; "
@@ -78,8 +78,9 @@ def board_design(design: SystemDesign, board: Board) -> SystemDesign:
     clock = int(platform_of(board).default_clk_frequency)
     link = dataclasses.replace(config.link, clock_hz=clock, baud=LINK_BAUD)
     config = dataclasses.replace(
-        config, link=link, spmv=config.spmv.replace(codebook_memory=board.codebook_memory,
-                                                     accumulator_memory=board.accumulator_memory),
+        config, link=link, spmv=config.spmv.replace(
+            codebook_memory=board.codebook_memory, accumulator_memory=board.accumulator_memory,
+            column_queue_memory=board.column_queue_memory),
         viterbi=dataclasses.replace(config.viterbi, free_list=board.free_list))
     if config.model_load and board.entry_memory != config.spmv.entry_memory:
         spmv = config.spmv.replace(entry_memory=board.entry_memory)

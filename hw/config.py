@@ -126,11 +126,18 @@ class SpMVConfig:
         the read is issued a cycle earlier into a register, and an entry of the row the entry
         just ahead of it writes takes that entry's total instead (forwarding), so the loop
         runs from register to register through the adder. The same outputs and cycles.
+    column_queue_memory : str
+        What holds each PE's three-entry queue of columns whose pointers have been read
+        (``hw.spmv.column_queue``): ``"memory"`` (a memory read without a clock: LUT RAM on the
+        ECP5, flip-flops on the iCE40) or ``"registers"`` (a register array and a multiplexer:
+        on the ECP5 3,700 flip-flops more and 12 MHz slower, on the iCE40 about a megahertz
+        faster than the memory's mapping). The same outputs and cycles either way.
     """
 
     ENTRY_MEMORIES = ("block", "spram")
     CODEBOOK_MEMORIES = ("registers", "block")
     ACCUMULATOR_MEMORIES = ("auto", "block", "lut")
+    COLUMN_QUEUE_MEMORIES = ("memory", "registers")
 
     pes: int = 4
     act_width: int = 16
@@ -154,6 +161,7 @@ class SpMVConfig:
     accumulator_banks: int = 1
     multiplier_stages: int = 1
     accumulate_stages: int = 1
+    column_queue_memory: str = "memory"
 
     CODE_BITS = 4  # 4-bit codes: 0 = zero / padding, 1..15 index the codebook
     CODEBOOK_SIZE = 16
@@ -181,6 +189,8 @@ class SpMVConfig:
         check_choice(owner, "codebook_memory", self.codebook_memory, self.CODEBOOK_MEMORIES)
         check_choice(owner, "accumulator_memory", self.accumulator_memory,
                      self.ACCUMULATOR_MEMORIES)
+        check_choice(owner, "column_queue_memory", self.column_queue_memory,
+                     self.COLUMN_QUEUE_MEMORIES)
         if self.accumulator_banks == 2 and self.codebook_memory != "registers":
             raise ConfigError(f"{owner}.accumulator_banks 2 needs codebook_memory 'registers' "
                               f"(the two codebooks are registers), not "

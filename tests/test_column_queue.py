@@ -9,11 +9,12 @@ from amaranth.sim import Simulator
 from hw.spmv.column_queue import ColumnQueue
 
 
+@pytest.mark.parametrize("storage", ColumnQueue.STORAGES)
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
 @pytest.mark.parametrize("seed", range(4))
-def test_kept_entries_leave_in_order_and_dropped_ones_never(depth, seed):
+def test_kept_entries_leave_in_order_and_dropped_ones_never(depth, seed, storage):
     rng = random.Random(seed)
-    queue = ColumnQueue(width=8, depth=depth)
+    queue = ColumnQueue(width=8, depth=depth, storage=storage)
     model = collections.deque()
     seen = []
 
@@ -49,3 +50,8 @@ def test_kept_entries_leave_in_order_and_dropped_ones_never(depth, seed):
 def test_a_bad_size_is_refused(width, depth):
     with pytest.raises(ValueError, match="must be a positive integer"):
         ColumnQueue(width=width, depth=depth)
+
+
+def test_an_unknown_storage_is_refused():
+    with pytest.raises(ValueError, match="storage must be one of memory, registers, not 'flops'"):
+        ColumnQueue(width=8, depth=3, storage="flops")

@@ -27,6 +27,8 @@ from hw.config import ConfigError, SpMVConfig, config_from_dict, config_to_dict
      r"SpMVConfig.pointer_memory must be one of 'block', 'spram', not 'ebr'"),
     ("accumulator_memory", "spram",
      r"SpMVConfig.accumulator_memory must be one of 'auto', 'block', 'lut', not 'spram'"),
+    ("column_queue_memory", "lut",
+     r"SpMVConfig.column_queue_memory must be one of 'memory', 'registers', not 'lut'"),
 ])
 def test_rejects_out_of_range_field(field, value, message):
     with pytest.raises(ConfigError, match=message):

@@ -126,6 +126,20 @@ def test_a_codebook_in_block_ram_changes_no_output_and_no_cycle(index):
 
 
 @pytest.mark.parametrize("index", range(0, 24, 3))
+def test_column_queues_in_registers_change_no_output_and_no_cycle(index):
+    """``column_queue_memory="registers"`` (the iCEBreaker's) against the memory read without
+    a clock: the same rows and cycles under the same gaps and backpressure."""
+    case = make_case(index, seed=7, config=SMALL)
+    runs = [(case.layer, case.x)]
+    [memory] = run_engine(SpMVEngine(SMALL, layer=case.layer), runs, seed=index)
+    [registers] = run_engine(
+        SpMVEngine(SMALL.replace(column_queue_memory="registers"), layer=case.layer), runs,
+        seed=index)
+    assert registers == memory
+    assert registers[0] == golden_spmv(case.layer, case.x, SMALL).tolist(), case.name
+
+
+@pytest.mark.parametrize("index", range(0, 24, 3))
 @pytest.mark.parametrize("batch", [1, 3])
 def test_lane_accumulators_in_lut_ram_change_no_output_and_no_cycle(index, batch):
     """``accumulator_memory="lut"``: a memory per lane read through registered rows of its

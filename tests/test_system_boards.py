@@ -225,8 +225,10 @@ def test_icebreaker_keeps_one_pes_pointers_in_spram_too():
     spmv = design.config.spmv
     assert (spmv.entry_memory, spmv.pointer_memory) == ("spram", "spram")
     assert spmv.codebook_memory == "block"  # every iCEBreaker design: EBRs for logic
+    assert spmv.column_queue_memory == "registers"  # a megahertz on the iCE40
     ulx3s = board_design(small_design(0, pes=1), board_named("ulx3s-85f")).config.spmv
     assert ulx3s.codebook_memory == "registers"
+    assert ulx3s.column_queue_memory == "memory"  # LUT RAM on the ECP5
     need = estimate(system_top(design), device="ice40-up5k", multipliers=multipliers(design))
     assert need["ICESTORM_SPRAM"] == 3  # entries, starts, ends
     assert not any(name in use.path for use in need["memories"] if use.blocks

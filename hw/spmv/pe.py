@@ -137,7 +137,8 @@ class ProcessingElement(wiring.Component):
         pending_layout = data.StructLayout({
             "start": config.pointer_width, "end": config.pointer_width,
             "value": activation_shape, "single": 1})
-        m.submodules.pending = pending = ColumnQueue(width=pending_layout.size, depth=3)
+        m.submodules.pending = pending = ColumnQueue(width=pending_layout.size, depth=3,
+                                                    storage=config.column_queue_memory)
         next_column = pending_layout(pending.r_data)
 
         # Pointer stage: read both pointers (answered next cycle), register them (block RAM
