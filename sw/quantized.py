@@ -43,6 +43,7 @@ __all__ = [
     "evaluate_quantized",
     "export",
     "fast_forward",
+    "layer_activations",
     "finetune_shared",
     "golden_forward",
     "load_export",
@@ -396,6 +397,14 @@ def fast_forward(quantized: QuantizedModel, frames) -> tuple[np.ndarray, np.ndar
     """Quantized frames ``int64[T, input_dim]`` through the engine's arithmetic at once:
     last-layer outputs and costs (``int64[T, num_pdfs]``), equal to :func:`golden_forward`
     frame by frame."""
+    h = layer_activations(quantized, frames)[-1]
+    return h, golden_costs(h, **quantized.cost_kwargs())
+
+
+def layer_activations(quantized: QuantizedModel, frames) -> list[np.ndarray]:
+    """Every layer's input for quantized frames ``int64[T, input_dim]``, then the last layer's
+    outputs: ``len(layers) + 1`` arrays ``int64[T, width]``, the engine's arithmetic (what
+    :func:`fast_forward` computes, kept layer by layer)."""
     config = quantized.spmv
     h = np.asarray(frames)
     if h.ndim != 2 or h.shape[1] != quantized.layers[0].cols or h.dtype.kind not in "iu":
@@ -405,6 +414,7 @@ def fast_forward(quantized: QuantizedModel, frames) -> tuple[np.ndarray, np.ndar
     if h.size and (h.min() < lo or h.max() > hi):
         raise ModelError(f"frames must be within the activation range [{lo}, {hi}]")
     h = h.astype(np.int64)
+    activations = [h]
     for layer, dense in zip(quantized.layers, quantized._dense, strict=True):
         if _exact_in_float64(dense, config):
             acc = np.rint(h.astype(np.float64) @ dense.T.astype(np.float64)).astype(np.int64)
@@ -414,7 +424,8 @@ def fast_forward(quantized: QuantizedModel, frames) -> tuple[np.ndarray, np.ndar
         if layer.relu:
             h = np.maximum(h, 0)
         h = np.clip(h, lo, hi)
-    return h, golden_costs(h, **quantized.cost_kwargs())
+        activations.append(h)
+    return activations
 
 
 def evaluate_quantized(quantized: QuantizedModel, features, labels, *, batch: int = 8192

@@ -1,4 +1,5 @@
-"""``asrhw model train|prune|share|export|eval|pipeline``: the acoustic model from the shell."""
+"""``asrhw model train|prune|share|export|eval|pipeline|bound``: the acoustic model from the
+shell."""
 
 import json
 import time
@@ -175,17 +176,45 @@ def register(top, groups):
     _add_data_options(pipeline)
     pipeline.set_defaults(func=run_pipeline)
 
+    bound = sub.add_parser(
+        "bound", help="the cycles per frame an FPGA's multipliers allow an export, by batch",
+        description="For the test utterances through an export (engine arithmetic), count the "
+                    "products a frame needs in an engine of each batch size (every lane of "
+                    "every column with a nonzero lane, times the column's stored weights) and "
+                    "the columns it broadcasts, and give the floor under its cycles per frame "
+                    "with --multipliers products per cycle (padding, load imbalance and "
+                    "read-out not counted), the time at each --fmax and, with --peer-us, the "
+                    "largest speed-up over that CPU time (sw.multiplier_bound).")
+    bound.add_argument("--export", type=Path, required=True,
+                       help="directory written by `model export`")
+    bound.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
+                       help="corpus cache directory (built by `asrhw corpus`)")
+    bound.add_argument("--task", choices=["digits", "words"], default="digits")
+    bound.add_argument("--utterances", type=int, default=50,
+                       help="first test utterances of the task (as `asrhw compare` takes them)")
+    bound.add_argument("--multipliers", type=int, default=156,
+                       help="products per cycle (156: the ECP5-85F's MULT18X18D)")
+    bound.add_argument("--batches", default="1,2,4,8,16", metavar="B,B,...",
+                       help="engine batch sizes (SpMVConfig.batch, 1 to 64)")
+    bound.add_argument("--fmax", default="125", metavar="MHZ,MHZ,...",
+                       help="clock frequencies to turn cycles into time")
+    bound.add_argument("--peer-us", type=float, default=None,
+                       help="the CPU peer's time per frame in microseconds (`asrhw compare`)")
+    bound.add_argument("--json", type=Path, help="write the figures here too")
+    bound.set_defaults(func=run_bound)
+
 
 # -- helpers (heavy imports inside) ------------------------------------------------------------
 
 def _errors():
     from hw.config import ConfigError
+    from sw.corpus import CorpusError
     from sw.csc import CSCError
     from sw.golden.cost import CostError
     from sw.model import ModelError
     from sw.share import ShareError
 
-    return (ConfigError, CSCError, CostError, ModelError, ShareError)
+    return (ConfigError, CorpusError, CSCError, CostError, ModelError, ShareError)
 
 
 def _guarded(function):
@@ -478,4 +507,75 @@ def run_pipeline(args) -> int:
         for name, target in report["targets"].items():
             print(f"  {'met' if target['met'] else 'NOT met'}: {name} ({target['target']})")
         return 0 if report["export"]["golden_check"]["mismatching_frames"] == 0 else 1
+    return _guarded(work)
+
+
+def _numbers(text, option, kind):
+    from sw.cli import CommandError
+
+    try:
+        values = [kind(part) for part in text.split(",")]
+    except ValueError:
+        raise CommandError(f"{option} must be a comma-separated list of {kind.__name__}s, "
+                           f"not {text!r}") from None
+    return values
+
+
+def run_bound(args) -> int:
+    """Print (and write) the multiplier floor of an export by batch size."""
+    from sw.cli import CommandError
+
+    batches = _numbers(args.batches, "--batches", int)
+    clocks = _numbers(args.fmax, "--fmax", float)
+    if any(not 1 <= batch <= 64 for batch in batches):
+        raise CommandError(f"--batches must be from 1 to 64, not {args.batches!r}")
+    if any(not 0 < clock <= 1000 for clock in clocks):
+        raise CommandError(f"--fmax must be above 0 and at most 1000 MHz, not {args.fmax!r}")
+    if not 1 <= args.multipliers <= 100_000:
+        raise CommandError(f"--multipliers must be from 1 to 100000, not {args.multipliers}")
+    if args.utterances < 1:
+        raise CommandError(f"--utterances must be at least 1, not {args.utterances}")
+    if args.peer_us is not None and not args.peer_us > 0:
+        raise CommandError(f"--peer-us must be above 0, not {args.peer_us}")
+
+    def work():
+        from sw.corpus import load_utterances
+        from sw.multiplier_bound import batch_floors, useful_products
+        from sw.quantized import load_export, quantize_features
+
+        quantized = load_export(args.export)
+        chosen = load_utterances(args.corpus, args.task, "test")[:args.utterances]
+        if len(chosen) < args.utterances:
+            raise CommandError(f"the corpus has {len(chosen)} {args.task} test utterances; "
+                               f"--utterances asked for {args.utterances}")
+        frames = [quantize_features(u.features, quantized.spmv,
+                                    input_dim=quantized.layers[0].cols) for u in chosen]
+        floors = batch_floors(quantized, frames, batches=batches, multipliers=args.multipliers)
+        useful = useful_products(quantized, frames)
+        rows = []
+        for floor in [*floors, None]:
+            cycles = useful / args.multipliers if floor is None else floor.cycles
+            row = ({"batch": None, "useful_products": useful, "multipliers": args.multipliers,
+                    "cycles": cycles} if floor is None else floor.as_dict())
+            row["us_per_frame"] = {f"{clock:g}": cycles / clock for clock in clocks}
+            if args.peer_us is not None:
+                row["speedup"] = {f"{clock:g}": args.peer_us * clock / cycles
+                                  for clock in clocks}
+            rows.append(row)
+        print(f"{sum(len(f) for f in frames)} frames of {len(chosen)} {args.task} test "
+              f"utterances; {args.multipliers} multipliers")
+        for row in rows:
+            shape = ("any engine (useful products only)" if row["batch"] is None
+                     else f"batch {row['batch']:2d}: {row['lane_products']:8.0f} products, "
+                          f"{row['columns_read']:6.1f} columns")
+            times = ", ".join(
+                f"{us:.3f} us at {clock} MHz"
+                + (f" ({row['speedup'][clock]:.1f}x)" if "speedup" in row else "")
+                for clock, us in row["us_per_frame"].items())
+            print(f"{shape}: floor {row['cycles']:7.1f} cycles per frame; {times}")
+        if args.json:
+            report = {"export": str(args.export), "task": args.task,
+                      "utterances": args.utterances, "peer_us": args.peer_us, "rows": rows}
+            args.json.write_text(json.dumps(report, indent=1) + "\n")
+        return 0
     return _guarded(work)
