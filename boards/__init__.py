@@ -51,9 +51,9 @@ class Board:
         registers copied as well, seed 1). The same outputs and cycles every way.
     column_queue_memory : str
         How every recognizer built for it keeps its PEs' column queues
-        (``SpMVConfig.column_queue_memory``): ``"registers"`` on the iCEBreaker (16 seeds of
-        one netlist: mean 39.99 MHz, 8 of 16 at 40 or more, against 39.10 and 2 of 16 with
-        ``"memory"``), ``"memory"`` on the ULX3S (its LUT RAM: 85.98 MHz at seed 1 against
+        (``SpMVConfig.column_queue_memory``): ``"registers"`` on the iCEBreaker (seeds 1 to 16
+        of the board's design: mean 39.75 MHz, 6 of 16 at 40 or more, against 39.10 and 2 of
+        16 with ``"memory"``), ``"memory"`` on the ULX3S (its LUT RAM: 85.98 MHz at seed 1 against
         73.81 in 3,700 more flip-flops). The same outputs and cycles either way.
     recognizer : DesignChoice
         The digit recognizer ``asrhw build --model`` builds for it and ``asrhw compare
