@@ -10,8 +10,8 @@ dropped entry is overwritten by the next one.
 
 The entries are kept in a memory read without a clock (LUT RAM on the ECP5) or in a register
 array (``storage="registers"``): the iCE40 maps both to flip-flops, and the register array
-placed and routed faster there (mean of 16 seeds 39.75 MHz against 39.10),
-while on the ECP5 it cost 3,700 flip-flops and 12 MHz.
+placed and routed faster there (mean of 16 seeds 39.75 MHz against 39.10), while on the ECP5
+it cost 3,700 flip-flops and 12 MHz.
 """
 
 from amaranth import Array, Module, Mux, Signal
