@@ -164,11 +164,13 @@ def projected(cycles_per_frame: float, config=None, reports=REPORTS) -> list:
     ``config`` (a ``SystemConfig``) only reports of a build with the same engine, Viterbi unit
     and splicing (another design's Fmax says nothing about this one)."""
     def engine(spmv: dict) -> dict:
-        # where the board keeps the model (SPRAM, block RAM, registers) changes no cycle; a
-        # report written before batches (or accumulator banks, or multiplier or accumulate
-        # stages) existed is of an unbatched engine with one bank and one stage of each
+        # where the board keeps the model and the PEs' queues (SPRAM, block RAM, LUT RAM,
+        # registers) changes no cycle; a report written before batches (or accumulator banks,
+        # or multiplier or accumulate stages) existed is of an unbatched engine with one bank
+        # and one stage of each
         kept = {k: v for k, v in spmv.items() if k not in (
-            "entry_memory", "pointer_memory", "codebook_memory", "accumulator_memory")}
+            "entry_memory", "pointer_memory", "codebook_memory", "accumulator_memory",
+            "column_queue_memory")}
         return {"batch": 1, "accumulator_banks": 1, "multiplier_stages": 1,
                 "accumulate_stages": 1, **kept}
 

@@ -139,7 +139,8 @@ def test_projection_takes_the_board_build_of_the_same_engine_wherever_its_model_
     built = config_to_dict(SystemConfig(spmv=SpMVConfig(pes=1, entry_memory="spram",
                                                         pointer_memory="spram",
                                                         codebook_memory="block",
-                                                        accumulator_memory="block"),
+                                                        accumulator_memory="block",
+                                                        column_queue_memory="registers"),
                                         preload_model=False))
     other = config_to_dict(SystemConfig(spmv=SpMVConfig(pes=2)))
     for board, config in (("icebreaker", built), ("ulx3s-85f", other)):
@@ -155,6 +156,7 @@ def test_projection_reads_a_report_from_before_batches_and_stages_as_one_of_each
     old = config_to_dict(SystemConfig(spmv=SpMVConfig(pes=2)))
     del old["spmv"]["batch"], old["viterbi"]["score_banks"]
     del old["spmv"]["multiplier_stages"], old["spmv"]["accumulate_stages"]
+    del old["spmv"]["column_queue_memory"]  # nor before the queues' storage was a choice
     (tmp_path / "system_ulx3s-85f.json").write_text(json.dumps(
         {"board": "ulx3s-85f", "fmax_mhz": 50.0, "config": old}))
     unbatched = SystemConfig(spmv=SpMVConfig(pes=2))
