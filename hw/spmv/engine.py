@@ -219,16 +219,6 @@ class SpMVEngine(wiring.Component):
                      output_fifo.r_en.eq(self.outputs.ready)]
         issued = Signal(range(config.max_rows + 1))
         owner = Signal(range(config.pes))
-        # With several PEs, rows left to issue (``issued != rows``) and the owner as one bit per
-        # PE are registers set as a row is issued, as ``more`` is for the columns: compared on
-        # the way out, the row count and the owner ran on through every PE's read-out enable
-        # into its accumulators' read address (the ULX3S's worst path, 11.63 ns at 85.98 MHz).
-        # One PE keeps the comparison: with the registers the iCEBreaker's seeds 1 to 16
-        # averaged 38.83 MHz against 39.75.
-        registered_rows = config.pes > 1
-        if registered_rows:
-            more_rows = Signal()
-            owner_is = Signal(config.pes)
         local_row = Signal(config.local_row_bits + 1)
         in_flight = Signal()
         in_flight_owner = Signal(range(config.pes))
@@ -291,8 +281,6 @@ class SpMVEngine(wiring.Component):
                 with m.If(handoff):
                     m.d.sync += [issued.eq(0), owner.eq(0), local_row.eq(0),
                                  output_cycles.eq(0), readout_bank.eq(compute_bank)]
-                    if registered_rows:
-                        m.d.sync += [more_rows.eq(run_rows != 0), owner_is.eq(1)]
                     if config.accumulator_banks == 2:
                         m.d.sync += [rows.eq(run_rows), relu.eq(run_relu),
                                      bias_base.eq(run_bias_base)]
@@ -300,24 +288,19 @@ class SpMVEngine(wiring.Component):
             with m.State("OUTPUT"):
                 m.d.comb += self.reading_out.eq(1)
                 m.d.sync += output_cycles.eq(output_cycles + 1)
-                m.d.comb += issue.eq((more_rows if registered_rows else issued != rows)
-                                     & (occupancy != output_depth))
+                m.d.comb += issue.eq((issued != rows) & (occupancy != output_depth))
                 with m.If(issue):
                     m.d.sync += [issued.eq(issued + 1),
                                  owner.eq(Mux(owner == config.pes - 1, 0, owner + 1))]
-                    if registered_rows:
-                        m.d.sync += [more_rows.eq(issued + 1 != rows),
-                                     owner_is.eq(owner_is.rotate_left(1))]
                     with m.If(owner == config.pes - 1):
                         m.d.sync += local_row.eq(local_row + 1)
-                with m.If((~more_rows if registered_rows else issued == rows) & ~in_flight
-                          & ~picked_valid & ~total_valid & ~output_fifo.r_rdy):
+                with m.If((issued == rows) & ~in_flight & ~picked_valid & ~total_valid
+                          & ~output_fifo.r_rdy):
                     m.next = "IDLE"
         m.d.comb += self.busy.eq(~compute.ongoing("IDLE") | ~readout.ongoing("IDLE"))
         for index, pe in enumerate(pes):
             m.d.comb += [pe.readout_address.eq(local_row),
-                         pe.readout_enable.eq(issue & (owner_is[index] if registered_rows
-                                                       else owner == index))]
+                         pe.readout_enable.eq(issue & (owner == index))]
         m.d.comb += bias_read.addr.eq(bias_base + issued)
         m.d.sync += [in_flight.eq(issue), in_flight_owner.eq(owner)]
 
