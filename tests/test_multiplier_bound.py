@@ -19,8 +19,8 @@ ENGINE = SpMVConfig(pes=3, index_bits=2)  # padding entries: they must not count
 
 @pytest.fixture(scope="module")
 def quantized_and_utterances():
-    model = apply_masks(MLP.initialize(SMALL, seed=0), magnitude_masks(
-        MLP.initialize(SMALL, seed=0), 0.7))
+    dense = MLP.initialize(SMALL, seed=0)
+    model = apply_masks(dense, magnitude_masks(dense, 0.7))
     rng = np.random.default_rng(3)
     # biases below zero make the ReLUs give zeros: columns to skip
     for bias in model.biases:
@@ -109,7 +109,7 @@ def test_the_command_prints_and_writes_the_floors(quick_pipeline, tmp_path, caps
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
-    ("--batches", "1,x", r"--batches must be a comma-separated list of ints, not '1,x'"),
+    ("--batches", "1,x", r"--batches must be comma-separated integers, not '1,x'"),
     ("--batches", "0", r"--batches must be from 1 to 64, not '0'"),
     ("--fmax", "0", r"--fmax must be above 0 and at most 1000 MHz, not '0'"),
     ("--multipliers", "0", r"--multipliers must be from 1 to 100000, not 0"),

@@ -19,6 +19,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.config import SpMVConfig
+
 __all__ = ["ColumnQueue"]
 
 
@@ -41,7 +43,7 @@ class ColumnQueue(wiring.Component):
         ``"registers"`` (an array of registers read through a multiplexer).
     """
 
-    STORAGES = ("memory", "registers")
+    STORAGES = SpMVConfig.COLUMN_QUEUE_MEMORIES  # "memory", "registers"
 
     def __init__(self, width: int, depth: int, storage: str = "memory"):
         if not isinstance(width, int) or width < 1:

@@ -287,23 +287,23 @@ def _block(text):
     return rows, cols
 
 
-def _hidden(text):
+def _number_list(text, option, kind, noun):
+    """Comma-separated ``kind`` values of ``option`` (empty parts skipped); a CommandError
+    naming the option otherwise."""
     from sw.cli import CommandError
 
     try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
+        return tuple(kind(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise CommandError(f"--hidden must be comma-separated widths, not {text!r}") from None
+        raise CommandError(f"{option} must be comma-separated {noun}, not {text!r}") from None
+
+
+def _hidden(text):
+    return _number_list(text, "--hidden", int, "widths")
 
 
 def _epochs_list(text):
-    from sw.cli import CommandError
-
-    try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise CommandError(f"--finetune-epochs must be comma-separated numbers, not "
-                           f"{text!r}") from None
+    return _number_list(text, "--finetune-epochs", float, "numbers")
 
 
 def _print_metrics(title, metrics):
@@ -510,23 +510,12 @@ def run_pipeline(args) -> int:
     return _guarded(work)
 
 
-def _numbers(text, option, kind):
-    from sw.cli import CommandError
-
-    try:
-        values = [kind(part) for part in text.split(",")]
-    except ValueError:
-        raise CommandError(f"{option} must be a comma-separated list of {kind.__name__}s, "
-                           f"not {text!r}") from None
-    return values
-
-
 def run_bound(args) -> int:
     """Print (and write) the multiplier floor of an export by batch size."""
     from sw.cli import CommandError
 
-    batches = _numbers(args.batches, "--batches", int)
-    clocks = _numbers(args.fmax, "--fmax", float)
+    batches = _number_list(args.batches, "--batches", int, "integers")
+    clocks = _number_list(args.fmax, "--fmax", float, "numbers (MHz)")
     if any(not 1 <= batch <= 64 for batch in batches):
         raise CommandError(f"--batches must be from 1 to 64, not {args.batches!r}")
     if any(not 0 < clock <= 1000 for clock in clocks):
@@ -540,7 +529,7 @@ def run_bound(args) -> int:
 
     def work():
         from sw.corpus import load_utterances
-        from sw.multiplier_bound import batch_floors, useful_products
+        from sw.multiplier_bound import batch_floors
         from sw.quantized import load_export, quantize_features
 
         quantized = load_export(args.export)
@@ -550,8 +539,11 @@ def run_bound(args) -> int:
                                f"--utterances asked for {args.utterances}")
         frames = [quantize_features(u.features, quantized.spmv,
                                     input_dim=quantized.layers[0].cols) for u in chosen]
-        floors = batch_floors(quantized, frames, batches=batches, multipliers=args.multipliers)
-        useful = useful_products(quantized, frames)
+        # batch 1's lane products are the useful ones: one pass over the frames gives both
+        counted = batch_floors(quantized, frames, batches=[*dict.fromkeys([*batches, 1])],
+                               multipliers=args.multipliers)
+        useful = next(floor.lane_products for floor in counted if floor.batch == 1)
+        floors = [next(floor for floor in counted if floor.batch == batch) for batch in batches]
         rows = []
         for floor in [*floors, None]:
             cycles = useful / args.multipliers if floor is None else floor.cycles
