@@ -107,11 +107,12 @@ BOARDS = {
                         column_queue_memory="registers",
                         recognizer=DesignChoice(sets=16, ways=2, trace_depth=255, pes=1,
                                                 fifo_depth=2, cost_width=12,
-                                                skip_settled_passes=False)),
+                                                skip_settled_passes=False,
+                                                row_order="balanced")),
     "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
                        "ulx3s", accumulator_memory="lut",
                        recognizer=DesignChoice(batch=8, splice_context=5, accumulator_banks=2,
-                                               multiplier_stages=2)),
+                                               multiplier_stages=2, row_order="balanced")),
 }
 
 

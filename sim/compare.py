@@ -52,6 +52,7 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
     from sw.experiments.tasks import fitted_config, task_graph
     from sw.model import ModelError
     from sw.quantized import load_export, reencode
+    from sw.row_order import ROW_ORDERS, balance_rows
 
     quantized = load_export(_export_dir(Path(model)))
     # the FIFO depth, batch, banks and multiplier and accumulate stages are the engine's, and
@@ -74,6 +75,11 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
             quantized = reencode(quantized, choice.pes)
         except ModelError as error:
             raise CompareError(str(error)) from error
+    if choice.row_order not in ROW_ORDERS:
+        raise CompareError(f"the row order (--row-order) must be one of "
+                           f"{', '.join(ROW_ORDERS)}, not {choice.row_order!r}")
+    if choice.row_order == "balanced":
+        quantized = balance_rows(quantized)
     try:
         graph, _ = task_graph("digits", corpus=corpus)
     except (CorpusError, FileNotFoundError) as error:

@@ -91,8 +91,10 @@ class DesignChoice:
     of the costs the cost unit hands the Viterbi unit (``None``: the ones the model was
     exported with; the model is re-encoded for another PE count, its outputs do not change;
     narrower costs saturate sooner), and whether the Viterbi unit skips settled epsilon
-    passes (``ViterbiConfig.skip_settled_passes``). Each board has its own
-    (:attr:`boards.Board.recognizer`)."""
+    passes (``ViterbiConfig.skip_settled_passes``), and the order of the hidden units over the
+    PEs (``row_order``, :data:`sw.row_order.ROW_ORDERS`: ``"balanced"`` reorders them so the
+    PEs share the work and pad less, :func:`sw.row_order.balance_rows`; the costs do not
+    change). Each board has its own (:attr:`boards.Board.recognizer`)."""
 
     sets: int = 16
     ways: int = 4
@@ -107,6 +109,7 @@ class DesignChoice:
     accumulate_stages: int | None = None
     cost_width: int | None = None
     skip_settled_passes: bool = True
+    row_order: str = "interleaved"
 
     def given(self, **choices) -> DesignChoice:
         """This choice with every ``choices`` value that is not ``None`` (options a user gave)."""

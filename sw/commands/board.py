@@ -51,6 +51,11 @@ def register(top, groups):
                            "and forwards the total just written (the memory leaves the "
                            "accumulate loop), the same cycles, 1 does not (default: the "
                            "board's choice, 1 on both)")
+    spmv.add_argument("--row-order", default=None,
+                      help="system with --model: the hidden units' order over the PEs; "
+                           "'balanced' shares the work and pads less, 'interleaved' keeps the "
+                           "model's (default: the board's choice, balanced on both); the costs "
+                           "do not change")
     spmv.add_argument("--splice-context", type=int, default=None,
                       help="system with --model: frames of context the core splices on each "
                            "side, 0 to 16 (0: the host sends spliced frames; default: the "
@@ -191,7 +196,8 @@ def _build_system(args, board) -> int:
                               ("--accumulator-banks", args.accumulator_banks),
                               ("--multiplier-stages", args.multiplier_stages),
                               ("--accumulate-stages", args.accumulate_stages),
-                              ("--splice-context", args.splice_context)):
+                              ("--splice-context", args.splice_context),
+                              ("--row-order", args.row_order)):
             if value is not None:
                 raise CommandError(f"{option} {value}: the reduced design (no --model) has its "
                                    f"own engine; give --model to build a model with {option}")
@@ -209,10 +215,11 @@ def _build_system(args, board) -> int:
                 accumulator_banks=args.accumulator_banks,
                 multiplier_stages=args.multiplier_stages,
                 accumulate_stages=args.accumulate_stages, cost_width=args.cost_width,
-                splice_context=args.splice_context))
+                splice_context=args.splice_context, row_order=args.row_order))
         except CompareError as error:
             raise CommandError(str(error)) from error
-        what = f"model {args.model}, digit loop of {args.corpus}"
+        row_order = args.row_order or board.recognizer.row_order
+        what = f"model {args.model} ({row_order} rows), digit loop of {args.corpus}"
     build_dir = args.build_dir / f"system-{board.name}"
     print(f"building the recognizer ({what}) for {board.name} in {build_dir} ...", flush=True)
     try:
