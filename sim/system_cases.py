@@ -18,6 +18,7 @@ from sw.graph import random_graph
 from sw.model import MLP, ModelConfig
 from sw.prune import apply_masks, magnitude_masks
 from sw.quantized import quantize_features, quantize_model
+from sw.row_order import balance_rows
 from sw.system import SystemDesign, system_design
 
 __all__ = ["SMALL_COST", "Utterance", "small_design", "small_utterances"]
@@ -38,9 +39,11 @@ class Utterance:
 def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: int = 8,
                  sets: int = 8, ways: int = 2, fifo_depth: int = 8, batch: int = 1,
                  splice_context: int = 0, accumulator_banks: int = 1,
-                 multiplier_stages: int = 1, accumulate_stages: int = 1) -> SystemDesign:
+                 multiplier_stages: int = 1, accumulate_stages: int = 1,
+                 row_order: str = "interleaved") -> SystemDesign:
     """A 3-layer, 70 %-pruned model (24 inputs: 3 frames of 8) and a random 40-state graph
-    over its pdfs; ``splice_context`` 1 has the core splice the 3 frames."""
+    over its pdfs; ``splice_context`` 1 has the core splice the 3 frames; ``row_order``
+    ``"balanced"`` reorders the hidden units (:func:`sw.row_order.balance_rows`)."""
     shape = ModelConfig(num_pdfs=num_pdfs, hidden=(20, 16), feature_bins=8, context=1)
     model = MLP.initialize(shape, seed=seed)
     rng = np.random.default_rng(seed)
@@ -55,6 +58,8 @@ def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: 
     calibration = rng.normal(0, 1, (64, shape.input_dim)).astype(np.float32)
     quantized = quantize_model(model, spmv, cost=SMALL_COST, acoustic_scale=1.0,
                                calibration=calibration)
+    if row_order == "balanced":
+        quantized = balance_rows(quantized)
     graph = random_graph(seed, num_states=40, num_pdfs=num_pdfs, num_words=10,
                          arcs_per_state=2.5, epsilon_fraction=0.15)
     viterbi = ViterbiConfig(sets=sets, ways=ways, state_bits=6, max_states=64, max_arcs=256,

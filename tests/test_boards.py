@@ -100,15 +100,17 @@ def test_four_pe_engine_builds_for_icebreaker(tmp_path):
     assert used["ICESTORM_DSP"] == 4  # one MAC per PE, mapped to the UP5K's DSPs
 
 
-@pytest.mark.parametrize("option", ["--pes", "--batch"])
-def test_engine_options_without_a_model_are_refused_for_the_system(tmp_path, capsys, option):
+@pytest.mark.parametrize(("option", "value"), [("--pes", "8"), ("--batch", "8"),
+                                               ("--row-order", "balanced")])
+def test_engine_options_without_a_model_are_refused_for_the_system(tmp_path, capsys, option,
+                                                                   value):
     from sw.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["build", "--board", "icebreaker", option, "8", "--json",
+        main(["build", "--board", "icebreaker", option, value, "--json",
               str(tmp_path / "report.json")])
     assert exit_info.value.code == 2
-    assert f"{option} 8: the reduced design (no --model) has its own engine" in \
+    assert f"{option} {value}: the reduced design (no --model) has its own engine" in \
         capsys.readouterr().err
     assert not (tmp_path / "report.json").exists()
 

@@ -109,6 +109,27 @@ def test_an_impossible_pe_count_is_refused(tmp_path, capsys):
          r"cannot re-encode for 65 PEs: SpMVConfig.pes must be an int from 1 to 64, not 65")
 
 
+def test_an_unknown_row_order_is_refused(tmp_path, capsys):
+    from sw.model import MLP, ModelConfig
+    from sw.quantized import export
+
+    model = MLP.initialize(ModelConfig(num_pdfs=10, hidden=(24, 20), feature_bins=8,
+                                       context=2), seed=0)
+    export(model, SpMVConfig(pes=2), tmp_path / "export")
+    fail(["--model", str(tmp_path), "--corpus", str(tmp_path), "--row-order", "sorted"],
+         capsys, r"the row order \(--row-order\) must be one of interleaved, balanced, not "
+                 r"'sorted'")
+
+
+def test_both_boards_balance_their_rows():
+    from boards import board_named
+    from sw.system import DesignChoice
+
+    assert DesignChoice().row_order == "interleaved"
+    assert {board_named(name).recognizer.row_order for name in ("icebreaker", "ulx3s-85f")} \
+        == {"balanced"}
+
+
 @pytest.mark.parametrize(("option", "field"), [("--accumulator-banks", "accumulator_banks"),
                                                ("--multiplier-stages", "multiplier_stages"),
                                                ("--accumulate-stages", "accumulate_stages")])
