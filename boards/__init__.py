@@ -108,11 +108,12 @@ BOARDS = {
                         recognizer=DesignChoice(sets=16, ways=2, trace_depth=255, pes=1,
                                                 fifo_depth=2, cost_width=12,
                                                 skip_settled_passes=False,
-                                                row_order="balanced")),
+                                                row_order="balanced", index_bits=8)),
     "ulx3s-85f": Board("ulx3s-85f", "ecp5-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform",
                        "ulx3s", accumulator_memory="lut",
                        recognizer=DesignChoice(batch=8, splice_context=5, accumulator_banks=2,
-                                               multiplier_stages=2, row_order="balanced")),
+                                               multiplier_stages=2, row_order="balanced",
+                                               index_bits=5)),
 }
 
 

@@ -70,9 +70,10 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
                 quantized.cost, cost_width=choice.cost_width))
     except ConfigError as error:
         raise CompareError(str(error)) from error
-    if choice.pes is not None:
+    if choice.pes is not None or choice.index_bits is not None:
         try:
-            quantized = reencode(quantized, choice.pes)
+            quantized = reencode(quantized, quantized.spmv.pes if choice.pes is None
+                                 else choice.pes, index_bits=choice.index_bits)
         except ModelError as error:
             raise CompareError(str(error)) from error
     if choice.row_order not in ROW_ORDERS:

@@ -40,17 +40,18 @@ def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: 
                  sets: int = 8, ways: int = 2, fifo_depth: int = 8, batch: int = 1,
                  splice_context: int = 0, accumulator_banks: int = 1,
                  multiplier_stages: int = 1, accumulate_stages: int = 1,
-                 row_order: str = "interleaved") -> SystemDesign:
+                 row_order: str = "interleaved", index_bits: int = 2) -> SystemDesign:
     """A 3-layer, 70 %-pruned model (24 inputs: 3 frames of 8) and a random 40-state graph
     over its pdfs; ``splice_context`` 1 has the core splice the 3 frames; ``row_order``
-    ``"balanced"`` reorders the hidden units (:func:`sw.row_order.balance_rows`)."""
+    ``"balanced"`` reorders the hidden units (:func:`sw.row_order.balance_rows`); the 2-bit
+    row indices of the default make padding entries occur."""
     shape = ModelConfig(num_pdfs=num_pdfs, hidden=(20, 16), feature_bins=8, context=1)
     model = MLP.initialize(shape, seed=seed)
     rng = np.random.default_rng(seed)
     for bias in model.biases:
         bias += rng.normal(0, 0.3, bias.shape).astype(np.float32)
     model = apply_masks(model, magnitude_masks(model, 0.7))
-    spmv = SpMVConfig(pes=pes, index_bits=2,  # 2-bit index: padding entries occur
+    spmv = SpMVConfig(pes=pes, index_bits=index_bits,
                       fifo_depth=fifo_depth, batch=batch,
                       accumulator_banks=accumulator_banks,
                       multiplier_stages=multiplier_stages,

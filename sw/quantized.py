@@ -519,18 +519,25 @@ def load_export(out_dir, *, config: SpMVConfig | None = None) -> QuantizedModel:
                           priors_folded=bool(manifest["priors_folded"]))
 
 
-def reencode(quantized: QuantizedModel, pes: int) -> QuantizedModel:
-    """The same model encoded for an engine with ``pes`` processing elements.
+def reencode(quantized: QuantizedModel, pes: int, *, index_bits: int | None = None
+             ) -> QuantizedModel:
+    """The same model encoded for an engine with ``pes`` processing elements (and
+    ``index_bits``-bit relative row indices, when given).
 
     The codes, codebooks, biases and exponents stay as they are, so every output is the same
     bit for bit; only how the rows are interleaved over the PEs (and the padding that needs)
-    changes. The PE count is a choice of the board, not of the model: an export made for one
-    engine runs on a wider one this way.
+    changes. The PE count and the index width are choices of the board, not of the model: an
+    export made for one engine runs on a wider one this way.
     """
+    what = f"{pes} PEs"
+    if index_bits is None:
+        index_bits = quantized.spmv.index_bits
+    else:
+        what += f" and {index_bits}-bit row indices"
     try:
-        spmv = replace(quantized.spmv, pes=pes)
+        spmv = replace(quantized.spmv, pes=pes, index_bits=index_bits)
     except ConfigError as error:
-        raise ModelError(f"cannot re-encode for {pes} PEs: {error}") from None
+        raise ModelError(f"cannot re-encode for {what}: {error}") from None
     if spmv == quantized.spmv:
         return quantized
     layers = tuple(encode(decode(layer), layer.codebook, layer.bias, config=spmv,

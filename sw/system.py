@@ -94,7 +94,9 @@ class DesignChoice:
     passes (``ViterbiConfig.skip_settled_passes``), and the order of the hidden units over the
     PEs (``row_order``, :data:`sw.row_order.ROW_ORDERS`: ``"balanced"`` reorders them so the
     PEs share the work and pad less, :func:`sw.row_order.balance_rows`; the costs do not
-    change). Each board has its own (:attr:`boards.Board.recognizer`)."""
+    change), and the width of the entries' relative row indices (``index_bits``, ``None``: the
+    model's; wider, fewer padding entries). Each board has its own
+    (:attr:`boards.Board.recognizer`)."""
 
     sets: int = 16
     ways: int = 4
@@ -110,6 +112,7 @@ class DesignChoice:
     cost_width: int | None = None
     skip_settled_passes: bool = True
     row_order: str = "interleaved"
+    index_bits: int | None = None
 
     def given(self, **choices) -> DesignChoice:
         """This choice with every ``choices`` value that is not ``None`` (options a user gave)."""

@@ -101,7 +101,8 @@ def test_four_pe_engine_builds_for_icebreaker(tmp_path):
 
 
 @pytest.mark.parametrize(("option", "value"), [("--pes", "8"), ("--batch", "8"),
-                                               ("--row-order", "balanced")])
+                                               ("--row-order", "balanced"),
+                                               ("--index-bits", "5")])
 def test_engine_options_without_a_model_are_refused_for_the_system(tmp_path, capsys, option,
                                                                    value):
     from sw.cli import main

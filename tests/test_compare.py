@@ -121,13 +121,28 @@ def test_an_unknown_row_order_is_refused(tmp_path, capsys):
                  r"'sorted'")
 
 
-def test_both_boards_balance_their_rows():
+def test_an_impossible_index_width_is_refused(tmp_path, capsys):
+    from sw.model import MLP, ModelConfig
+    from sw.quantized import export
+
+    model = MLP.initialize(ModelConfig(num_pdfs=10, hidden=(24, 20), feature_bins=8,
+                                       context=2), seed=0)
+    export(model, SpMVConfig(pes=2), tmp_path / "export")
+    fail(["--model", str(tmp_path), "--corpus", str(tmp_path), "--index-bits", "9"], capsys,
+         r"cannot re-encode for 2 PEs and 9-bit row indices: SpMVConfig.index_bits must be an "
+         r"int from 2 to 8, not 9")
+
+
+def test_both_boards_balance_their_rows_and_widen_their_row_indices():
     from boards import board_named
     from sw.system import DesignChoice
 
-    assert DesignChoice().row_order == "interleaved"
-    assert {board_named(name).recognizer.row_order for name in ("icebreaker", "ulx3s-85f")} \
-        == {"balanced"}
+    assert (DesignChoice().row_order, DesignChoice().index_bits) == ("interleaved", None)
+    ice, ulx3s = (board_named(name).recognizer for name in ("icebreaker", "ulx3s-85f"))
+    assert ice.row_order == ulx3s.row_order == "balanced"
+    # the longest gap in a column of one PE is a row short of its rows: 256 on one PE (8
+    # bits), 32 on eight (5 bits), so neither board's digit model needs a padding entry
+    assert (ice.index_bits, ulx3s.index_bits) == (8, 5)
 
 
 @pytest.mark.parametrize(("option", "field"), [("--accumulator-banks", "accumulator_banks"),

@@ -97,6 +97,26 @@ def test_reencoding_for_another_pe_count_keeps_every_output():
     assert reencode(quantized, 4) is quantized
 
 
+def test_reencoding_with_wider_row_indices_drops_the_padding_and_keeps_every_output():
+    model = pruned_model(sparsity=0.9)
+    x = frames(40, SMALL.input_dim)
+    quantized = quantize_model(model, SpMVConfig(pes=1, index_bits=2), calibration=x[:20])
+    x_int = quantize_features(x, quantized.spmv)
+    expected = fast_forward(quantized, x_int)
+    assert sum(layer.padding_count for layer in quantized.layers) > 0
+    wider = reencode(quantized, 1, index_bits=5)  # 24 rows at most: every gap fits 5 bits
+    assert wider.spmv.index_bits == 5 and all(layer.index_bits == 5 for layer in wider.layers)
+    assert sum(layer.padding_count for layer in wider.layers) == 0
+    for before, after in zip(quantized.layers, wider.layers, strict=True):
+        assert np.array_equal(decode(before), decode(after))
+    out = assert_fast_equals_golden(wider, x_int)
+    assert np.array_equal(out, expected[0])
+    assert reencode(quantized, 1, index_bits=2) is quantized
+    with pytest.raises(ModelError, match="cannot re-encode for 1 PEs and 9-bit row indices: "
+                                         "SpMVConfig.index_bits must be an int from 2 to 8"):
+        reencode(quantized, 1, index_bits=9)
+
+
 def test_reencoding_refuses_an_impossible_pe_count():
     quantized = quantize_model(pruned_model(), SpMVConfig(pes=4))
     with pytest.raises(ModelError, match="cannot re-encode for 0 PEs: SpMVConfig.pes must be "

@@ -23,16 +23,18 @@ def _assert_all_match(design, utterances, result):
     assert any(check.golden_words for check in checks), "no utterance produced words"
 
 
-@pytest.mark.parametrize("simulator, design_seed, count, batch, context, row_order", [
-    ("icarus", 0, 8, 1, 0, "interleaved"), ("verilator", 1, 40, 1, 0, "interleaved"),
-    ("icarus", 0, 8, 3, 0, "interleaved"), ("verilator", 1, 20, 4, 0, "interleaved"),
-    ("verilator", 2, 20, 4, 1, "interleaved"), ("verilator", 3, 20, 4, 1, "balanced")])
-def test_core_equals_golden(simulator, design_seed, count, batch, context, row_order):
+@pytest.mark.parametrize("simulator, design_seed, count, batch, context, row_order, index_bits", [
+    ("icarus", 0, 8, 1, 0, "interleaved", 2), ("verilator", 1, 40, 1, 0, "interleaved", 2),
+    ("icarus", 0, 8, 3, 0, "interleaved", 2), ("verilator", 1, 20, 4, 0, "interleaved", 2),
+    ("verilator", 2, 20, 4, 1, "interleaved", 2), ("verilator", 3, 20, 4, 1, "balanced", 8)])
+def test_core_equals_golden(simulator, design_seed, count, batch, context, row_order,
+                            index_bits):
     """Words and status bit-exact with golden, one frame at a time and in batches (frames
     gathered into lanes, the last batch short, scores split back into frames), with the host
-    splicing the context or the core, and with the hidden units in the balanced order."""
+    splicing the context or the core, and with the hidden units in the balanced order and
+    8-bit row indices (the iCEBreaker's width)."""
     design = small_design(design_seed, batch=batch, splice_context=context,
-                          row_order=row_order)
+                          row_order=row_order, index_bits=index_bits)
     utterances = small_utterances(design, count, seed=11 + design_seed)
     result = simulate_core(design, utterances, simulator=simulator, seed=1 + design_seed,
                            gap_probability=0.2, backpressure=0.3)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 SPMV_UNIT_PES = 4  # the out-of-context SpMV engine's PEs when --pes is not given
 SPMV_UNIT_FIFO_DEPTH = 8  # and its column FIFOs
+SPMV_UNIT_INDEX_BITS = 4  # and its relative row indices
 VITERBI_UNIT_TABLE = (64, 4, 256)  # the out-of-context Viterbi unit's sets, ways, trace depth
 VITERBI_UNIT_COST_WIDTH = 12  # and its cost width
 
@@ -60,7 +61,10 @@ def register(top, groups):
                       help="system with --model: frames of context the core splices on each "
                            "side, 0 to 16 (0: the host sends spliced frames; default: the "
                            "board's choice, ULX3S 5, iCEBreaker 0)")
-    spmv.add_argument("--index-bits", type=int, default=4)
+    spmv.add_argument("--index-bits", type=int, default=None,
+                      help="bits of each entry's relative row index, 2 to 8 (spmv unit: 4; "
+                           "system with --model: the board's choice, ULX3S 5, iCEBreaker 8; "
+                           "the model is re-encoded, its outputs do not change)")
     spmv.add_argument("--max-rows", type=int, default=128)
     spmv.add_argument("--max-cols", type=int, default=128)
     spmv.add_argument("--entry-depth", type=int, default=512,
@@ -135,7 +139,8 @@ def run_build(args) -> int:
             fifo_depth = (SPMV_UNIT_FIFO_DEPTH if args.fifo_depth is None
                           else args.fifo_depth)
             config = SpMVConfig(pes=pes, fifo_depth=fifo_depth,
-                                index_bits=args.index_bits, max_rows=args.max_rows,
+                                index_bits=(SPMV_UNIT_INDEX_BITS if args.index_bits is None
+                                            else args.index_bits), max_rows=args.max_rows,
                                 max_cols=args.max_cols, entry_depth=args.entry_depth,
                                 batch=1 if args.batch is None else args.batch)
             unit, what = SpMVEngine(config), f"{config.pes} PEs"
@@ -197,7 +202,8 @@ def _build_system(args, board) -> int:
                               ("--multiplier-stages", args.multiplier_stages),
                               ("--accumulate-stages", args.accumulate_stages),
                               ("--splice-context", args.splice_context),
-                              ("--row-order", args.row_order)):
+                              ("--row-order", args.row_order),
+                              ("--index-bits", args.index_bits)):
             if value is not None:
                 raise CommandError(f"{option} {value}: the reduced design (no --model) has its "
                                    f"own engine; give --model to build a model with {option}")
@@ -215,11 +221,14 @@ def _build_system(args, board) -> int:
                 accumulator_banks=args.accumulator_banks,
                 multiplier_stages=args.multiplier_stages,
                 accumulate_stages=args.accumulate_stages, cost_width=args.cost_width,
-                splice_context=args.splice_context, row_order=args.row_order))
+                splice_context=args.splice_context, row_order=args.row_order,
+                index_bits=args.index_bits))
         except CompareError as error:
             raise CommandError(str(error)) from error
+        spmv = design.config.spmv
         row_order = args.row_order or board.recognizer.row_order
-        what = f"model {args.model} ({row_order} rows), digit loop of {args.corpus}"
+        what = (f"model {args.model} ({row_order} rows, {spmv.index_bits}-bit row indices), "
+                f"digit loop of {args.corpus}")
     build_dir = args.build_dir / f"system-{board.name}"
     print(f"building the recognizer ({what}) for {board.name} in {build_dir} ...", flush=True)
     try:

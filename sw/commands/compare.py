@@ -44,6 +44,10 @@ def register(top, groups):
                          help="1 or 2: with 2 each PE reads its accumulators a cycle ahead and "
                               "forwards the total just written, the same cycles (default: the "
                               "board's, else 1); outputs do not change")
+    compare.add_argument("--index-bits", type=int, default=None,
+                         help="bits of each entry's relative row index, 2 to 8 (default: the "
+                              "board's, else the model's); the model is re-encoded, a wider "
+                              "index needs fewer padding entries, its outputs do not change")
     compare.add_argument("--row-order", default=None,
                          help="the hidden units' order over the PEs: 'balanced' shares the "
                               "work and pads less (default: the board's, else interleaved); "
@@ -177,7 +181,8 @@ def run_compare_command(args) -> int:
             accumulator_banks=args.accumulator_banks,
             multiplier_stages=args.multiplier_stages,
             accumulate_stages=args.accumulate_stages, cost_width=args.cost_width,
-            splice_context=args.splice_context, row_order=args.row_order))
+            splice_context=args.splice_context, row_order=args.row_order,
+            index_bits=args.index_bits))
         utterances = load_test_utterances(design, args.corpus, args.utterances)
     except CompareError as error:
         raise CommandError(str(error)) from error
