@@ -133,13 +133,14 @@ def test_an_impossible_index_width_is_refused(tmp_path, capsys):
          r"int from 2 to 8, not 9")
 
 
-def test_both_boards_balance_their_rows_and_widen_their_row_indices():
+def test_the_ulx3s_balances_its_rows_and_both_boards_widen_their_row_indices():
     from boards import board_named
     from sw.system import DesignChoice
 
     assert (DesignChoice().row_order, DesignChoice().index_bits) == ("interleaved", None)
     ice, ulx3s = (board_named(name).recognizer for name in ("icebreaker", "ulx3s-85f"))
-    assert ice.row_order == ulx3s.row_order == "balanced"
+    # one PE with no padding entry has nothing to balance: the same entries in any order
+    assert (ice.row_order, ulx3s.row_order) == ("interleaved", "balanced")
     # the longest gap in a column of one PE is a row short of its rows: 256 on one PE (8
     # bits), 32 on eight (5 bits), so neither board's digit model needs a padding entry
     assert (ice.index_bits, ulx3s.index_bits) == (8, 5)

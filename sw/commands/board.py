@@ -55,8 +55,8 @@ def register(top, groups):
     spmv.add_argument("--row-order", default=None,
                       help="system with --model: the hidden units' order over the PEs; "
                            "'balanced' shares the work and pads less, 'interleaved' keeps the "
-                           "model's (default: the board's choice, balanced on both); the costs "
-                           "do not change")
+                           "model's (default: the board's choice, ULX3S balanced, iCEBreaker "
+                           "interleaved); the costs do not change")
     spmv.add_argument("--splice-context", type=int, default=None,
                       help="system with --model: frames of context the core splices on each "
                            "side, 0 to 16 (0: the host sends spliced frames; default: the "
