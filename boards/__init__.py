@@ -74,10 +74,12 @@ class Board:
         at seeds 1 to 3 of the first build, one cycle more per layer), but one accumulate stage
         (``accumulate_stages`` 2, the accumulators read a cycle ahead, moved most of the slow
         endpoints below 8 ns but built at 82.08 / 79.36 MHz at seeds 1 / 2: a tail of control
-        paths sets the Fmax; README). On this round's model:
-        374 cycles per frame at 85.98 MHz (router1, seed 1, wide LUTs; 87.63 before the
-        column queue and trace-allocation cuts, within the seed spread), 4.35 us per frame,
-        against one bank's 463 at 80.18 MHz (28 min), 5.8 us;
+        paths sets the Fmax; README). And it balances the hidden units over its PEs
+        (``row_order``) and stores 5-bit row indices (``index_bits``; the iCEBreaker 8-bit
+        ones): no column of the digit model then needs a padding entry. On this round's
+        model: 333.4 cycles per frame at 83.94 MHz (router1, seed 1, wide LUTs), 3.97 us per
+        frame; before the balanced rows and the wider indices 374.1 at 85.98 MHz, 4.35 us;
+        one bank took 463 at 80.18 MHz (28 min), 5.8 us;
         3,022 cycles unbatched. (An earlier comparison kept one bank: its two-bank build,
         47.7 MHz, had been routed with router2, which gives about half router1's Fmax on
         these designs.) ``--batch 4``: 866 cycles, 10 to 15 minutes of place and route;
