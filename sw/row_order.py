@@ -13,9 +13,17 @@ every output row is still the sum of the same products (the accumulators never w
 order of a sum does not matter) and the last layer's rows, the pdfs, keep their order, so the
 costs are the same bit for bit. :func:`balance_rows` reorders every hidden layer this way for
 the model's PE count: it hands the densest rows out first to the least loaded PE (longest
-processing time first), then swaps rows while that does not raise the busiest PE's entries
-(padding included) or the total. The result depends only on the weights and the seed, not on
-any data.
+processing time first), then swaps rows while that does not raise the cost.
+
+The cost is the busiest PE's entries (padding included) in each run of a few columns, summed
+over the runs, for the layer and for the next layer's columns in their new order: the engine
+broadcasts a column to every PE at once and a PE's column FIFO lets it fall behind the others
+by only so many columns, so a balance over the whole layer is not enough. Balancing each PE's
+total entries alone lowered the busiest PE's share of the digit model by 7 % and measured 3
+cycles per frame slower on Verilator (ULX3S design, 4 utterances: 372 against 369); this cost
+gave 353 against 376 (8 utterances). Runs of ``4 x fifo_depth`` columns did a little better than
+2 or 1 times it in a cycle model of the engine. The order depends only on the weights and the
+seed, not on any data.
 """
 
 from __future__ import annotations
@@ -30,8 +38,8 @@ __all__ = ["ROW_ORDERS", "balance_rows", "balanced_order", "padding_per_column"]
 
 ROW_ORDERS = ("interleaved", "balanced")
 
-# each swap tried costs two small column recounts; 20,000 take a few seconds on eight PEs and
-# the busiest PE's entries stop falling well before (digit model: within 1 % after 10,000)
+# each swap tried recounts a few columns of two PEs: 20,000 take about 6 s on the digit model's
+# eight PEs, and three times as many gained under 1 % more in a cycle model of the engine
 DEFAULT_SWAPS = 20_000
 
 
