@@ -62,7 +62,7 @@ class Board:
         16 x 2 table with 255 trace entries, whose two ways fit four EBRs each (a 4 x 4 table's
         ways go to flip-flops, which the UP5K's logic cannot spare), and 12-bit costs (4,095
         sixteenths: the beam is 12), which narrow the Viterbi unit's datapath, and every
-        epsilon pass run (``skip_settled_passes`` off: its one PE takes about 18,800 cycles
+        epsilon pass run (``skip_settled_passes`` off: its one PE takes about 14,600 cycles
         per frame, so the unit's cycles change nothing there, and builds with the skip ran 2
         to 3 MHz slower, 28.6, 30.5, 28.9 MHz at seeds 1 to 3 against 31.8, 32.3 and 32.5
         without; on the ULX3S the unit works 246 cycles per frame instead of 320). On the ULX3S
