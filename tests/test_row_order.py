@@ -9,6 +9,7 @@ from sw.model import MLP, ModelConfig
 from sw.prune import apply_masks, magnitude_masks
 from sw.quantized import fast_forward, golden_forward, quantize_features, quantize_model
 from sw.row_order import (
+    _longest_first,
     _windowed_work,
     balance_rows,
     balanced_order,
@@ -104,6 +105,7 @@ def test_no_swaps_keeps_the_longest_first_start_and_a_swap_never_raises_the_cost
         return _windowed_work(layer.column_lengths(), 8)
 
     start = balanced_order(codes, None, 4, config.max_skip, window=8, swaps=0)
+    assert np.array_equal(start, _longest_first(codes != 0, 4))
     searched = balanced_order(codes, None, 4, config.max_skip, window=8, swaps=2000)
     assert cost(searched) <= cost(start)
 
