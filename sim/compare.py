@@ -54,6 +54,9 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
     from sw.quantized import load_export, reencode
     from sw.row_order import ROW_ORDERS, balance_rows
 
+    if choice.row_order not in ROW_ORDERS:
+        raise CompareError(f"the row order (--row-order) must be one of "
+                           f"{', '.join(ROW_ORDERS)}, not {choice.row_order!r}")
     quantized = load_export(_export_dir(Path(model)))
     # the FIFO depth, batch, banks and multiplier and accumulate stages are the engine's, and
     # the cost width is the cost unit's saturation, not the encoding's: the model's codes stay
@@ -76,9 +79,6 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
                                  else choice.pes, index_bits=choice.index_bits)
         except ModelError as error:
             raise CompareError(str(error)) from error
-    if choice.row_order not in ROW_ORDERS:
-        raise CompareError(f"the row order (--row-order) must be one of "
-                           f"{', '.join(ROW_ORDERS)}, not {choice.row_order!r}")
     if choice.row_order == "balanced":
         quantized = balance_rows(quantized)
     try:

@@ -56,6 +56,14 @@ def padding_per_column(nonzero: np.ndarray, max_skip: int) -> np.ndarray:
     return ((gaps // (max_skip + 1)) * nonzero).sum(axis=0)
 
 
+def _column_lengths(nonzero: np.ndarray, pes: int, max_skip: int) -> tuple:
+    """Per PE (rows interleaved) the nonzeros and the padding entries of each column:
+    two ``[pes, cols]`` arrays, whose sum is ``EncodedLayer.column_lengths``."""
+    weights = np.stack([nonzero[pe::pes].sum(axis=0) for pe in range(pes)])
+    padding = np.stack([padding_per_column(nonzero[pe::pes], max_skip) for pe in range(pes)])
+    return weights, padding
+
+
 def _windowed_work(lengths: np.ndarray, window: int) -> int:
     """The busiest PE's entries in each run of ``window`` consecutive columns, summed over the
     runs (``lengths``: ``[pes, cols]`` entries of each column in each PE)."""
@@ -103,9 +111,7 @@ def balanced_order(codes, next_lengths, pes: int, max_skip: int, *, window: int,
     nonzero = np.asarray(codes) != 0
     rows = nonzero.shape[0]
     order = _longest_first(nonzero, pes)
-    weights = np.stack([nonzero[order[pe::pes]].sum(axis=0) for pe in range(pes)])
-    padding = np.stack([padding_per_column(nonzero[order[pe::pes]], max_skip)
-                        for pe in range(pes)])
+    weights, padding = _column_lengths(nonzero[order], pes, max_skip)
     following = (np.zeros((1, rows), dtype=np.int64) if next_lengths is None
                  else np.asarray(next_lengths)[:, order].copy())
 
@@ -146,8 +152,7 @@ def balance_rows(quantized, *, swaps: int = DEFAULT_SWAPS, seed: int = 0):
     codes = [decode(layer) for layer in quantized.layers]
     biases = [layer.bias for layer in quantized.layers]
     for index in range(len(codes) - 1):
-        following = encode(codes[index + 1], quantized.layers[index + 1].codebook,
-                           config=config).column_lengths()
+        following = sum(_column_lengths(codes[index + 1] != 0, config.pes, config.max_skip))
         order = balanced_order(codes[index], following, config.pes, config.max_skip,
                                window=4 * config.fifo_depth, swaps=swaps, seed=seed)
         codes[index], biases[index] = codes[index][order], biases[index][order]

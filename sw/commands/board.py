@@ -215,20 +215,19 @@ def _build_system(args, board) -> int:
         try:
             # the board's recognizer, with what the options change; the graph memories are
             # sized for the digit loop
-            design = digit_design(args.model, args.corpus, board.recognizer.given(
+            choice = board.recognizer.given(
                 sets=args.sets, ways=args.ways, trace_depth=args.trace_depth, pes=args.pes,
                 fifo_depth=args.fifo_depth, batch=args.batch,
                 accumulator_banks=args.accumulator_banks,
                 multiplier_stages=args.multiplier_stages,
                 accumulate_stages=args.accumulate_stages, cost_width=args.cost_width,
                 splice_context=args.splice_context, row_order=args.row_order,
-                index_bits=args.index_bits))
+                index_bits=args.index_bits)
+            design = digit_design(args.model, args.corpus, choice)
         except CompareError as error:
             raise CommandError(str(error)) from error
-        spmv = design.config.spmv
-        row_order = args.row_order or board.recognizer.row_order
-        what = (f"model {args.model} ({row_order} rows, {spmv.index_bits}-bit row indices), "
-                f"digit loop of {args.corpus}")
+        what = (f"model {args.model} ({choice.row_order} rows, "
+                f"{design.config.spmv.index_bits}-bit row indices), digit loop of {args.corpus}")
     build_dir = args.build_dir / f"system-{board.name}"
     print(f"building the recognizer ({what}) for {board.name} in {build_dir} ...", flush=True)
     try:
