@@ -52,7 +52,7 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
     from sw.experiments.tasks import fitted_config, task_graph
     from sw.model import ModelError
     from sw.quantized import load_export, reencode
-    from sw.row_order import ROW_ORDERS, balance_rows
+    from sw.row_order import ROW_ORDERS, balance_design
 
     if choice.row_order not in ROW_ORDERS:
         raise CompareError(f"the row order (--row-order) must be one of "
@@ -79,13 +79,13 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
                                  else choice.pes, index_bits=choice.index_bits)
         except ModelError as error:
             raise CompareError(str(error)) from error
-    if choice.row_order == "balanced":
-        quantized = balance_rows(quantized)
     try:
         graph, _ = task_graph("digits", corpus=corpus)
     except (CorpusError, FileNotFoundError) as error:
         raise CompareError(f"{corpus} is not a usable corpus ({error}): run 'asrhw corpus "
                            f"--out {corpus}' first") from error
+    if choice.row_order == "balanced":
+        quantized, graph = balance_design(quantized, graph)
     try:
         viterbi = fitted_config(graph, sets=choice.sets, ways=choice.ways, beam=choice.beam,
                                 trace_depth=choice.trace_depth, cost=quantized.cost,

@@ -18,7 +18,7 @@ from sw.graph import random_graph
 from sw.model import MLP, ModelConfig
 from sw.prune import apply_masks, magnitude_masks
 from sw.quantized import quantize_features, quantize_model
-from sw.row_order import balance_rows
+from sw.row_order import balance_design
 from sw.system import SystemDesign, system_design
 
 __all__ = ["SMALL_COST", "Utterance", "small_design", "small_utterances"]
@@ -43,8 +43,9 @@ def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: 
                  row_order: str = "interleaved", index_bits: int = 2) -> SystemDesign:
     """A 3-layer, 70 %-pruned model (24 inputs: 3 frames of 8) and a random 40-state graph
     over its pdfs; ``splice_context`` 1 has the core splice the 3 frames; ``row_order``
-    ``"balanced"`` reorders the hidden units (:func:`sw.row_order.balance_rows`); the 2-bit
-    row indices of the default make padding entries occur."""
+    ``"balanced"`` reorders the rows, the graph's pdfs following
+    (:func:`sw.row_order.balance_design`); the 2-bit row indices of the default make padding
+    entries occur."""
     shape = ModelConfig(num_pdfs=num_pdfs, hidden=(20, 16), feature_bins=8, context=1)
     model = MLP.initialize(shape, seed=seed)
     rng = np.random.default_rng(seed)
@@ -59,10 +60,10 @@ def small_design(seed: int = 0, *, pes: int = 3, num_pdfs: int = 12, max_words: 
     calibration = rng.normal(0, 1, (64, shape.input_dim)).astype(np.float32)
     quantized = quantize_model(model, spmv, cost=SMALL_COST, acoustic_scale=1.0,
                                calibration=calibration)
-    if row_order == "balanced":
-        quantized = balance_rows(quantized)
     graph = random_graph(seed, num_states=40, num_pdfs=num_pdfs, num_words=10,
                          arcs_per_state=2.5, epsilon_fraction=0.15)
+    if row_order == "balanced":
+        quantized, graph = balance_design(quantized, graph)
     viterbi = ViterbiConfig(sets=sets, ways=ways, state_bits=6, max_states=64, max_arcs=256,
                             max_pdfs=num_pdfs, beam=30 * 16, trace_depth=256, word_bits=6,
                             cost=SMALL_COST)

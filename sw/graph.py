@@ -13,12 +13,12 @@ bigram from a lexicon), :mod:`sw.fst_text` (OpenFST / Kaldi ``fstprint`` text), 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 __all__ = ["GRAPH_FORMAT", "Graph", "GraphError", "from_arc_list", "from_arrays", "load_graph",
-           "random_graph", "save_graph"]
+           "random_graph", "reorder_pdfs", "save_graph"]
 
 GRAPH_FORMAT = ("asrhw.graph", 1)
 
@@ -176,6 +176,23 @@ def from_arrays(num_states: int, start: int, src, dest, ilabel, olabel, cost, fi
                  arc_cost=np.asarray(cost, dtype=np.float64)[order],
                  final_cost=np.asarray(final_cost, dtype=np.float64).copy(),
                  num_pdfs=int(num_pdfs), words=tuple(words))
+
+
+def reorder_pdfs(graph: Graph, order) -> Graph:
+    """``graph`` for an acoustic model whose output ``k`` is ``graph``'s pdf ``order[k]``: every
+    arc reads the same score as before from its new position, so a search decodes the same.
+
+    Raises :class:`GraphError` if ``order`` is not a permutation of ``0..num_pdfs - 1``.
+    """
+    order = np.asarray(order)
+    if (order.shape != (graph.num_pdfs,) or order.dtype.kind not in "iu"
+            or not np.array_equal(np.sort(order), np.arange(graph.num_pdfs))):
+        raise GraphError(f"a pdf order must hold each of the graph's {graph.num_pdfs} pdfs once; "
+                         f"got shape {order.shape}, dtype {order.dtype}")
+    position = np.empty(graph.num_pdfs + 1, dtype=np.int64)
+    position[0] = 0  # epsilon stays epsilon
+    position[order + 1] = np.arange(1, graph.num_pdfs + 1)
+    return replace(graph, arc_ilabel=position[graph.arc_ilabel])
 
 
 def random_graph(seed: int, *, num_states: int = 20, num_pdfs: int = 10, num_words: int = 5,

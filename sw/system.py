@@ -91,12 +91,12 @@ class DesignChoice:
     of the costs the cost unit hands the Viterbi unit (``None``: the ones the model was
     exported with; the model is re-encoded for another PE count, its outputs do not change;
     narrower costs saturate sooner), and whether the Viterbi unit skips settled epsilon
-    passes (``ViterbiConfig.skip_settled_passes``), and the order of the hidden units over the
-    PEs (``row_order``, :data:`sw.row_order.ROW_ORDERS`: ``"balanced"`` reorders them so the
-    PEs share the work and pad less, :func:`sw.row_order.balance_rows`; the costs do not
-    change), and the width of the entries' relative row indices (``index_bits``, ``None``: the
-    model's; wider, fewer padding entries). Each board has its own
-    (:attr:`boards.Board.recognizer`)."""
+    passes (``ViterbiConfig.skip_settled_passes``), and the order of the rows over the PEs
+    (``row_order``, :data:`sw.row_order.ROW_ORDERS`: ``"balanced"`` reorders them so the PEs
+    share the work and pad less, the pdfs too with the graph's labels following,
+    :func:`sw.row_order.balance_design`; the words do not change), and the width of the
+    entries' relative row indices (``index_bits``, ``None``: the model's; wider, fewer padding
+    entries). Each board has its own (:attr:`boards.Board.recognizer`)."""
 
     sets: int = 16
     ways: int = 4

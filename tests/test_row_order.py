@@ -4,13 +4,17 @@ import numpy as np
 import pytest
 
 from hw.config import SpMVConfig
+from sim.system_cases import small_design
 from sw.csc import decode, encode
+from sw.golden.viterbi import decode as viterbi_decode
+from sw.graph import GraphError, from_arc_list, random_graph, reorder_pdfs
 from sw.model import MLP, ModelConfig
 from sw.prune import apply_masks, magnitude_masks
 from sw.quantized import fast_forward, golden_forward, quantize_features, quantize_model
 from sw.row_order import (
     _longest_first,
     _windowed_work,
+    balance_design,
     balance_rows,
     balanced_order,
     padding_per_column,
@@ -118,3 +122,49 @@ def test_impossible_settings_are_refused(arguments, message):
     settings = {"pes": 2, "max_skip": 3, "window": 4, "swaps": 10, **arguments}
     with pytest.raises(ValueError, match=message):
         balanced_order(np.eye(4, dtype=int), None, **settings)
+
+
+def test_reordered_pdfs_decode_the_same_from_the_moved_scores():
+    config = small_design().config.viterbi
+    rng = np.random.default_rng(4)
+    for seed in range(6):
+        graph = random_graph(seed, num_states=40, num_pdfs=12, num_words=10,
+                             arcs_per_state=2.5, epsilon_fraction=0.15)
+        order = rng.permutation(12)
+        moved = reorder_pdfs(graph, order)
+        assert np.array_equal(moved.arc_ilabel == 0, graph.arc_ilabel == 0)
+        costs = rng.integers(0, 40 * 16, (30, 12))
+        before = viterbi_decode(graph, costs, config, keep_tables=True)
+        after = viterbi_decode(moved, costs[:, order], config, keep_tables=True)
+        assert (after.words, after.total_cost, after.tokens_per_frame) == (
+            before.words, before.total_cost, before.tokens_per_frame)
+        assert all(np.array_equal(a, b) for a, b in zip(after.tables, before.tables,
+                                                        strict=True))
+
+
+@pytest.mark.parametrize("order", [[0, 1, 1], [0, 1], [0.0, 1.0, 2.0], [0, 1, 3]])
+def test_a_pdf_order_that_is_not_a_permutation_is_refused(order):
+    graph = from_arc_list(2, 0, [(0, 1, 1, 0, 1.0), (1, 1, 3, 0, 0.5)], {1: 0.0}, num_pdfs=3,
+                          words=["<eps>"])
+    with pytest.raises(GraphError, match=r"each of the graph's 3 pdfs once"):
+        reorder_pdfs(graph, np.array(order))
+    assert reorder_pdfs(graph, np.array([2, 0, 1])).arc_ilabel.tolist() == [2, 1]
+
+
+@pytest.mark.parametrize("pes", [1, 3, 4])
+def test_a_balanced_design_moves_the_scores_and_its_graph_follows(pes):
+    quantized, calibration = quantized_model(pes)
+    graph = random_graph(pes, num_states=30, num_pdfs=12, num_words=6)
+    balanced, moved = balance_design(quantized, graph)
+    frames = quantize_features(calibration, quantized.spmv)
+    expected, got = fast_forward(quantized, frames)[1], fast_forward(balanced, frames)[1]
+    # each pdf's cost is now at the output its new label names
+    pdf_at = np.empty(12, dtype=np.int64)
+    for old, new in zip(graph.arc_ilabel, moved.arc_ilabel, strict=True):
+        if old:
+            pdf_at[new - 1] = old - 1
+    used = np.unique(moved.arc_ilabel[moved.arc_ilabel > 0]) - 1
+    assert np.array_equal(got[:, used], expected[:, pdf_at[used]])
+    assert np.array_equal(np.sort(got, axis=1), np.sort(expected, axis=1))
+    assert np.array_equal(moved.arc_ilabel == 0, graph.arc_ilabel == 0)
+    assert balanced.layers[-1].entry_counts.max() <= quantized.layers[-1].entry_counts.max()
