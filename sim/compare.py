@@ -50,6 +50,7 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
     choice = DesignChoice() if choice is None else choice
     from sw.corpus import CorpusError
     from sw.experiments.tasks import fitted_config, task_graph
+    from sw.graph import GraphError
     from sw.model import ModelError
     from sw.quantized import load_export, reencode
     from sw.row_order import ROW_ORDERS, balance_design
@@ -85,7 +86,11 @@ def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
         raise CompareError(f"{corpus} is not a usable corpus ({error}): run 'asrhw corpus "
                            f"--out {corpus}' first") from error
     if choice.row_order == "balanced":
-        quantized, graph = balance_design(quantized, graph)
+        try:
+            quantized, graph = balance_design(quantized, graph)
+        except GraphError as error:
+            raise CompareError(f"{model} does not fit the digit loop of {corpus}: {error}"
+                               ) from error
     try:
         viterbi = fitted_config(graph, sets=choice.sets, ways=choice.ways, beam=choice.beam,
                                 trace_depth=choice.trace_depth, cost=quantized.cost,

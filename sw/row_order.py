@@ -38,7 +38,7 @@ from dataclasses import replace
 import numpy as np
 
 from sw.csc import decode, encode
-from sw.graph import reorder_pdfs
+from sw.graph import GraphError, reorder_pdfs
 
 __all__ = ["ROW_ORDERS", "balance_design", "balance_rows", "balanced_order", "padding_per_column"]
 
@@ -174,8 +174,12 @@ def balance_design(quantized, graph, *, swaps: int = DEFAULT_SWAPS, seed: int = 
     balanced, the pdfs too: :func:`balance_rows`, then the last layer's rows in a
     :func:`balanced_order` and the graph's pdf labels following them
     (:func:`sw.graph.reorder_pdfs`). Each score moves to another output, and each arc reads it
-    there, so the search decodes the same words bit for bit.
+    there, so the search decodes the same words bit for bit. Raises ``sw.graph.GraphError`` if
+    the graph's pdf count is not the model's output count.
     """
+    if graph.num_pdfs != quantized.layers[-1].rows:
+        raise GraphError(f"the graph has {graph.num_pdfs} pdfs; the model's last layer gives "
+                         f"{quantized.layers[-1].rows} scores")
     balanced = balance_rows(quantized, swaps=swaps, seed=seed)
     config, last = balanced.spmv, balanced.layers[-1]
     codes = decode(last)

@@ -168,3 +168,11 @@ def test_a_balanced_design_moves_the_scores_and_its_graph_follows(pes):
     assert np.array_equal(np.sort(got, axis=1), np.sort(expected, axis=1))
     assert np.array_equal(moved.arc_ilabel == 0, graph.arc_ilabel == 0)
     assert balanced.layers[-1].entry_counts.max() <= quantized.layers[-1].entry_counts.max()
+
+
+def test_a_graph_with_another_pdf_count_is_refused_before_any_work():
+    quantized, _ = quantized_model(2)
+    graph = random_graph(0, num_states=10, num_pdfs=11)
+    with pytest.raises(GraphError, match=r"the graph has 11 pdfs; the model's last layer gives "
+                                         r"12 scores"):
+        balance_design(quantized, graph, swaps=0)
