@@ -150,29 +150,43 @@ def balanced_order(codes, next_lengths, pes: int, max_skip: int, *, window: int,
     return order
 
 
+def _balanced(quantized, *, move_pdfs: bool, swaps: int, seed: int) -> tuple:
+    """``quantized`` with each hidden layer's rows in the :func:`balanced_order` for its PE
+    count (the next layer's columns following), and with ``move_pdfs`` the last layer's rows
+    too; and the last layer's order (``order[k]``: the pdf now at output ``k``). Each layer is
+    encoded once."""
+    config = quantized.spmv
+    codes = [decode(layer) for layer in quantized.layers]
+    biases = [layer.bias for layer in quantized.layers]
+    last = len(codes) - 1
+    pdf_order = np.arange(quantized.layers[-1].rows)
+    for index in range(last + 1 if move_pdfs else last):
+        following = (None if index == last else
+                     sum(_column_lengths(codes[index + 1] != 0, config.pes, config.max_skip)))
+        order = balanced_order(codes[index], following, config.pes, config.max_skip,
+                               window=4 * config.fifo_depth, swaps=swaps, seed=seed)
+        codes[index], biases[index] = codes[index][order], biases[index][order]
+        if index == last:
+            pdf_order = order
+        else:
+            codes[index + 1] = codes[index + 1][:, order]
+    layers = tuple(encode(layer_codes, layer.codebook, bias, config=config, relu=layer.relu)
+                   for layer_codes, layer, bias in zip(codes, quantized.layers, biases,
+                                                       strict=True))
+    return replace(quantized, layers=layers), pdf_order
+
+
 def balance_rows(quantized, *, swaps: int = DEFAULT_SWAPS, seed: int = 0):
     """``quantized`` (``sw.quantized.QuantizedModel``) with every hidden layer's units in the
     :func:`balanced_order` for its PE count, each next layer's columns following; the last
     layer's outputs, and so the costs, are the same bit for bit."""
-    config = quantized.spmv
-    codes = [decode(layer) for layer in quantized.layers]
-    biases = [layer.bias for layer in quantized.layers]
-    for index in range(len(codes) - 1):
-        following = sum(_column_lengths(codes[index + 1] != 0, config.pes, config.max_skip))
-        order = balanced_order(codes[index], following, config.pes, config.max_skip,
-                               window=4 * config.fifo_depth, swaps=swaps, seed=seed)
-        codes[index], biases[index] = codes[index][order], biases[index][order]
-        codes[index + 1] = codes[index + 1][:, order]
-    layers = tuple(encode(layer_codes, layer.codebook, bias, config=config, relu=layer.relu)
-                   for layer_codes, layer, bias in zip(codes, quantized.layers, biases,
-                                                       strict=True))
-    return replace(quantized, layers=layers)
+    return _balanced(quantized, move_pdfs=False, swaps=swaps, seed=seed)[0]
 
 
 def balance_design(quantized, graph, *, swaps: int = DEFAULT_SWAPS, seed: int = 0) -> tuple:
     """``quantized`` and its decoding ``graph`` (``sw.graph.Graph``) with every layer's rows
-    balanced, the pdfs too: :func:`balance_rows`, then the last layer's rows in a
-    :func:`balanced_order` and the graph's pdf labels following them
+    balanced, the pdfs too: :func:`balance_rows`' hidden units, the last layer's rows in a
+    :func:`balanced_order` as well, and the graph's pdf labels following them
     (:func:`sw.graph.reorder_pdfs`). Each score moves to another output, and each arc reads it
     there, so the search decodes the same words bit for bit. Raises ``sw.graph.GraphError`` if
     the graph's pdf count is not the model's output count.
@@ -180,11 +194,5 @@ def balance_design(quantized, graph, *, swaps: int = DEFAULT_SWAPS, seed: int = 
     if graph.num_pdfs != quantized.layers[-1].rows:
         raise GraphError(f"the graph has {graph.num_pdfs} pdfs; the model's last layer gives "
                          f"{quantized.layers[-1].rows} scores")
-    balanced = balance_rows(quantized, swaps=swaps, seed=seed)
-    config, last = balanced.spmv, balanced.layers[-1]
-    codes = decode(last)
-    order = balanced_order(codes, None, config.pes, config.max_skip,
-                           window=4 * config.fifo_depth, swaps=swaps, seed=seed)
-    layer = encode(codes[order], last.codebook, last.bias[order], config=config, relu=last.relu)
-    return (replace(balanced, layers=balanced.layers[:-1] + (layer,)),
-            reorder_pdfs(graph, order))
+    balanced, pdf_order = _balanced(quantized, move_pdfs=True, swaps=swaps, seed=seed)
+    return balanced, reorder_pdfs(graph, pdf_order)
