@@ -114,7 +114,7 @@ BOARDS = {
                        "ulx3s", accumulator_memory="lut",
                        recognizer=DesignChoice(batch=8, splice_context=5, accumulator_banks=2,
                                                multiplier_stages=2, row_order="balanced",
-                                               index_bits=5)),
+                                               index_bits=5, fifo_depth=16)),
 }
 
 
