@@ -76,9 +76,11 @@ class Board:
         endpoints below 8 ns but built at 82.08 / 79.36 MHz at seeds 1 / 2: a tail of control
         paths sets the Fmax; README). And it balances the hidden units over its PEs
         (``row_order``) and stores 5-bit row indices (``index_bits``; the iCEBreaker 8-bit
-        ones): no column of the digit model then needs a padding entry. On this round's
-        model: 333.4 cycles per frame at 83.94 MHz (router1, seed 1, wide LUTs), 3.97 us per
-        frame; before the balanced rows and the wider indices 374.1 at 85.98 MHz, 4.35 us;
+        ones): no column of the digit model then needs a padding entry. Its column FIFOs are
+        16 deep (``fifo_depth``; a DPR16X4 is 16 deep, so no more LUT RAM than 8): 328.0 cycles
+        per frame against 330.6. On this round's model: 328.0 cycles per frame at 90.89 MHz
+        (router1, seed 1, wide LUTs), 3.61 us per frame; with 8-deep FIFOs 330.6 at 85.08 MHz,
+        3.89 us; before the balanced rows and the wider indices 374.1 at 85.98 MHz, 4.35 us;
         one bank took 463 at 80.18 MHz (28 min), 5.8 us;
         3,022 cycles unbatched. (An earlier comparison kept one bank: its two-bank build,
         47.7 MHz, had been routed with router2, which gives about half router1's Fmax on
