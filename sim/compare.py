@@ -43,6 +43,20 @@ def _export_dir(model: Path) -> Path:
                        f"pipeline --out {model}' (add --quick for a small one) first")
 
 
+def model_summary(design: SystemDesign, model: Path) -> dict:
+    """Which model ``design`` was made from, for a report: its export directory and whether the
+    log-priors are folded into the last bias. The two exports of one pipeline run decode the
+    same words from other scores, so other hypotheses fill the beam and the cycles differ."""
+    return {"export": str(_export_dir(Path(model))),
+            "priors_folded": bool(design.quantized.priors_folded)}
+
+
+def describe_model(summary: dict) -> str:
+    """:func:`model_summary` in words."""
+    folded = "folded into the last bias" if summary["priors_folded"] else "not folded"
+    return f"{summary['export']} (log-priors {folded})"
+
+
 def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None
                  ) -> SystemDesign:
     """The digit recognizer of ``model`` (pipeline or export directory) and ``corpus``, built

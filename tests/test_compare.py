@@ -235,6 +235,8 @@ def test_compare_on_the_quick_digit_model(tmp_path, capsys):
     result = json.loads(report.read_text())
     assert result["cycles_per_frame"] > 0 and result["cpu_peer"]["seconds_per_frame"] > 0
     assert result["cpu_peer"]["repeats"] == 5
+    # the pipeline's own export: which one ran is in the report, as the cycles depend on it
+    assert result["model"] == {"export": str(run / "export"), "priors_folded": False}
 
 
 def test_utterances_are_split_into_runs_of_about_equal_frames():

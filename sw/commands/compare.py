@@ -148,8 +148,10 @@ def run_compare_command(args) -> int:
         CompareError,
         DesignChoice,
         cpu_peer,
+        describe_model,
         digit_design,
         load_test_utterances,
+        model_summary,
         projected,
         run_compare,
     )
@@ -186,6 +188,8 @@ def run_compare_command(args) -> int:
         utterances = load_test_utterances(design, args.corpus, args.utterances)
     except CompareError as error:
         raise CommandError(str(error)) from error
+    model = model_summary(design, args.model)
+    print(f"model: {describe_model(model)}; corpus: {args.corpus}")
     link = _board_link(args, design)
     if link is not None and not args.load and board_named(args.board).entry_memory == "spram":
         print(f"the {args.board} keeps the entries in SPRAM, so its bitstream holds no model: "
@@ -195,6 +199,7 @@ def run_compare_command(args) -> int:
         _load_model(link, design)
     report = run_compare(design, utterances, simulators=simulators, board_link=link,
                          jobs=args.jobs)
+    report["model"] = model
     peer = cpu_peer(design, utterances, repeats=args.cpu_repeats)
     report["cpu_peer"] = {k: v for k, v in peer.items() if k != "words"}
     targets = report["compared"][1:]
