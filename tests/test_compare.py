@@ -271,3 +271,18 @@ def test_parallel_simulator_runs_answer_as_one_run(tmp_path, monkeypatch):
     assert one["passed"] == two["passed"] == 6
     assert two["runs"]["icarus"]["jobs"] == 2
     assert [row["icarus"] for row in one["rows"]] == [row["icarus"] for row in two["rows"]]
+
+
+def test_the_report_names_the_model_and_whether_its_priors_are_folded(quick_pipeline, tmp_path):
+    from sim.compare import describe_model, digit_design, model_summary
+
+    plain = digit_design(quick_pipeline.run, quick_pipeline.corpus)
+    assert model_summary(plain, quick_pipeline.run) == {
+        "export": str(quick_pipeline.run / "export"), "priors_folded": False}
+    folded_dir = tmp_path / "folded"
+    assert main(["model", "export", "--model",
+                 str(quick_pipeline.run / "models" / "magnitude_90_shared.npz"), "--fold-priors",
+                 "--corpus", str(quick_pipeline.corpus), "--out", str(folded_dir)]) == 0
+    summary = model_summary(digit_design(folded_dir, quick_pipeline.corpus), folded_dir)
+    assert summary == {"export": str(folded_dir), "priors_folded": True}
+    assert describe_model(summary) == f"{folded_dir} (log-priors folded into the last bias)"
