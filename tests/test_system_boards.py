@@ -276,3 +276,27 @@ def test_a_report_names_the_commit_its_rtl_came_from(tmp_path):
     else:
         assert revision is None
     assert source_revision(tmp_path) is None  # not a checkout
+
+
+def test_a_model_builds_report_says_whether_its_priors_are_folded(quick_pipeline, tmp_path,
+                                                                   monkeypatch):
+    # the place and route itself is the slow tests'; here only what the command writes
+    import boards.system
+    from sw.cli import main
+
+    built = []
+
+    def place_and_route(design, board, *, build_dir, seed, router):
+        built.append(design)
+        return {"fmax_mhz": 30.0, "clock_mhz": 12.0, "worst_path": None,
+                "utilization": {"ICESTORM_LC": {"used": 1, "available": 5280}},
+                "bitstream": str(build_dir / "top.bin"), "config": {"preload_model": True}}
+
+    monkeypatch.setattr(boards.system, "build_system", place_and_route)
+    report_file = tmp_path / "report.json"
+    assert main(["build", "--board", "icebreaker", "--model", str(quick_pipeline.run),
+                 "--corpus", str(quick_pipeline.corpus), "--build-dir", str(tmp_path),
+                 "--json", str(report_file)]) == 0
+    design = json.loads(report_file.read_text())["design"]
+    assert built[0].quantized.priors_folded is False
+    assert "log-priors not folded" in design and str(quick_pipeline.run) in design
