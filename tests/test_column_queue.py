@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (the refusal tests construct queues that raise; Amaranth would warn that they go unused)
 """The PE's column queue against a deque: kept entries come out in order, dropped ones never."""
 
 import collections
