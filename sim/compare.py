@@ -51,10 +51,14 @@ def model_summary(design: SystemDesign, model: Path) -> dict:
             "priors_folded": bool(design.quantized.priors_folded)}
 
 
+def priors_text(priors_folded: bool) -> str:
+    """Whether a model's log-priors are folded, in the words of compare's and build's reports."""
+    return "log-priors folded into the last bias" if priors_folded else "log-priors not folded"
+
+
 def describe_model(summary: dict) -> str:
     """:func:`model_summary` in words."""
-    folded = "folded into the last bias" if summary["priors_folded"] else "not folded"
-    return f"{summary['export']} (log-priors {folded})"
+    return f"{summary['export']} ({priors_text(summary['priors_folded'])})"
 
 
 def digit_design(model: Path, corpus: Path, choice: DesignChoice | None = None

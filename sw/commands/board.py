@@ -210,7 +210,7 @@ def _build_system(args, board) -> int:
 
         design, what = reduced_design(), REDUCED_DESIGN
     else:
-        from sim.compare import CompareError, digit_design
+        from sim.compare import CompareError, digit_design, priors_text
 
         try:
             # the board's recognizer, with what the options change; the graph memories are
@@ -226,10 +226,9 @@ def _build_system(args, board) -> int:
             design = digit_design(args.model, args.corpus, choice)
         except CompareError as error:
             raise CommandError(str(error)) from error
-        folded = "folded" if design.quantized.priors_folded else "not folded"
         what = (f"model {args.model} ({choice.row_order} rows, "
-                f"{design.config.spmv.index_bits}-bit row indices, log-priors {folded}), digit "
-                f"loop of {args.corpus}")
+                f"{design.config.spmv.index_bits}-bit row indices, "
+                f"{priors_text(design.quantized.priors_folded)}), digit loop of {args.corpus}")
     build_dir = args.build_dir / f"system-{board.name}"
     print(f"building the recognizer ({what}) for {board.name} in {build_dir} ...", flush=True)
     try:
